@@ -1,0 +1,167 @@
+/** `diffuse eval`: FID / KID / class histogram of a model's samples (or a folder of PNGs). */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Flags, type ParsedArgs } from './args.js';
+import { DiffuseError } from '../errors.js';
+import { initEngine, parseBackendName } from '../engine/backend.js';
+import { readImage, toFloat, toGrayscale, toRgb } from '../io/image.js';
+import { loadClassifier, type Classifier } from '../eval/classifier.js';
+import { evaluateSamples, realFloor, type ImageBatch, type SampleScores } from '../eval/evaluate.js';
+import { EVAL_DATASETS, loadEvalSplits } from '../eval/splits.js';
+import { ProgressBar } from '../train/progress.js';
+
+export const HELP = `usage: diffuse eval (--checkpoint DIR | --samples DIR) --dataset mnist|fashion-mnist [options]
+
+Score generated images against N real held-out images, in the feature space of
+a small CNN classifier (see docs/eval.md): FID, KID ± std over subsets, the
+histogram of predicted classes and its entropy, and the real-vs-real floor
+(N training images vs the same N held-out images: what a perfect generator gets).
+Prints one JSON line on stdout and a summary on stderr.
+
+options:
+  --checkpoint DIR  generate N samples from this run / checkpoint folder
+  --samples DIR     or score the PNG/JPEG files in DIR (sorted by name; the first N)
+  --dataset NAME    ${EVAL_DATASETS.join(' | ')} (required): reference images + default classifier
+  --n N             images per side (default 1000)
+  --classifier DIR  (default models/classifier-<dataset>)
+  --seed S          seed of the generated noise, the reference subset and KID subsets (default 0)
+  --sampler NAME    with --checkpoint: ddpm | ddim | dpm-solver (default ddim)
+  --steps K         with --checkpoint: sampling steps (default 50 ddim, 20 dpm-solver, T ddpm)
+  --batch N         with --checkpoint: images per network evaluation (default 64)
+  --no-floor        skip the real-vs-real floor
+  --data-dir DIR    fashion-mnist IDX folder (default /usr/share/datasets/fashion-mnist)
+  --backend B       wasm | tensorflow | webgpu (default: tensorflow if installed, else wasm)
+  --help            show this help`;
+
+/** Read every PNG/JPEG in `dir` (sorted by name), at most `limit`, as one batch in [-1, 1]. */
+export async function readImageFolder(dir: string, channels: number, limit?: number): Promise<ImageBatch> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort();
+  } catch (err) {
+    throw new DiffuseError(`cannot read samples folder '${dir}': ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  if (names.length === 0) throw new DiffuseError(`samples folder '${dir}' has no .png or .jpg files`);
+  if (limit !== undefined) names = names.slice(0, limit);
+  let size: [number, number] | undefined;
+  const c = channels === 1 ? 1 : 3;
+  const parts: Float32Array[] = [];
+  for (const name of names) {
+    const img = await readImage(join(dir, name));
+    const conv = c === 1 ? toGrayscale(img) : toRgb(img);
+    if (size === undefined) size = [conv.height, conv.width];
+    else if (conv.height !== size[0] || conv.width !== size[1]) {
+      throw new DiffuseError(`samples folder '${dir}': ${name} is ${conv.width}×${conv.height}, the first image ${size[1]}×${size[0]} (all must be one size)`);
+    }
+    parts.push(toFloat(conv.data));
+  }
+  const [h, w] = size!;
+  const per = h * w * c;
+  const images = new Float32Array(parts.length * per);
+  parts.forEach((p, i) => images.set(p, i * per));
+  return { images, shape: [parts.length, h, w, c] };
+}
+
+function summary(label: string, s: SampleScores): string {
+  return `${label.padEnd(22)} FID ${s.fid.toFixed(3).padStart(9)}   KID ${s.kid.toExponential(3)} ± ${s.kidStd.toExponential(2)}   classes covered ${s.classesCovered}, entropy ${s.classEntropy.toFixed(3)} nats (${(100 * s.classEntropyNormalized).toFixed(1)}% of max)`;
+}
+
+function histogramLines(s: SampleScores, names: string[] | undefined): string {
+  const max = Math.max(1, ...s.classHistogram);
+  return s.classHistogram
+    .map((c, k) => `  ${(names?.[k] ?? String(k)).padEnd(12)} ${String(c).padStart(6)}  ${'█'.repeat(Math.round((30 * c) / max))}`)
+    .join('\n');
+}
+
+export async function run(args: ParsedArgs): Promise<void> {
+  const f = new Flags(args);
+  if (f.bool('help')) {
+    process.stdout.write(HELP + '\n');
+    return;
+  }
+  const checkpoint = f.string('checkpoint');
+  const samplesDir = f.string('samples');
+  const datasetFlag = f.string('dataset');
+  const dataset = f.choice('dataset', EVAL_DATASETS, 'mnist');
+  const n = f.int('n', 1000);
+  const classifierDir = f.string('classifier', `models/classifier-${dataset}`);
+  const seed = f.int('seed', 0);
+  const samplerFlag = f.string('sampler');
+  const stepsFlag = f.int('steps');
+  const batch = f.int('batch', 64);
+  const noFloor = f.bool('no-floor');
+  const dataDir = f.string('data-dir');
+  const backendFlag = f.string('backend');
+  f.rejectUnknown();
+  if (args.positional.length > 0) throw new DiffuseError(`unexpected argument '${args.positional[0]}' (see diffuse eval --help)`);
+  if (datasetFlag === undefined) throw new DiffuseError('eval needs --dataset mnist|fashion-mnist (the real images to compare with)');
+  if ((checkpoint === undefined) === (samplesDir === undefined)) throw new DiffuseError('eval needs exactly one of --checkpoint DIR or --samples DIR');
+  if (samplesDir !== undefined && (samplerFlag !== undefined || stepsFlag !== undefined)) throw new DiffuseError('--sampler and --steps only apply with --checkpoint');
+  if (n < 2) throw new DiffuseError(`--n must be at least 2, got ${n}`);
+  if (seed < 0) throw new DiffuseError(`--seed must be ≥ 0, got ${seed}`);
+
+  const backend = backendFlag !== undefined ? parseBackendName(backendFlag) : undefined;
+  await initEngine(backend !== undefined ? { backend } : {});
+  const clf: Classifier = loadClassifier(classifierDir);
+  try {
+    const splits = await loadEvalSplits(dataset, dataDir !== undefined ? { dir: dataDir } : {});
+    if (clf.config.training !== undefined && clf.config.training.dataset !== splits.train.name) {
+      process.stderr.write(`warning: classifier ${classifierDir} was trained on ${clf.config.training.dataset}, evaluating against ${splits.train.name}\n`);
+    }
+    let samples: ImageBatch;
+    let source: Record<string, unknown>;
+    if (samplesDir !== undefined) {
+      samples = await readImageFolder(samplesDir, clf.config.channels, n);
+      if (samples.shape[0] < n) throw new DiffuseError(`--n ${n} but samples folder '${samplesDir}' has only ${samples.shape[0]} images`);
+      source = { samples: samplesDir };
+    } else {
+      const { loadPipeline } = await import('../pipeline.js');
+      const { generate } = await import('../generate.js');
+      const { SAMPLER_NAMES } = await import('../samplers/factory.js');
+      const sampler = SAMPLER_NAMES.find((s) => s === (samplerFlag ?? 'ddim'));
+      if (sampler === undefined) throw new DiffuseError(`--sampler must be one of ${SAMPLER_NAMES.join(', ')}; got '${samplerFlag}'`);
+      const pipe = await loadPipeline(checkpoint!, { batchSize: batch, ...(backend !== undefined ? { backend } : {}) });
+      try {
+        const cfg = pipe.config;
+        const steps = stepsFlag ?? (sampler === 'ddpm' ? cfg.diffusion.timesteps : sampler === 'ddim' ? 50 : 20);
+        const k = cfg.model.numClasses;
+        const bar = new ProgressBar({ total: steps * Math.ceil(n / batch), label: 'sample', unit: 'nfe' });
+        const r = await generate(pipe.model, {
+          schedule: cfg.diffusion.schedule,
+          timesteps: cfg.diffusion.timesteps,
+          prediction: cfg.diffusion.prediction,
+          imageSize: cfg.data.imageSize,
+          channels: cfg.data.channels,
+          sampler,
+          steps,
+          n,
+          seed,
+          batchSize: batch,
+          // Class-conditional models: unconditional samples (the "no class" index), no guidance.
+          ...(k > 0 ? { condition: { classes: new Int32Array(n).fill(k), nullClass: k, guidance: 0 } } : {}),
+          onStep: (done) => bar.update(done, {}),
+        });
+        bar.finish();
+        samples = { images: r.images, shape: r.shape };
+        source = { checkpoint: pipe.checkpoint, step: pipe.step, sampler, steps, seconds: Math.round(r.seconds * 10) / 10 };
+      } finally {
+        await pipe.dispose();
+      }
+    }
+    const t0 = performance.now();
+    const scores = evaluateSamples({ classifier: clf, samples, reference: splits.heldOut, n, seed });
+    const floor = noFloor ? undefined : realFloor({ classifier: clf, train: splits.train, reference: splits.heldOut, n, seed });
+    const secs = (performance.now() - t0) / 1000;
+    const names = clf.config.labelNames ?? splits.heldOut.labelNames;
+    process.stdout.write(JSON.stringify({ dataset, classifier: classifierDir, seed, ...source, ...scores, ...(floor ? { floor } : {}) }) + '\n');
+    process.stderr.write(
+      `${dataset}, N = ${n} per side, reference: ${splits.heldOutDescription}, classifier ${classifierDir}\n` +
+        summary('samples', scores) + '\n' +
+        (floor ? summary('real vs real (floor)', floor) + '\n' : '') +
+        `predicted classes of the samples:\n${histogramLines(scores, names)}\n` +
+        `(scoring took ${secs.toFixed(1)} s; FID/KID are only comparable at the same N, classifier and data set)\n`,
+    );
+  } finally {
+    clf.dispose();
+  }
+}

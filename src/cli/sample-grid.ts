@@ -1,0 +1,32 @@
+/** The sample grids written during training: a few EMA samples, DDIM 25 steps, fixed seed. */
+import type { DiffuseConfig } from '../config.js';
+import type { NamedArrays } from '../train/trainer.js';
+import { generate } from '../generate.js';
+import { imageGrid, writePng } from '../io/image.js';
+import { tfjsModelFn } from '../pipeline.js';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+export async function writeSampleGrid(ema: NamedArrays, config: DiffuseConfig, file: string): Promise<void> {
+  const m = await tfjsModelFn(config, ema);
+  try {
+    const n = 16;
+    const k = config.model.numClasses;
+    const r = await generate(m.model, {
+      schedule: config.diffusion.schedule,
+      timesteps: config.diffusion.timesteps,
+      prediction: config.diffusion.prediction,
+      imageSize: config.data.imageSize,
+      channels: config.data.channels,
+      sampler: 'ddim',
+      steps: 25,
+      n,
+      seed: 1234,
+      ...(k > 0 ? { condition: { classes: Int32Array.from({ length: n }, (_, i) => i % k), nullClass: k, guidance: 2 } } : {}),
+    });
+    await mkdir(dirname(file), { recursive: true });
+    await writePng(file, imageGrid(r.images, r.shape, { cols: 8 }));
+  } finally {
+    await m.dispose();
+  }
+}

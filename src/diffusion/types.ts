@@ -1,0 +1,31 @@
+/**
+ * Shared types of the diffusion math. Engine-free: nothing here imports tfjs.
+ */
+
+/**
+ * What the network predicts. One closed set, handled by exhaustive `switch`es:
+ * - `epsilon`: the noise ε that was added (DDPM's choice);
+ * - `x0`: the clean image x_0 ("reconstruct the image");
+ * - `v`: v = sqrt(ᾱ_t)·ε − sqrt(1−ᾱ_t)·x_0 (Salimans & Ho, progressive distillation);
+ * - `mean`: the posterior mean μ̃_t(x_t, x_0) of x_{t−1} ("the previous step's image").
+ */
+export type PredictionType = 'epsilon' | 'x0' | 'v' | 'mean';
+export const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'x0', 'v', 'mean'];
+
+/** Image batch layout, NHWC: [batch, height, width, channels]. */
+export type Shape4 = readonly [n: number, h: number, w: number, c: number];
+
+/**
+ * A denoising network as the samplers see it: a plain function over arrays.
+ * `x` holds a batch of images x_t (NHWC, `shape`), all at the same training
+ * timestep index `t` (0-based, 0 ≤ t < T of the model's schedule). It returns
+ * the network output (in the model's PredictionType), the same size as `x`.
+ * A tfjs model, an ONNX Runtime session and the closed-form Gaussian denoiser
+ * of the tests all fit this. A class-conditional network also takes one class
+ * index per image (`classes`, length n; index numClasses = "no class").
+ */
+export type ModelFn = (x: Float32Array, t: number, shape: Shape4, classes?: Int32Array) => Promise<Float32Array> | Float32Array;
+
+export function assertNever(x: never, what: string): never {
+  throw new Error(`unhandled ${what}: ${String(x)}`);
+}

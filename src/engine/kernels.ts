@@ -1,0 +1,242 @@
+/**
+ * Kernels the tfjs 4.22 wasm backend lacks or runs slowly, built from kernels it
+ * has (XNNPACK convolutions and matmuls, transposes) plus small JS loops on the
+ * wasm heap. They call the backend's kernel functions directly on TensorInfos
+ * (no tfjs ops, so no engine bookkeeping and no tidy interplay) and free every
+ * intermediate with `backend.disposeData`.
+ *
+ * - Conv2DBackpropFilter (missing): dW is a forward convolution over swapped
+ *   axes: input x as [Cin,H,W,N] (batch=Cin, channels=N), dy as a filter
+ *   [OH,OW,N,Cout], dilation = the forward stride, then slice + transpose.
+ * - Conv2DBackpropInput (present, ~10x slower than forward conv): replaced by a
+ *   forward convolution of dy (zero-dilated for stride > 1) with the spatially
+ *   flipped, channel-swapped filter.
+ * - BatchMatMul with transposeA/B (falls to a scalar loop in the wasm binary):
+ *   explicit transpose(s), then the fast non-transposed path.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+type TensorInfo = tf.TensorInfo;
+
+/** The slice of BackendWasm these kernels use. */
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
+  disposeData(dataId: tf.DataId, force?: boolean): boolean;
+}
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+let registered = false;
+let origConvInput: tf.KernelFunc | undefined;
+let origBatchMatMul: tf.KernelFunc | undefined;
+
+function kernel(name: string): tf.KernelFunc {
+  const k = tf.getKernel(name, 'wasm');
+  if (k === undefined) throw new Error(`wasm kernel ${name} is not registered`);
+  return k.kernelFunc;
+}
+
+function one(r: TensorInfo | TensorInfo[]): TensorInfo {
+  if (Array.isArray(r)) {
+    const first = r[0];
+    if (r.length !== 1 || first === undefined) throw new Error('expected one output');
+    return first;
+  }
+  return r;
+}
+
+function run(name: string, backend: WasmBackendLike, inputs: Record<string, TensorInfo>, attrs: tf.NamedAttrMap): TensorInfo {
+  return one(kernel(name)({ inputs, backend: backend as unknown as tf.KernelBackend, attrs }));
+}
+
+function f32(backend: WasmBackendLike, t: TensorInfo): Float32Array {
+  const a = backend.typedArrayFromHeap(t);
+  if (!(a instanceof Float32Array)) throw new Error('expected float32 data');
+  return a;
+}
+
+function dims4(shape: number[]): [number, number, number, number] {
+  const [a, b, c, d] = shape;
+  if (shape.length !== 4 || a === undefined || b === undefined || c === undefined || d === undefined) {
+    throw new Error(`expected a rank-4 shape, got [${shape.join(',')}]`);
+  }
+  return [a, b, c, d];
+}
+
+type PadAttr = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
+
+function convInfo(xShape: number[], filterShape: number[], attrs: tf.NamedAttrMap): tf.backend_util.Conv2DInfo {
+  const strides = attrs['strides'] as [number, number] | number;
+  const pad = attrs['pad'] as PadAttr;
+  const rounding = attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined;
+  const dataFormat = (attrs['dataFormat'] as 'NHWC' | 'NCHW' | undefined) ?? 'NHWC';
+  if (dataFormat !== 'NHWC') throw new Error(`wasm conv gradients support NHWC only, got ${dataFormat}`);
+  return tf.backend_util.computeConv2DInfo(
+    dims4(xShape), dims4(filterShape), strides, 1, pad, rounding, false, 'channelsLast');
+}
+
+/** dW for y = conv2d(x, W): a forward conv of x^T (batch<->channels) with dy^T as the filter. */
+function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
+  const backend = args.backend as unknown as WasmBackendLike;
+  const x = args.inputs['x'];
+  const dy = args.inputs['dy'];
+  if (x === undefined || dy === undefined) throw new Error('Conv2DBackpropFilter: missing inputs');
+  const attrs = args.attrs ?? {};
+  const filterShape = attrs['filterShape'] as number[];
+  const info = convInfo(x.shape, filterShape, attrs);
+  const [, H, W] = dims4(x.shape);
+  const [, OH, OW] = dims4(dy.shape);
+  const fh = info.filterHeight;
+  const fw = info.filterWidth;
+  const sh = info.strideHeight;
+  const sw = info.strideWidth;
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  // Output row i reads input rows i + oh*sh - top for oh < OH; pad the far side
+  // only as far as the last needed row.
+  const bottom = Math.max(0, fh - 1 + (OH - 1) * sh - top - (H - 1));
+  const right = Math.max(0, fw - 1 + (OW - 1) * sw - left - (W - 1));
+
+  const xT = run('Transpose', backend, { x }, { perm: [3, 1, 2, 0] }); // [Cin,H,W,N]
+  const dyT = run('Transpose', backend, { x: dy }, { perm: [1, 2, 0, 3] }); // [OH,OW,N,Cout]
+  const conv = run('Conv2D', backend, { x: xT, filter: dyT }, {
+    strides: [1, 1],
+    pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
+    dataFormat: 'NHWC',
+    dilations: [sh, sw],
+  }); // [Cin, >=fh, >=fw, Cout]
+  backend.disposeData(xT.dataId);
+  backend.disposeData(dyT.dataId);
+  let cut = conv;
+  const [cin, ch, cw, cout] = dims4(conv.shape);
+  if (ch !== fh || cw !== fw) {
+    cut = run('Slice', backend, { x: conv }, { begin: [0, 0, 0, 0], size: [cin, fh, fw, cout] });
+    backend.disposeData(conv.dataId);
+  }
+  const out = run('Transpose', backend, { x: cut }, { perm: [1, 2, 0, 3] }); // [fh,fw,Cin,Cout]
+  backend.disposeData(cut.dataId);
+  return out;
+}
+
+/** dx for y = conv2d(x, W): a forward conv of (zero-dilated) dy with the flipped, channel-swapped W. */
+function conv2DBackpropInput(args: KernelArgs): TensorInfo {
+  const backend = args.backend as unknown as WasmBackendLike;
+  const dy = args.inputs['dy'];
+  const filter = args.inputs['filter'];
+  if (dy === undefined || filter === undefined) throw new Error('Conv2DBackpropInput: missing inputs');
+  const attrs = args.attrs ?? {};
+  const inputShape = attrs['inputShape'] as number[];
+  const info = convInfo(inputShape, filter.shape, attrs);
+  const [N, H, W, Cin] = dims4(inputShape);
+  const [, OH, OW, Cout] = dims4(dy.shape);
+  const fh = info.filterHeight;
+  const fw = info.filterWidth;
+  const sh = info.strideHeight;
+  const sw = info.strideWidth;
+  const padTop = fh - 1 - info.padInfo.top;
+  const padLeft = fw - 1 - info.padInfo.left;
+  const hd = Math.max((OH - 1) * sh + 1, Math.min(OH * sh, H + fh - 1 - padTop));
+  const wd = Math.max((OW - 1) * sw + 1, Math.min(OW * sw, W + fw - 1 - padLeft));
+  const padBottom = H + fh - 1 - padTop - hd;
+  const padRight = W + fw - 1 - padLeft - wd;
+  if (padTop < 0 || padLeft < 0 || padBottom < 0 || padRight < 0 || origConvInput === undefined) {
+    if (origConvInput === undefined) throw new Error('Conv2DBackpropInput: original kernel missing');
+    return one(origConvInput(args));
+  }
+
+  // Flipped filter Wf[i,j,co,ci] = W[fh-1-i, fw-1-j, ci, co].
+  const wf = backend.makeOutput([fh, fw, Cout, Cin], 'float32');
+  {
+    const src = f32(backend, filter);
+    const dst = f32(backend, wf);
+    for (let i = 0; i < fh; i++) {
+      for (let j = 0; j < fw; j++) {
+        const s0 = ((fh - 1 - i) * fw + (fw - 1 - j)) * Cin * Cout;
+        const d0 = (i * fw + j) * Cout * Cin;
+        for (let ci = 0; ci < Cin; ci++) {
+          const srow = s0 + ci * Cout;
+          for (let co = 0; co < Cout; co++) dst[d0 + co * Cin + ci] = src[srow + co] as number;
+        }
+      }
+    }
+  }
+
+  let dyd = dy;
+  if (sh !== 1 || sw !== 1) {
+    dyd = backend.makeOutput([N, hd, wd, Cout], 'float32');
+    const src = f32(backend, dy);
+    const dst = f32(backend, dyd);
+    dst.fill(0);
+    for (let n = 0; n < N; n++) {
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++) {
+          const s = ((n * OH + oh) * OW + ow) * Cout;
+          const d = ((n * hd + oh * sh) * wd + ow * sw) * Cout;
+          dst.set(src.subarray(s, s + Cout), d);
+        }
+      }
+    }
+  }
+  const out = run('Conv2D', backend, { x: dyd, filter: wf }, {
+    strides: [1, 1],
+    pad: [[0, 0], [padTop, padBottom], [padLeft, padRight], [0, 0]],
+    dataFormat: 'NHWC',
+    dilations: [1, 1],
+  });
+  backend.disposeData(wf.dataId);
+  if (dyd !== dy) backend.disposeData(dyd.dataId);
+  return out;
+}
+
+/** BatchMatMul with explicit transposes, so the wasm binary's fast path runs. */
+function batchMatMul(args: KernelArgs): TensorInfo {
+  const orig = origBatchMatMul;
+  if (orig === undefined) throw new Error('BatchMatMul: original kernel missing');
+  const attrs = args.attrs ?? {};
+  const transposeA = attrs['transposeA'] === true;
+  const transposeB = attrs['transposeB'] === true;
+  if (!transposeA && !transposeB) return one(orig(args));
+  const backend = args.backend as unknown as WasmBackendLike;
+  let a = args.inputs['a'];
+  let b = args.inputs['b'];
+  if (a === undefined || b === undefined) throw new Error('BatchMatMul: missing inputs');
+  const swapLast = (t: TensorInfo): TensorInfo => {
+    const r = t.shape.length;
+    const perm = t.shape.map((_, i) => (i === r - 2 ? r - 1 : i === r - 1 ? r - 2 : i));
+    return run('Transpose', backend, { x: t }, { perm });
+  };
+  const tmp: TensorInfo[] = [];
+  if (transposeA) { a = swapLast(a); tmp.push(a); }
+  if (transposeB) { b = swapLast(b); tmp.push(b); }
+  const out = one(orig({ inputs: { a, b }, backend: args.backend, attrs: { ...attrs, transposeA: false, transposeB: false } }));
+  for (const t of tmp) backend.disposeData(t.dataId);
+  return out;
+}
+
+function replace(name: string, kernelFunc: tf.KernelFunc): tf.KernelFunc | undefined {
+  const existing = tf.getKernel(name, 'wasm');
+  if (existing !== undefined) tf.unregisterKernel(name, 'wasm');
+  // Keep the original's setup/dispose hooks: they bind its wasm exports, and the
+  // original kernel function stays reachable through our replacement.
+  const config: tf.KernelConfig = { kernelName: name, backendName: 'wasm', kernelFunc };
+  if (existing?.setupFunc !== undefined) config.setupFunc = existing.setupFunc;
+  if (existing?.disposeFunc !== undefined) config.disposeFunc = existing.disposeFunc;
+  tf.registerKernel(config);
+  return existing?.kernelFunc;
+}
+
+/**
+ * Register our wasm kernels (idempotent). Must run after
+ * @tensorflow/tfjs-backend-wasm is imported (it registers its own kernels on import).
+ */
+export function registerWasmKernels(): void {
+  if (registered) return;
+  replace('Conv2DBackpropFilter', conv2DBackpropFilter as tf.KernelFunc);
+  origConvInput = replace('Conv2DBackpropInput', conv2DBackpropInput as tf.KernelFunc);
+  origBatchMatMul = replace('BatchMatMul', batchMatMul as tf.KernelFunc);
+  registered = true;
+}
+
+/** Names of the kernels `registerWasmKernels` adds or replaces on the wasm backend. */
+export const OUR_WASM_KERNELS: readonly string[] = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul'];

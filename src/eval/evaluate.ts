@@ -1,0 +1,163 @@
+/**
+ * The measuring stick: generated samples -> FID, KID, class histogram,
+ * against N real images of the held-out set, with our small classifier's
+ * penultimate layer as the feature space. `realFloor` gives the score of real
+ * training images against the held-out set at the same N: what a perfect
+ * generator would get (FID is biased upward at small N, so always compare to it).
+ */
+import type { Dataset } from '../data/dataset.js';
+import { convertChannels, resizeDataset } from '../data/dataset.js';
+import { DiffuseError } from '../errors.js';
+import { Rng } from '../rng.js';
+import type { Classifier } from './classifier.js';
+import { classHistogram, type ClassHistogram, frechetDistance, kernelInceptionDistance, type KidOptions } from './metrics.js';
+
+export interface SampleScores {
+  /** Fréchet distance between classifier features of the samples and the reference images. */
+  fid: number;
+  /** KID (unbiased MMD², cubic kernel) mean and std over subsets. */
+  kid: number;
+  kidStd: number;
+  kidSubsets: number;
+  kidSubsetSize: number;
+  /** Predicted-class counts of the samples. */
+  classHistogram: number[];
+  /** Entropy of the predicted-class histogram, nats (log K = perfectly even). */
+  classEntropy: number;
+  /** classEntropy / log K. */
+  classEntropyNormalized: number;
+  /** Classes predicted for at least 1/(4K) of the samples. */
+  classesCovered: number;
+  /** Images compared from each side. */
+  n: number;
+}
+
+export interface ImageBatch {
+  /** NHWC in [-1, 1]. */
+  images: Float32Array;
+  shape: readonly [number, number, number, number];
+}
+
+export interface EvaluateOptions {
+  classifier: Classifier;
+  samples: ImageBatch;
+  /** Real images to compare with (the held-out / test set). */
+  reference: Dataset;
+  /** Images per side (default: all samples). Samples: the first n; reference: n drawn with `seed`. */
+  n?: number;
+  /** Seed of the reference subset and the KID subsets (default 0). */
+  seed?: number;
+  kid?: Omit<KidOptions, 'seed'>;
+}
+
+/** Bring images to the classifier's size and channels (bilinear resize, luma / gray replication). */
+export function fitToClassifier(clf: Classifier, batch: ImageBatch, what = 'samples'): ImageBatch {
+  const [n, h, w, c] = batch.shape;
+  if (![n, h, w, c].every((v) => Number.isInteger(v) && v >= 0)) throw new DiffuseError(`${what}: bad shape [${batch.shape.join(',')}]`);
+  if (batch.images.length !== n * h * w * c) throw new DiffuseError(`${what}: ${batch.images.length} values for shape [${batch.shape.join(',')}]`);
+  if (h !== w) throw new DiffuseError(`${what}: images must be square, got ${h}×${w}`);
+  const { imageSize, channels } = clf.config;
+  let ds: Dataset = { name: what, images: batch.images, shape: [n, h, w, c] };
+  if (c !== channels) {
+    if ((c === 1 || c === 3) && (channels === 1 || channels === 3)) ds = convertChannels(ds, channels);
+    else throw new DiffuseError(`${what}: ${c} channels cannot be converted to the classifier's ${channels}`);
+  }
+  if (h !== imageSize) ds = resizeDataset(ds, imageSize);
+  return { images: ds.images, shape: ds.shape };
+}
+
+/** `count` distinct indices out of `total`, seeded, in ascending order. */
+export function sampleIndices(total: number, count: number, seed: number): Int32Array {
+  if (count > total) throw new DiffuseError(`cannot draw ${count} images from ${total}`);
+  const idx = new Int32Array(total);
+  for (let i = 0; i < total; i++) idx[i] = i;
+  const rng = new Rng(seed);
+  for (let i = 0; i < count; i++) {
+    const j = i + rng.int(total - i);
+    const t = idx[i]!;
+    idx[i] = idx[j]!;
+    idx[j] = t;
+  }
+  return idx.slice(0, count).sort();
+}
+
+function take(batch: ImageBatch, indices: ArrayLike<number>): ImageBatch {
+  const [, h, w, c] = batch.shape;
+  const per = h * w * c;
+  const out = new Float32Array(indices.length * per);
+  for (let k = 0; k < indices.length; k++) {
+    const i = indices[k]!;
+    out.set(batch.images.subarray(i * per, (i + 1) * per), k * per);
+  }
+  return { images: out, shape: [indices.length, h, w, c] };
+}
+
+function checkN(n: number, have: number, what: string): void {
+  if (!Number.isInteger(n) || n < 2) throw new DiffuseError(`evaluate: n must be an integer ≥ 2, got ${n}`);
+  if (n > have) throw new DiffuseError(`evaluate: n=${n} but ${what} has only ${have} images`);
+}
+
+/** Score two image batches (already the same N) on the classifier's features. */
+function score(clf: Classifier, a: ImageBatch, b: ImageBatch, seed: number, kid: Omit<KidOptions, 'seed'> | undefined): SampleScores {
+  const fa = fitToClassifier(clf, a, 'samples');
+  const fb = fitToClassifier(clf, b, 'reference');
+  const D = clf.config.featureDim;
+  const ra = clf.featuresAndPredict(fa.images, fa.shape[0]);
+  const featsB = clf.features(fb.images, fb.shape[0]);
+  const A = { data: ra.features, n: fa.shape[0], d: D };
+  const B = { data: featsB, n: fb.shape[0], d: D };
+  const fid = frechetDistance(A, B);
+  const k = kernelInceptionDistance(A, B, { ...kid, seed });
+  const hist: ClassHistogram = classHistogram(ra.labels, clf.config.numClasses);
+  return {
+    fid,
+    kid: k.kid,
+    kidStd: k.std,
+    kidSubsets: k.subsets,
+    kidSubsetSize: k.subsetSize,
+    classHistogram: hist.counts,
+    classEntropy: hist.entropy,
+    classEntropyNormalized: hist.normalizedEntropy,
+    classesCovered: hist.classesCovered,
+    n: A.n,
+  };
+}
+
+/** FID / KID / class histogram of generated samples against n real reference images. */
+export function evaluateSamples(opts: EvaluateOptions): SampleScores {
+  const { classifier: clf, samples, reference } = opts;
+  const seed = opts.seed ?? 0;
+  const have = samples.shape[0];
+  const n = opts.n ?? have;
+  checkN(n, have, 'the sample set');
+  checkN(n, reference.shape[0], `the reference set ${reference.name}`);
+  const first = take(samples, Int32Array.from({ length: n }, (_, i) => i));
+  const ref = take({ images: reference.images, shape: reference.shape }, sampleIndices(reference.shape[0], n, seed));
+  return score(clf, first, ref, seed, opts.kid);
+}
+
+export interface RealFloorOptions {
+  classifier: Classifier;
+  /** Real images standing in for "samples" (the training images). */
+  train: Dataset;
+  /** The reference (held-out / test images), as in evaluateSamples. */
+  reference: Dataset;
+  n: number;
+  seed?: number;
+  kid?: Omit<KidOptions, 'seed'>;
+}
+
+/**
+ * The score of n real training images against n held-out images: the floor a
+ * perfect generator would reach at this N (FID is biased upward at small N).
+ * The reference subset is drawn exactly as in `evaluateSamples` with the same seed.
+ */
+export function realFloor(opts: RealFloorOptions): SampleScores {
+  const seed = opts.seed ?? 0;
+  checkN(opts.n, opts.train.shape[0], `the training set ${opts.train.name}`);
+  checkN(opts.n, opts.reference.shape[0], `the reference set ${opts.reference.name}`);
+  // A different stream for the training subset than for the reference subset.
+  const fake = take({ images: opts.train.images, shape: opts.train.shape }, sampleIndices(opts.train.shape[0], opts.n, seed + 7919));
+  const ref = take({ images: opts.reference.images, shape: opts.reference.shape }, sampleIndices(opts.reference.shape[0], opts.n, seed));
+  return score(opts.classifier, fake, ref, seed, opts.kid);
+}

@@ -1,0 +1,130 @@
+/**
+ * Generation, engine-free: start from pure noise and pass it through the same
+ * network again and again (the sampler loop), recording the reverse process
+ * for pictures. The network comes in as a `ModelFn`, so this drives a tfjs
+ * U-Net, an ONNX Runtime session or a closed-form denoiser alike.
+ */
+import { DiffuseError } from './errors.js';
+import { Rng } from './rng.js';
+import { makeSchedule, type ScheduleName } from './schedule.js';
+import { createSampler, type SamplerName } from './samplers/factory.js';
+import { sample } from './samplers/loop.js';
+import type { ModelFn, PredictionType, Shape4 } from './diffusion/types.js';
+import { classifierFreeGuidance } from './guidance/cfg.js';
+
+export interface GenerateOptions {
+  /** The training schedule of the model (name and T). */
+  readonly schedule: ScheduleName;
+  readonly timesteps: number;
+  readonly prediction: PredictionType;
+  /** Image size and channels the model was trained on. */
+  readonly imageSize: number;
+  readonly channels: number;
+  readonly sampler: SamplerName;
+  /** Number of network evaluations (sampling steps). */
+  readonly steps: number;
+  /** How many images. */
+  readonly n: number;
+  readonly seed: number;
+  /** DDIM's eta (0 = deterministic). */
+  readonly eta?: number;
+  /** Clip the predicted clean image to [-1, 1] at every step (default true). */
+  readonly clip?: boolean;
+  /** Network evaluations per call: the batch is split into chunks of this size (default: all). */
+  readonly batchSize?: number;
+  /** Keep this many frames of the reverse process (x_t and predicted x_0) for the first `recordSamples` images. */
+  readonly recordFrames?: number;
+  readonly recordSamples?: number;
+  /**
+   * Class-conditional models: one class per image (length n; numClasses = "no
+   * class") and the guidance weight w (classifier-free guidance, 0 = none).
+   */
+  readonly condition?: { readonly classes: Int32Array; readonly nullClass: number; readonly guidance: number };
+  /** Called after every step (progress bars). */
+  readonly onStep?: (done: number, total: number) => void;
+}
+
+export interface ReverseFrame {
+  /** Step counter (0-based) and the training index t the model saw. */
+  readonly i: number;
+  readonly t: number;
+  /** x after this step and the predicted clean image, for the recorded samples (NHWC). */
+  readonly x: Float32Array;
+  readonly predX0: Float32Array;
+}
+
+export interface GenerateResult {
+  readonly images: Float32Array;
+  readonly shape: Shape4;
+  /** Recorded frames, first = x_T (pure noise, predX0 = its first prediction); empty unless asked. */
+  readonly frames: ReverseFrame[];
+  readonly recordedShape: Shape4;
+  readonly seconds: number;
+}
+
+/** Which step indices to record so that `count` frames span the whole run (first and last included). */
+export function frameSteps(steps: number, count: number): Set<number> {
+  const out = new Set<number>();
+  if (count <= 0) return out;
+  if (count === 1) return new Set([steps - 1]);
+  for (let k = 0; k < count; k++) out.add(Math.round(((steps - 1) * k) / (count - 1)));
+  return out;
+}
+
+/** Generate `n` images from pure noise with the chosen sampler and number of steps. */
+export async function generate(model: ModelFn, opts: GenerateOptions): Promise<GenerateResult> {
+  if (!Number.isInteger(opts.n) || opts.n < 1) throw new DiffuseError(`number of images must be a positive integer, got ${opts.n}`);
+  const schedule = makeSchedule(opts.schedule, opts.timesteps);
+  const sampler = createSampler(opts.sampler, {
+    schedule,
+    prediction: opts.prediction,
+    ...(opts.clip === false ? {} : { clipX0: 1 }),
+    ...(opts.eta !== undefined ? { eta: opts.eta } : {}),
+  });
+  const { imageSize: s, channels: c } = opts;
+  const shape: Shape4 = [opts.n, s, s, c];
+  const per = s * s * c;
+  const chunk = Math.max(1, Math.min(opts.batchSize ?? opts.n, opts.n));
+  const recordN = Math.min(opts.recordSamples ?? 0, opts.n);
+  const recordAt = frameSteps(opts.steps, opts.recordFrames ?? 0);
+  const cond = opts.condition;
+  if (cond !== undefined && cond.classes.length !== opts.n) {
+    throw new DiffuseError(`${cond.classes.length} class labels given for ${opts.n} images`);
+  }
+  const rng = new Rng(opts.seed);
+  // The starting noise x_T comes first from the seeded stream, the same for any batchSize.
+  const xT = rng.normalArray(opts.n * per);
+  const frames: ReverseFrame[] = [];
+  const images = new Float32Array(opts.n * per);
+  const total = opts.steps * Math.ceil(opts.n / chunk);
+  let done = 0;
+  const t0 = performance.now();
+  for (let start = 0; start < opts.n; start += chunk) {
+    const m = Math.min(chunk, opts.n - start);
+    const cShape: Shape4 = [m, s, s, c];
+    const rec = Math.max(0, Math.min(recordN - start, m));
+    const net = cond === undefined ? model : classifierFreeGuidance(model, {
+      classes: cond.classes.subarray(start, start + m),
+      nullClass: cond.nullClass,
+      weight: cond.guidance,
+    });
+    const out = await sample(net, sampler, cShape, {
+      rng,
+      steps: opts.steps,
+      xT: xT.subarray(start * per, (start + m) * per),
+      onStep: ({ i, t, x, predX0 }) => {
+        done++;
+        opts.onStep?.(done, total);
+        if (rec > 0 && recordAt.has(i)) {
+          const k = frames.findIndex((f) => f.i === i);
+          const frame = k >= 0 ? frames[k]! : { i, t, x: new Float32Array(recordN * per), predX0: new Float32Array(recordN * per) };
+          frame.x.set(x.subarray(0, rec * per), start * per);
+          frame.predX0.set(predX0.subarray(0, rec * per), start * per);
+          if (k < 0) frames.push(frame);
+        }
+      },
+    });
+    images.set(out, start * per);
+  }
+  return { images, shape, frames, recordedShape: [Math.max(recordN, 1), s, s, c], seconds: (performance.now() - t0) / 1000 };
+}

@@ -1,0 +1,54 @@
+/**
+ * diffuse-ts public API: one barrel.
+ *
+ * Engine-free (no tfjs loaded on import): errors, RNG, schedules, the forward
+ * process, prediction types, samplers, guidance, generation, data, io,
+ * checkpoints and config. The tfjs parts (engine, U-Net, trainer) are exported
+ * too; importing them loads @tensorflow/tfjs.
+ */
+export { DiffuseError } from './errors.js';
+
+// Randomness and schedules
+export { Rng, type RngState } from './rng.js';
+export { linearBetaSchedule, cosineBetaSchedule, sigmoidBetaSchedule, betasFor, makeSchedule, scheduleFromBetas, checkTimestep, SCHEDULE_NAMES, MIN_T, MAX_T, MAX_BETA, type Schedule, type ScheduleName } from './schedule.js';
+
+// The diffusion math
+export { PREDICTION_TYPES, type PredictionType, type Shape4, type ModelFn } from './diffusion/types.js';
+export { type Timesteps } from './diffusion/timesteps.js';
+export { toX0AndEps, fromX0AndEps, convertPrediction, type X0AndEps } from './diffusion/prediction.js';
+export { qSample, forwardStep, forwardChain, trainingTarget, makeTrainingBatch, checkShape, type ChainFrame, type TrainingBatch } from './diffusion/forward.js';
+export { gaussianOracle, gaussianMixtureOracle, gaussianPosteriorMeanX0, sampleGaussianMixture, type GaussianComponent, type OracleOptions } from './diffusion/gaussian-oracle.js';
+export { forwardStrip, stripSteps, type StripOptions } from './diffusion/strip.js';
+
+// Samplers
+export { spacedTimesteps, clipX0, SamplerBase, type Sampler, type StepResult, type SamplerOptions, type ClipX0 } from './samplers/types.js';
+export { DdpmSampler, type DdpmOptions } from './samplers/ddpm.js';
+export { DdimSampler, ddimMove, type DdimOptions } from './samplers/ddim.js';
+export { DpmSolverSampler, type DpmSolverOptions } from './samplers/dpm-solver.js';
+export { sample, ddimInvert, type SampleOptions, type StepInfo } from './samplers/loop.js';
+export { createSampler, SAMPLER_NAMES, type SamplerName, type CreateSamplerOptions } from './samplers/factory.js';
+
+// Guidance and generation
+export { classifierFreeGuidance, type GuidanceOptions } from './guidance/cfg.js';
+export { resolveClass } from './guidance/labels.js';
+export { generate, frameSteps, type GenerateOptions, type GenerateResult, type ReverseFrame } from './generate.js';
+export { loadPipeline, shippedModelDir, resolveCheckpoint, tfjsModelFn, type Pipeline, type PipelineOptions, type EngineName } from './pipeline.js';
+
+// Images
+export { readImage, decodeImage, detectFormat, encodePng, writePng, toFloat, toBytes, toFloatImage, toByteImage, toGrayscale, toRgb, centerCropSquare, resizeBilinear, imageGrid, checkImage, type ImageU8, type ImageF32, type Channels, type GridOptions, type ImageFormat } from './io/image.js';
+export { writeGif, encodeGif, type GifOptions } from './io/gif.js';
+export { writeFileAtomic } from './io/atomic.js';
+
+// Data
+export { type Dataset, type DatasetSpec, type DatasetName, type LoadedDataset, DATASET_NAMES, loadDataset, loadMnist, MNIST_LABEL_NAMES, loadFashionMnist, FASHION_MNIST_DIR, FASHION_MNIST_LABEL_NAMES, loadImageFolder, type FolderDataset, type FolderOptions, readIdx, parseIdx, type IdxArray, BatchSampler, type SamplerState, epochPermutation, gatherBatch, balancedIndices, evenlySpacedIndices, limitDataset, resizeDataset, convertChannels, subsetDataset } from './data/index.js';
+
+// Config, checkpoints, training
+export { type DiffuseConfig, type DiffusionConfig, type DataConfig, type TrainConfig, type DeepPartial, defaultConfig, parseConfig, stringifyConfig } from './config.js';
+export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, writeSafetensorsSync, type SafetensorsFile, type SafeDtype, type Tensor } from './train/safetensors.js';
+export { saveCheckpoint, loadCheckpoint, loadModelWeights, modelParamShapes, type Checkpoint, type TrainingState, type LoadOptions, CHECKPOINT_FILES, LOSS_HISTORY_TAIL } from './train/checkpoint.js';
+export { ProgressBar, type ProgressOptions, type ProgressStream, Ema, formatDuration, formatLoss } from './train/progress.js';
+export { JsonlLog, readLog, type LogRecord } from './train/log.js';
+export { train, learningRate, datasetFor, checkpointDir, type TrainOptions, type TrainResult } from './train/train.js';
+
+// The network (engine-free config; tfjs model)
+export { defaultUNetConfig, validateUNetConfig, levelResolutions, type UNetConfig } from './model/config.js';

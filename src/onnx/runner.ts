@@ -1,0 +1,173 @@
+/**
+ * An exported U-Net (export-unet.ts) as a `ModelFn` on ONNX Runtime for Node
+ * (onnxruntime-node, native CPU kernels). One `session.run` per call, with the
+ * batch size taken from the given shape; `t` is broadcast to every image.
+ */
+import { readFile } from 'node:fs/promises';
+import type * as Ort from 'onnxruntime-node';
+import { DiffuseError } from '../errors.js';
+import type { ModelFn, Shape4 } from '../diffusion/types.js';
+import { readOnnxMetadata } from './proto.js';
+import { ONNX_UNET_CONFIG_KEY } from './export-unet.js';
+
+export interface OrtModelOptions {
+  /** Intra-op threads (default 2: both cores of the reference machine). */
+  threads?: number;
+}
+
+export type OrtModelFn = ((x: Float32Array, t: number, shape: Shape4, classes?: Int32Array) => Promise<Float32Array>) & {
+  /** [H, W, C] of the model's input. */
+  readonly imageShape: readonly [number, number, number];
+  readonly outChannels: number;
+  /** 0 for an unconditional model. */
+  readonly numClasses: number;
+  dispose(): Promise<void>;
+};
+
+// Compile-time check that an OrtModelFn is a ModelFn.
+const _isModelFn: (f: OrtModelFn) => ModelFn = (f) => f;
+void _isModelFn;
+
+type OrtModule = typeof Ort;
+let ortModule: Promise<OrtModule | undefined> | undefined;
+
+async function loadOrt(): Promise<OrtModule | undefined> {
+  ortModule ??= import('onnxruntime-node').then(
+    (m) => (typeof m.InferenceSession?.create === 'function' ? m : undefined),
+    () => undefined,
+  );
+  return ortModule;
+}
+
+/** True when onnxruntime-node (and its native binding) can be loaded here. */
+export async function ortAvailable(): Promise<boolean> {
+  return (await loadOrt()) !== undefined;
+}
+
+function staticDim(d: number | string | undefined, what: string): number {
+  if (typeof d !== 'number' || !Number.isInteger(d) || d < 1) throw new DiffuseError(`ONNX model: ${what} must be a fixed size, got ${String(d)}`);
+  return d;
+}
+
+/**
+ * Load an exported U-Net (bytes or a file path) into an ONNX Runtime session.
+ * The returned function takes NHWC float32 images and returns NHWC outputs.
+ */
+export async function createOrtModelFn(model: Uint8Array | string, opts: OrtModelOptions = {}): Promise<OrtModelFn> {
+  const threads = opts.threads ?? 2;
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new DiffuseError(`ORT threads must be an integer in 1..256, got ${String(threads)}`);
+  const ort = await loadOrt();
+  if (ort === undefined) throw new DiffuseError('onnxruntime-node cannot be loaded on this platform (npm install onnxruntime-node)');
+  let bytes: Uint8Array;
+  if (typeof model === 'string') {
+    try {
+      bytes = await readFile(model);
+    } catch (err) {
+      throw new DiffuseError(`cannot read ONNX model '${model}': ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  } else if (model instanceof Uint8Array) {
+    bytes = model;
+  } else {
+    throw new DiffuseError('createOrtModelFn: model must be ONNX bytes (Uint8Array) or a file path');
+  }
+  const source = typeof model === 'string' ? model : 'ONNX model bytes';
+  let meta: Record<string, string>;
+  try {
+    meta = readOnnxMetadata(bytes);
+  } catch (err) {
+    throw new DiffuseError(`${source} is not a valid ONNX file: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  let session: Ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(bytes, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      executionProviders: ['cpu'],
+    });
+  } catch (err) {
+    throw new DiffuseError(`ONNX Runtime cannot load ${source}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  const inputs = new Set(session.inputNames);
+  if (!inputs.has('x') || !inputs.has('t') || !session.outputNames.includes('out')) {
+    await session.release();
+    throw new DiffuseError(`${source} is not a diffuse-ts U-Net export (inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')})`);
+  }
+  const xMeta = session.inputMetadata.find((m) => m.name === 'x');
+  const oMeta = session.outputMetadata.find((m) => m.name === 'out');
+  if (xMeta === undefined || !xMeta.isTensor || oMeta === undefined || !oMeta.isTensor) {
+    await session.release();
+    throw new DiffuseError(`${source}: input 'x' / output 'out' must be tensors`);
+  }
+  const H = staticDim(xMeta.shape[1], "x's height");
+  const W = staticDim(xMeta.shape[2], "x's width");
+  const C = staticDim(xMeta.shape[3], "x's channels");
+  const outC = staticDim(oMeta.shape[3], "out's channels");
+  const conditional = inputs.has('classes');
+  let numClasses = 0;
+  if (conditional) {
+    const cfg = meta[ONNX_UNET_CONFIG_KEY];
+    let parsed: unknown;
+    try {
+      parsed = cfg === undefined ? undefined : JSON.parse(cfg);
+    } catch {
+      parsed = undefined;
+    }
+    const nc = (parsed as { numClasses?: unknown } | undefined)?.numClasses;
+    if (typeof nc !== 'number' || !Number.isInteger(nc) || nc < 1) {
+      await session.release();
+      throw new DiffuseError(`${source}: conditional model without a valid '${ONNX_UNET_CONFIG_KEY}' metadata entry (numClasses)`);
+    }
+    numClasses = nc;
+  }
+
+  let disposed = false;
+  const run = async (x: Float32Array, t: number, shape: Shape4, classes?: Int32Array): Promise<Float32Array> => {
+    if (disposed) throw new DiffuseError('ORT model function used after dispose()');
+    const [n, h, w, ch] = shape;
+    if (!Number.isInteger(n) || n < 1 || h !== H || w !== W || ch !== C) {
+      throw new DiffuseError(`ORT model expects shape [N,${H},${W},${C}], got [${shape.join(',')}]`);
+    }
+    if (!(x instanceof Float32Array) || x.length !== n * H * W * C) {
+      throw new DiffuseError(`ORT model: x must be a Float32Array of ${n * H * W * C} values for shape [${shape.join(',')}], got ${x.length}`);
+    }
+    if (typeof t !== 'number' || !Number.isFinite(t)) throw new DiffuseError(`ORT model: timestep must be a finite number, got ${String(t)}`);
+    const feeds: Record<string, Ort.Tensor> = {
+      x: new ort.Tensor('float32', x, [n, H, W, C]),
+      t: new ort.Tensor('float32', new Float32Array(n).fill(t), [n]),
+    };
+    if (conditional) {
+      const cls = new BigInt64Array(n);
+      if (classes === undefined) {
+        cls.fill(BigInt(numClasses));
+      } else {
+        if (classes.length !== n) throw new DiffuseError(`ORT model: ${classes.length} class labels for a batch of ${n}`);
+        for (let i = 0; i < n; i++) {
+          const k = classes[i] as number;
+          if (!Number.isInteger(k) || k < 0 || k > numClasses) {
+            throw new DiffuseError(`ORT model: class ${k} at index ${i} is outside 0..${numClasses} (${numClasses} = no class)`);
+          }
+          cls[i] = BigInt(k);
+        }
+      }
+      feeds['classes'] = new ort.Tensor('int64', cls, [n]);
+    } else if (classes !== undefined) {
+      throw new DiffuseError('ORT model: class labels given to an unconditional model');
+    }
+    const result = await session.run(feeds);
+    const out = result['out'];
+    if (out === undefined || !(out.data instanceof Float32Array)) throw new Error("ORT model: no float32 'out' in the session's results");
+    return out.data;
+  };
+  return Object.assign(run, {
+    imageShape: [H, W, C] as const,
+    outChannels: outC,
+    numClasses,
+    dispose: async (): Promise<void> => {
+      if (disposed) return;
+      disposed = true;
+      await session.release();
+    },
+  });
+}

@@ -1,0 +1,83 @@
+/**
+ * A trained model, ready to generate: a checkpoint folder -> its config and a
+ * `ModelFn` on the chosen engine. The samplers never see which engine runs.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DiffuseError } from './errors.js';
+import type { DiffuseConfig } from './config.js';
+import type { ModelFn } from './diffusion/types.js';
+import { loadModelWeights } from './train/checkpoint.js';
+import type { NamedArrays } from './train/trainer.js';
+import type { BackendName } from './engine/backend.js';
+
+export type EngineName = 'tfjs' | 'onnx';
+
+export interface Pipeline {
+  readonly config: DiffuseConfig;
+  readonly model: ModelFn;
+  /** Which engine runs the network, in words (e.g. "tfjs-wasm"). */
+  readonly engine: string;
+  /** Training step of the weights. */
+  readonly step: number;
+  readonly checkpoint: string;
+  dispose(): Promise<void>;
+}
+
+export interface PipelineOptions {
+  /** 'ema' (default) or the raw 'model' weights. */
+  readonly weights?: 'ema' | 'model';
+  /** tfjs (default). */
+  readonly engine?: EngineName;
+  /** tfjs backend (default: tensorflow if installed, else wasm). */
+  readonly backend?: BackendName;
+  /** Images per network evaluation. */
+  readonly batchSize?: number;
+}
+
+/** The model shipped with the package: models/mnist (relative to the package root). */
+export function shippedModelDir(): string {
+  // dist/src/pipeline.js -> package root
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'mnist');
+}
+
+/** A run folder (holding checkpoint/) or a checkpoint folder (holding config.json). */
+export function resolveCheckpoint(dir: string): string {
+  if (existsSync(join(dir, 'config.json'))) return dir;
+  if (existsSync(join(dir, 'checkpoint', 'config.json'))) return join(dir, 'checkpoint');
+  if (!existsSync(dir)) throw new DiffuseError(`checkpoint ${dir}: no such folder`);
+  return dir; // loadModelWeights names what is missing (and recovers an interrupted save)
+}
+
+/** Build a ModelFn for given weights on the tfjs engine. */
+export async function tfjsModelFn(config: DiffuseConfig, params: NamedArrays, opts: { backend?: BackendName; batchSize?: number } = {}): Promise<{ model: ModelFn; engine: string; dispose(): Promise<void> }> {
+  const { initEngine } = await import('./engine/backend.js');
+  const { loadUNetFromState, modelFnFromUNet } = await import('./model/runner.js');
+  const engine = await initEngine(opts.backend !== undefined ? { backend: opts.backend } : {});
+  const unet = loadUNetFromState(config.model, params);
+  const fn = modelFnFromUNet(unet, engine.tf as unknown as Parameters<typeof modelFnFromUNet>[1], opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {});
+  return { model: fn, engine: `tfjs-${engine.backend}`, dispose: async () => unet.dispose() };
+}
+
+/** Load a checkpoint for generation. */
+export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Promise<Pipeline> {
+  const checkpoint = resolveCheckpoint(dir);
+  const { config, params, step } = await loadModelWeights(checkpoint, opts.weights ?? 'ema');
+  const engineName: EngineName = opts.engine ?? 'tfjs';
+  switch (engineName) {
+    case 'tfjs': {
+      const r = await tfjsModelFn(config, params as NamedArrays, {
+        ...(opts.backend !== undefined ? { backend: opts.backend } : {}),
+        ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+      });
+      return { config, step, checkpoint, ...r };
+    }
+    case 'onnx':
+      throw new DiffuseError('engine onnx is not available yet');
+    default: {
+      const never: never = engineName;
+      throw new DiffuseError(`unknown engine '${String(never)}'`);
+    }
+  }
+}

@@ -1,0 +1,396 @@
+/**
+ * Checkpoints: one folder per checkpoint,
+ *
+ *   config.json            the DiffuseConfig (rebuilds the model)
+ *   model.safetensors      raw weights
+ *   ema.safetensors        EMA weights (what sampling uses)
+ *   optimizer.safetensors  Adam moments "m.<param>" / "v.<param>"; metadata step
+ *   state.json             step, rng state, data-sampler state, loss tail, wall time
+ *
+ * Saving is crash-safe: everything is written and fsynced into a sibling
+ * `<dir>.tmp-<pid>`, then swapped in with renames (`<dir>` → `<dir>.old-…`,
+ * tmp → `<dir>`, then the old one is removed). A crash at any moment leaves a
+ * complete checkpoint in `<dir>`, or (between the two renames) none in `<dir>`
+ * but complete ones in `<dir>.old-…` and `<dir>.tmp-…`; `loadCheckpoint`
+ * then picks the newest sibling that loads and renames it back into place.
+ */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { type DiffuseConfig, parseConfig, stringifyConfig } from '../config.js';
+import { BatchSampler, type SamplerState } from '../data/batches.js';
+import { DiffuseError } from '../errors.js';
+import { Rng, type RngState } from '../rng.js';
+import { encodeSafetensors, readSafetensors, type Tensor } from './safetensors.js';
+import type { TrainerState } from './trainer.js';
+
+export const CHECKPOINT_FILES = ['config.json', 'model.safetensors', 'ema.safetensors', 'optimizer.safetensors', 'state.json'] as const;
+/** How many recent losses state.json keeps. */
+export const LOSS_HISTORY_TAIL = 1000;
+
+/** Everything besides weights needed to resume training exactly. */
+export interface TrainingState {
+  /** Optimizer steps done. */
+  step: number;
+  /** State of the training Rng (noise, timesteps, dropout). */
+  rng: RngState;
+  /** State of the data sampler (epoch, cursor, permutation seed). */
+  sampler: SamplerState;
+  /** Most recent per-step losses (at most LOSS_HISTORY_TAIL are saved). */
+  lossHistory: number[];
+  /** Seconds spent training so far, summed over resumed runs. */
+  wallTimeSec: number;
+}
+
+export interface Checkpoint {
+  config: DiffuseConfig;
+  state: TrainerState;
+  trainingState: TrainingState;
+}
+
+export type ParamMap = Record<string, Tensor>;
+
+export interface LoadOptions {
+  /**
+   * Expected parameter names → shapes for the config's model. Default: the
+   * U-Net's parameter specs for `config.model` (model/unet.ts, imported
+   * lazily). Model/ema/optimizer tensors must match it exactly; they are
+   * also always checked against each other.
+   */
+  expectedShapes?: (config: DiffuseConfig) => Record<string, readonly number[]>;
+  /** Set false to skip the check against the config's model (default true). */
+  checkModel?: boolean;
+  /** Rename a recovered `<dir>.old-*` / `<dir>.tmp-*` back to `<dir>` (default true). */
+  repair?: boolean;
+}
+
+// ------------------------------------------------------------------ writing
+
+function writeFileSynced(file: string, data: Uint8Array | string): void {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const fd = openSync(file, 'w');
+  try {
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // not supported on every platform/filesystem; the renames are still atomic
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function siblings(dir: string, kind: 'tmp' | 'old'): string[] {
+  const parent = dirname(dir);
+  const prefix = `${basename(dir)}.${kind}-`;
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => n.startsWith(prefix)).map((n) => join(parent, n));
+}
+
+function pidAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function looksLikeCheckpoint(dir: string): boolean {
+  return existsSync(join(dir, 'config.json')) || existsSync(join(dir, 'state.json'));
+}
+
+function checkParams(params: ParamMap, what: string): void {
+  for (const [name, t] of Object.entries(params)) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (!(t.data instanceof Float32Array) || t.data.length !== n) {
+      throw new DiffuseError(`saveCheckpoint: ${what} tensor "${name}" shape [${t.shape.join(',')}] does not match its ${t.data?.length} values`);
+    }
+  }
+}
+
+/** Serialize the state.json object. */
+function stateJson(ts: TrainingState): string {
+  const tail = ts.lossHistory.slice(-LOSS_HISTORY_TAIL).map((x) => (Number.isFinite(x) ? x : null));
+  return JSON.stringify({
+    format: 'diffuse-ts-checkpoint',
+    version: 1,
+    step: ts.step,
+    rng: ts.rng,
+    sampler: ts.sampler,
+    lossHistory: tail,
+    wallTimeSec: ts.wallTimeSec,
+    savedAt: new Date().toISOString(),
+  }, null, 1) + '\n';
+}
+
+/**
+ * Write a checkpoint folder atomically (see the module comment). `dir` may
+ * exist already (a previous checkpoint, replaced); an existing folder that
+ * is not a checkpoint is refused rather than overwritten.
+ */
+export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<void> {
+  const { config, state, trainingState } = ckpt;
+  // validate before touching the disk
+  parseConfig(config, `saveCheckpoint(${dir}) config`);
+  checkParams(state.params, 'model');
+  checkParams(state.ema, 'ema');
+  checkParams(state.adam.m, 'adam m');
+  checkParams(state.adam.v, 'adam v');
+  if (!Number.isSafeInteger(trainingState.step) || trainingState.step < 0) throw new DiffuseError(`saveCheckpoint: step must be an integer ≥ 0, got ${trainingState.step}`);
+  if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory()) throw new DiffuseError(`saveCheckpoint: ${dir} exists and is not a folder`);
+    if (readdirSync(dir).length > 0 && !looksLikeCheckpoint(dir)) {
+      throw new DiffuseError(`saveCheckpoint: ${dir} exists and is not a checkpoint folder (no config.json/state.json); refusing to replace it`);
+    }
+  }
+  const parent = dirname(dir);
+  mkdirSync(parent, { recursive: true });
+  // stale temp folders of dead processes (crashed saves) are garbage
+  for (const t of siblings(dir, 'tmp')) {
+    const pid = Number(t.slice(t.lastIndexOf('-') + 1));
+    if (Number.isInteger(pid) && !pidAlive(pid)) rmSync(t, { recursive: true, force: true });
+  }
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  const meta = { 'diffuse-ts': '1', step: String(trainingState.step) };
+  const optTensors: ParamMap = {};
+  for (const [k, t] of Object.entries(state.adam.m)) optTensors[`m.${k}`] = t;
+  for (const [k, t] of Object.entries(state.adam.v)) optTensors[`v.${k}`] = t;
+  try {
+    writeFileSynced(join(tmp, 'config.json'), stringifyConfig(config));
+    writeFileSynced(join(tmp, 'model.safetensors'), encodeSafetensors(state.params, { ...meta, kind: 'model' }, join(dir, 'model.safetensors')));
+    writeFileSynced(join(tmp, 'ema.safetensors'), encodeSafetensors(state.ema, { ...meta, kind: 'ema' }, join(dir, 'ema.safetensors')));
+    writeFileSynced(join(tmp, 'optimizer.safetensors'),
+      encodeSafetensors(optTensors, { ...meta, kind: 'adam', adamStep: String(state.adam.step) }, join(dir, 'optimizer.safetensors')));
+    // state.json last: its presence marks a complete folder
+    writeFileSynced(join(tmp, 'state.json'), stateJson(trainingState));
+    fsyncDir(tmp);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (e instanceof DiffuseError) throw e;
+    throw new DiffuseError(`saveCheckpoint: cannot write ${tmp} (${(e as Error).message})`, { cause: e });
+  }
+  // swap in
+  let old: string | undefined;
+  try {
+    if (existsSync(dir)) {
+      old = `${dir}.old-${process.pid}-${Date.now()}`;
+      renameSync(dir, old);
+    }
+    renameSync(tmp, dir);
+  } catch (e) {
+    if (old !== undefined && !existsSync(dir)) {
+      try { renameSync(old, dir); } catch { /* loadCheckpoint recovers from the .old folder */ }
+    }
+    throw new DiffuseError(`saveCheckpoint: cannot move ${tmp} into place as ${dir} (${(e as Error).message})`, { cause: e });
+  }
+  fsyncDir(parent);
+  for (const o of siblings(dir, 'old')) rmSync(o, { recursive: true, force: true });
+}
+
+// ------------------------------------------------------------------ reading
+
+function readJson(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new DiffuseError(`${file}: cannot read (${code ?? (e as Error).message})`, { cause: e });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new DiffuseError(`${file}: not valid JSON (${(e as Error).message}; truncated?)`, { cause: e });
+  }
+}
+
+function parseTrainingState(v: unknown, file: string): TrainingState {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new DiffuseError(`${file}: must be a JSON object`);
+  const o = v as Record<string, unknown>;
+  const step = o['step'];
+  if (typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0) throw new DiffuseError(`${file}: field step must be an integer ≥ 0, got ${String(step)}`);
+  let rng: RngState;
+  try {
+    rng = Rng.fromState(o['rng'] as RngState).state();
+  } catch (e) {
+    throw new DiffuseError(`${file}: field rng: ${(e as Error).message}`, { cause: e });
+  }
+  let sampler: SamplerState;
+  try {
+    sampler = BatchSampler.fromState(o['sampler']).state();
+  } catch (e) {
+    throw new DiffuseError(`${file}: field sampler: ${(e as Error).message}`, { cause: e });
+  }
+  const lh = o['lossHistory'];
+  if (!Array.isArray(lh) || !lh.every((x) => x === null || typeof x === 'number')) throw new DiffuseError(`${file}: field lossHistory must be an array of numbers`);
+  const wall = o['wallTimeSec'];
+  if (typeof wall !== 'number' || !Number.isFinite(wall) || wall < 0) throw new DiffuseError(`${file}: field wallTimeSec must be a number ≥ 0, got ${String(wall)}`);
+  return { step, rng, sampler, lossHistory: lh.map((x: number | null) => (x === null ? NaN : x)), wallTimeSec: wall };
+}
+
+function shapeKey(shape: readonly number[]): string {
+  return `[${shape.join(',')}]`;
+}
+
+/** Check `got` has exactly the names/shapes of `want`; errors name `file`. */
+function matchShapes(got: ParamMap, want: Record<string, readonly number[]>, file: string, wantFrom: string): void {
+  for (const [name, shape] of Object.entries(want)) {
+    const t = got[name];
+    if (!t) throw new DiffuseError(`${file}: missing tensor "${name}" ${shapeKey(shape)} expected by ${wantFrom}`);
+    if (shapeKey(t.shape) !== shapeKey(shape)) throw new DiffuseError(`${file}: tensor "${name}" has shape ${shapeKey(t.shape)}, ${wantFrom} expects ${shapeKey(shape)}`);
+  }
+  for (const name of Object.keys(got)) {
+    if (!(name in want)) throw new DiffuseError(`${file}: unexpected tensor "${name}" (not in ${wantFrom})`);
+  }
+}
+
+function stripTensors(file: ReturnType<typeof readSafetensors>): ParamMap {
+  const out: ParamMap = {};
+  for (const [k, t] of Object.entries(file.tensors)) out[k] = { shape: t.shape, data: t.data };
+  return out;
+}
+
+function readConfig(dir: string): DiffuseConfig {
+  const f = join(dir, 'config.json');
+  return parseConfig(readJson(f), f);
+}
+
+function requireFiles(dir: string, files: readonly string[]): void {
+  for (const f of files) {
+    if (!existsSync(join(dir, f))) throw new DiffuseError(`checkpoint ${dir}: missing ${f} (incomplete or not a checkpoint)`);
+  }
+}
+
+/** The U-Net's parameter names → shapes for a config (lazy: pulls in tfjs). */
+export async function modelParamShapes(): Promise<(config: DiffuseConfig) => Record<string, readonly number[]>> {
+  const { unetParamSpecs } = await import('../model/unet.js');
+  return (config) => Object.fromEntries(unetParamSpecs(config.model).map((s) => [s.name, s.shape]));
+}
+
+async function resolveOptions(opts: LoadOptions): Promise<LoadOptions> {
+  if (opts.expectedShapes || opts.checkModel === false) return opts;
+  return { ...opts, expectedShapes: await modelParamShapes() };
+}
+
+function loadFolder(dir: string, opts: LoadOptions): Checkpoint {
+  requireFiles(dir, CHECKPOINT_FILES);
+  const config = readConfig(dir);
+  const stateFile = join(dir, 'state.json');
+  const trainingState = parseTrainingState(readJson(stateFile), stateFile);
+  const modelFile = join(dir, 'model.safetensors');
+  const emaFile = join(dir, 'ema.safetensors');
+  const optFile = join(dir, 'optimizer.safetensors');
+  const params = stripTensors(readSafetensors(modelFile));
+  const ema = stripTensors(readSafetensors(emaFile));
+  const opt = readSafetensors(optFile);
+  const m: ParamMap = {};
+  const v: ParamMap = {};
+  for (const [k, t] of Object.entries(opt.tensors)) {
+    if (k.startsWith('m.')) m[k.slice(2)] = { shape: t.shape, data: t.data };
+    else if (k.startsWith('v.')) v[k.slice(2)] = { shape: t.shape, data: t.data };
+    else throw new DiffuseError(`${optFile}: unexpected tensor "${k}" (expected m.<param> / v.<param>)`);
+  }
+  const adamStepText = opt.metadata['adamStep'] ?? opt.metadata['step'];
+  const adamStep = Number(adamStepText);
+  if (adamStepText === undefined || !Number.isSafeInteger(adamStep) || adamStep < 0) {
+    throw new DiffuseError(`${optFile}: metadata adamStep must be an integer ≥ 0, got ${JSON.stringify(adamStepText)}`);
+  }
+  let want: Record<string, readonly number[]>;
+  let wantFrom: string;
+  if (opts.expectedShapes) {
+    want = opts.expectedShapes(config);
+    wantFrom = `the model of ${join(dir, 'config.json')}`;
+    matchShapes(params, want, modelFile, wantFrom);
+  } else {
+    want = Object.fromEntries(Object.entries(params).map(([k, t]) => [k, t.shape]));
+    wantFrom = modelFile;
+  }
+  matchShapes(ema, want, emaFile, wantFrom);
+  matchShapes(m, want, `${optFile} (m.*)`, wantFrom);
+  matchShapes(v, want, `${optFile} (v.*)`, wantFrom);
+  return { config, state: { params, ema, adam: { step: adamStep, m, v } }, trainingState };
+}
+
+/**
+ * The folder to read for checkpoint `dir`: `dir` itself, or if it is missing
+ * (crash between the two renames of a save) the newest complete sibling.
+ */
+function resolveDir(dir: string, repair: boolean, check: (d: string) => number): string {
+  if (existsSync(dir)) return dir;
+  const candidates: { d: string; step: number }[] = [];
+  const errors: string[] = [];
+  for (const d of [...siblings(dir, 'tmp'), ...siblings(dir, 'old')]) {
+    try {
+      candidates.push({ d, step: check(d) });
+    } catch (e) {
+      errors.push(`${basename(d)}: ${(e as Error).message}`);
+    }
+  }
+  if (candidates.length === 0) {
+    throw new DiffuseError(`checkpoint ${dir} does not exist` + (errors.length ? ` (and no usable backup: ${errors.join('; ')})` : ''));
+  }
+  candidates.sort((a, b) => b.step - a.step);
+  const best = candidates[0]!.d;
+  if (!repair) return best;
+  try {
+    renameSync(best, dir);
+    fsyncDir(dirname(dir));
+    return dir;
+  } catch {
+    return best;
+  }
+}
+
+/** Load and validate a whole checkpoint (for resuming training). */
+export async function loadCheckpoint(dir: string, options: LoadOptions = {}): Promise<Checkpoint> {
+  const opts = await resolveOptions(options);
+  const d = resolveDir(dir, opts.repair !== false, (c) => loadFolder(c, opts).trainingState.step);
+  return loadFolder(d, opts);
+}
+
+/**
+ * Just the config and one set of weights (for sampling): 'ema' (default,
+ * what you want for samples) or 'model' (the raw trained weights).
+ */
+export async function loadModelWeights(
+  dir: string,
+  which: 'ema' | 'model' = 'ema',
+  options: LoadOptions = {},
+): Promise<{ config: DiffuseConfig; params: ParamMap; step: number }> {
+  const opts = await resolveOptions(options);
+  const file = which === 'ema' ? 'ema.safetensors' : 'model.safetensors';
+  const needed = ['config.json', file, 'state.json'];
+  const check = (c: string): number => {
+    requireFiles(c, needed);
+    readConfig(c);
+    const sf = join(c, 'state.json');
+    return parseTrainingState(readJson(sf), sf).step;
+  };
+  const d = resolveDir(dir, opts.repair !== false, check);
+  requireFiles(d, needed);
+  const config = readConfig(d);
+  const sf = join(d, 'state.json');
+  const step = parseTrainingState(readJson(sf), sf).step;
+  const wf = join(d, file);
+  const params = stripTensors(readSafetensors(wf));
+  if (opts.expectedShapes) matchShapes(params, opts.expectedShapes(config), wf, `the model of ${join(d, 'config.json')}`);
+  return { config, params, step };
+}

@@ -1,0 +1,49 @@
+/** Shared by the ONNX tests: random-weight U-Nets (every parameter non-trivial). */
+import * as tf from '@tensorflow/tfjs';
+import type { UNetConfig } from '../../src/model/config.js';
+import { createUNet, mulberry32, unetParamSpecs, type UNet } from '../../src/model/unet.js';
+import type { NamedParams } from '../../src/onnx/export-unet.js';
+
+/**
+ * createUNet(config, seed), then the parameters its initialiser leaves trivial
+ * (zero biases, unit γ, zero β, the zero output conv) get random values too,
+ * so that every weight is exercised. Returns the tfjs model and the weights.
+ */
+export async function randomUNet(config: UNetConfig, seed: number): Promise<{ unet: UNet; params: NamedParams }> {
+  const unet = createUNet(config, seed);
+  const rnd = mulberry32(seed * 7919 + 13);
+  const params: NamedParams = {};
+  for (const spec of unetParamSpecs(config)) {
+    const v = unet.params.get(spec.name);
+    if (v === undefined) throw new Error(`no variable ${spec.name}`);
+    let data = Float32Array.from(await v.data());
+    if (spec.init === 'zeros' || spec.init === 'ones') {
+      const base = spec.init === 'ones' ? 1 : 0;
+      const fanIn = spec.shape.length === 4 ? spec.shape[0]! * spec.shape[1]! * spec.shape[2]! : 0;
+      const scale = fanIn > 0 ? Math.sqrt(3 / fanIn) : 0.3;
+      data = data.map(() => base + (rnd() * 2 - 1) * scale);
+      v.assign(tf.tensor(data, spec.shape, 'float32'));
+    }
+    params[spec.name] = { shape: [...spec.shape], data };
+  }
+  return { unet, params };
+}
+
+/** Deterministic uniform [-a, a) test data. */
+export function uniform(n: number, seed: number, a = 1.5): Float32Array {
+  const r = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => (r() * 2 - 1) * a);
+}
+
+export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+export function maxAbs(a: Float32Array): number {
+  let m = 0;
+  for (const v of a) m = Math.max(m, Math.abs(v));
+  return m;
+}
