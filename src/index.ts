@@ -32,7 +32,7 @@ export { createSampler, SAMPLER_NAMES, type SamplerName, type CreateSamplerOptio
 export { classifierFreeGuidance, type GuidanceOptions } from './guidance/cfg.js';
 export { resolveClass } from './guidance/labels.js';
 export { generate, frameSteps, type GenerateOptions, type GenerateResult, type ReverseFrame } from './generate.js';
-export { loadPipeline, shippedModelDir, resolveCheckpoint, tfjsModelFn, type Pipeline, type PipelineOptions, type EngineName } from './pipeline.js';
+export { loadPipeline, shippedModelDir, resolveCheckpoint, tfjsModelFn, ENGINE_NAMES, type Pipeline, type PipelineOptions, type EngineName } from './pipeline.js';
 
 // Images
 export { readImage, decodeImage, detectFormat, encodePng, writePng, toFloat, toBytes, toFloatImage, toByteImage, toGrayscale, toRgb, centerCropSquare, resizeBilinear, imageGrid, checkImage, type ImageU8, type ImageF32, type Channels, type GridOptions, type ImageFormat } from './io/image.js';
@@ -52,3 +52,9 @@ export { train, learningRate, datasetFor, checkpointDir, type TrainOptions, type
 
 // The network (engine-free config; tfjs model)
 export { defaultUNetConfig, validateUNetConfig, levelResolutions, type UNetConfig } from './model/config.js';
+
+// ONNX export and ONNX Runtime (the fast sampling path)
+export { exportUNetToOnnx, hwioToOihw, DEFAULT_OPSET, ONNX_UNET_CONFIG_KEY, type OnnxExportOptions, type NamedParams } from './onnx/export-unet.js';
+export { createOrtModelFn, ortAvailable, type OrtModelFn, type OrtModelOptions } from './onnx/runner.js';
+export { OnnxGraph, attr } from './onnx/graph.js';
+export { encodeOnnxModel, decodeOnnxModel, readOnnxMetadata } from './onnx/proto.js';

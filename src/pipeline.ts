@@ -12,7 +12,9 @@ import { loadModelWeights } from './train/checkpoint.js';
 import type { NamedArrays } from './train/trainer.js';
 import type { BackendName } from './engine/backend.js';
 
+/** What runs the network: tfjs (any backend) or ONNX Runtime (exported on the fly, the fast path). */
 export type EngineName = 'tfjs' | 'onnx';
+export const ENGINE_NAMES: readonly EngineName[] = ['tfjs', 'onnx'];
 
 export interface Pipeline {
   readonly config: DiffuseConfig;
@@ -28,8 +30,10 @@ export interface Pipeline {
 export interface PipelineOptions {
   /** 'ema' (default) or the raw 'model' weights. */
   readonly weights?: 'ema' | 'model';
-  /** tfjs (default). */
+  /** Default: onnx when onnxruntime-node loads, else tfjs. */
   readonly engine?: EngineName;
+  /** ONNX Runtime threads (default 2). */
+  readonly threads?: number;
   /** tfjs backend (default: tensorflow if installed, else wasm). */
   readonly backend?: BackendName;
   /** Images per network evaluation. */
@@ -60,11 +64,16 @@ export async function tfjsModelFn(config: DiffuseConfig, params: NamedArrays, op
   return { model: fn, engine: `tfjs-${engine.backend}`, dispose: async () => unet.dispose() };
 }
 
+async function ortAvailableLazy(): Promise<boolean> {
+  const { ortAvailable } = await import('./onnx/runner.js');
+  return ortAvailable();
+}
+
 /** Load a checkpoint for generation. */
 export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Promise<Pipeline> {
   const checkpoint = resolveCheckpoint(dir);
   const { config, params, step } = await loadModelWeights(checkpoint, opts.weights ?? 'ema');
-  const engineName: EngineName = opts.engine ?? 'tfjs';
+  const engineName: EngineName = opts.engine ?? ((await ortAvailableLazy()) ? 'onnx' : 'tfjs');
   switch (engineName) {
     case 'tfjs': {
       const r = await tfjsModelFn(config, params as NamedArrays, {
@@ -73,8 +82,14 @@ export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Pro
       });
       return { config, step, checkpoint, ...r };
     }
-    case 'onnx':
-      throw new DiffuseError('engine onnx is not available yet');
+    case 'onnx': {
+      const { exportUNetToOnnx } = await import('./onnx/export-unet.js');
+      const { createOrtModelFn, ortAvailable } = await import('./onnx/runner.js');
+      if (!(await ortAvailable())) throw new DiffuseError("engine 'onnx' needs onnxruntime-node (npm install onnxruntime-node)");
+      const bytes = exportUNetToOnnx(config.model, params as NamedArrays);
+      const fn = await createOrtModelFn(bytes, opts.threads !== undefined ? { threads: opts.threads } : {});
+      return { config, step, checkpoint, model: fn, engine: 'onnxruntime-node', dispose: () => fn.dispose() };
+    }
     default: {
       const never: never = engineName;
       throw new DiffuseError(`unknown engine '${String(never)}'`);

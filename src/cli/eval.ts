@@ -6,7 +6,7 @@ import { DiffuseError } from '../errors.js';
 import { initEngine, parseBackendName } from '../engine/backend.js';
 import { readImage, toFloat, toGrayscale, toRgb } from '../io/image.js';
 import { loadClassifier, type Classifier } from '../eval/classifier.js';
-import { evaluateSamples, realFloor, type ImageBatch, type SampleScores } from '../eval/evaluate.js';
+import { evaluateSamples, realFloor, referenceFeatures, type ImageBatch, type SampleScores } from '../eval/evaluate.js';
 import { EVAL_DATASETS, loadEvalSplits } from '../eval/splits.js';
 import { ProgressBar } from '../train/progress.js';
 
@@ -104,10 +104,6 @@ export async function run(args: ParsedArgs): Promise<void> {
   await initEngine(backend !== undefined ? { backend } : {});
   const clf: Classifier = loadClassifier(classifierDir);
   try {
-    const splits = await loadEvalSplits(dataset, dataDir !== undefined ? { dir: dataDir } : {});
-    if (clf.config.training !== undefined && clf.config.training.dataset !== splits.train.name) {
-      process.stderr.write(`warning: classifier ${classifierDir} was trained on ${clf.config.training.dataset}, evaluating against ${splits.train.name}\n`);
-    }
     let samples: ImageBatch;
     let source: Record<string, unknown>;
     if (samplesDir !== undefined) {
@@ -148,9 +144,14 @@ export async function run(args: ParsedArgs): Promise<void> {
         await pipe.dispose();
       }
     }
+    const splits = await loadEvalSplits(dataset, dataDir !== undefined ? { dir: dataDir } : {});
+    if (clf.config.training !== undefined && clf.config.training.dataset !== splits.train.name) {
+      process.stderr.write(`warning: classifier ${classifierDir} was trained on ${clf.config.training.dataset}, evaluating against ${splits.train.name}\n`);
+    }
     const t0 = performance.now();
-    const scores = evaluateSamples({ classifier: clf, samples, reference: splits.heldOut, n, seed });
-    const floor = noFloor ? undefined : realFloor({ classifier: clf, train: splits.train, reference: splits.heldOut, n, seed });
+    const ref = referenceFeatures(clf, splits.heldOut, n, seed);
+    const scores = evaluateSamples({ classifier: clf, samples, reference: ref, n, seed });
+    const floor = noFloor ? undefined : realFloor({ classifier: clf, train: splits.train, reference: splits.heldOut, referenceFeatures: ref, n, seed });
     const secs = (performance.now() - t0) / 1000;
     const names = clf.config.labelNames ?? splits.heldOut.labelNames;
     process.stdout.write(JSON.stringify({ dataset, classifier: classifierDir, seed, ...source, ...scores, ...(floor ? { floor } : {}) }) + '\n');

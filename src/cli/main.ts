@@ -12,6 +12,7 @@ type Command = { summary: string; load: () => Promise<{ run(args: ParsedArgs): P
 const commands: Record<string, Command> = {
   sample: { summary: 'generate images (PNG grid, PNG files, GIF) from a trained model', load: () => import('./sample.js') },
   train: { summary: 'train a diffusion model (mnist, fashion-mnist, an image folder)', load: () => import('./train.js') },
+  export: { summary: 'export the U-Net to ONNX (for ONNX Runtime, in Node or the browser)', load: () => import('./export.js') },
   noise: { summary: 'forward diffusion of an image, as a strip of frames', load: () => import('./noise.js') },
 };
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { ParsedArgs } from './args.js';
 import { Flags } from './args.js';
 import { DiffuseError } from '../errors.js';
-import { loadPipeline, shippedModelDir } from '../pipeline.js';
+import { loadPipeline, shippedModelDir, ENGINE_NAMES } from '../pipeline.js';
 import { generate, type GenerateResult } from '../generate.js';
 import { SAMPLER_NAMES } from '../samplers/factory.js';
 import { imageGrid, writePng, type ImageU8 } from '../io/image.js';
@@ -28,6 +28,7 @@ const HELP = `usage: diffuse sample [options]
   --class C             class-conditional models: a class index or name (e.g. 7), or 'all' for one row per class
   --guidance W          classifier-free guidance weight (default 2 with --class)
   --weights ema|model   which weights (default ema)
+  --engine E            onnx (default when onnxruntime-node is installed: fastest) | tfjs
   --backend B           tfjs backend: wasm | tensorflow | webgpu | cpu (default: tensorflow if installed, else wasm)
   --batch N             images per network evaluation (default 64)`;
 
@@ -66,7 +67,10 @@ export async function run(args: ParsedArgs): Promise<void> {
   const classFlag = f.string('class');
   const guidanceFlag = f.number('guidance');
   const weights = f.choice('weights', ['ema', 'model'], 'ema');
+  const engineFlag = f.string('engine');
+  const engine = engineFlag === undefined ? undefined : f.choice('engine', ENGINE_NAMES, 'onnx');
   const backendFlag = f.string('backend');
+  if (backendFlag !== undefined && engine === 'onnx') throw new DiffuseError('--backend chooses a tfjs backend: use it with --engine tfjs');
   const batch = f.int('batch', 64);
   f.rejectUnknown();
   if (args.positional.length > 0) throw new DiffuseError(`unexpected argument '${args.positional[0]}' (see diffuse sample --help)`);
@@ -75,6 +79,7 @@ export async function run(args: ParsedArgs): Promise<void> {
   const pipe = await loadPipeline(checkpoint, {
     weights,
     batchSize: batch,
+    ...(engine !== undefined ? { engine } : backendFlag !== undefined ? { engine: 'tfjs' as const } : {}),
     ...(backendFlag !== undefined ? { backend: parseBackendName(backendFlag) } : {}),
   });
   try {

@@ -17,11 +17,13 @@ held out; fashion-mnist: trains on the 60k train split, reports test accuracy.
 options:
   --dataset NAME   ${EVAL_DATASETS.join(' | ')} (required)
   --out DIR        output folder (default models/classifier-<dataset>)
-  --epochs N       passes over the training images (default 6 mnist, 4 fashion-mnist)
+  --epochs N       passes over the training images (default 10 mnist, 4 fashion-mnist)
   --batch-size N   (default 64)
   --lr X           peak Adam learning rate, cosine-decayed (default 0.002)
   --seed N         init / shuffle / augmentation seed (default 0)
   --no-augment     no random ±2 pixel shifts
+  --conv LIST      conv channels, comma-separated; first conv stride 1, the rest stride 2 (default 32,32,64,32)
+  --features N     width of the feature (penultimate) layer (default 128)
   --limit N        train on at most N images (quick experiments)
   --data-dir DIR   fashion-mnist IDX folder (default /usr/share/datasets/fashion-mnist)
   --backend B      wasm (default) | tensorflow | webgpu
@@ -37,17 +39,24 @@ export async function run(args: ParsedArgs): Promise<void> {
   if (datasetFlag === undefined) throw new DiffuseError('train-classifier needs --dataset mnist|fashion-mnist');
   const dataset = f.choice('dataset', EVAL_DATASETS, 'mnist');
   const out = f.string('out', `models/classifier-${dataset}`);
-  const epochs = f.int('epochs', dataset === 'mnist' ? 6 : 4);
+  const epochs = f.int('epochs', dataset === 'mnist' ? 10 : 4);
   const batchSize = f.int('batch-size', 64);
   const lr = f.number('lr', 0.002);
   const seed = f.int('seed', 0);
   const augment = !f.bool('no-augment');
+  const convFlag = f.string('conv');
+  const featureDim = f.int('features', 128);
   const limit = f.int('limit');
   const dataDir = f.string('data-dir');
   const backend = parseBackendName(f.string('backend', 'wasm'));
   f.rejectUnknown();
   if (args.positional.length > 0) throw new DiffuseError(`train-classifier takes no positional arguments, got '${args.positional[0]}'`);
   if (backend === 'cpu') throw new DiffuseError("train-classifier: the 'cpu' backend is far too slow to train on; use wasm");
+  const convChannels = (convFlag ?? '32,32,64,32').split(',').map((v) => Number(v.trim()));
+  if (convChannels.length < 1 || convChannels.length > 6 || !convChannels.every((v) => Number.isInteger(v) && v >= 1 && v <= 1024)) {
+    throw new DiffuseError(`--conv must be 1..6 comma-separated channel counts (1..1024), got '${convFlag}'`);
+  }
+  if (featureDim < 1 || featureDim > 4096) throw new DiffuseError(`--features must be in 1..4096, got ${featureDim}`);
   await initEngine({ backend });
   const splits = await loadEvalSplits(dataset, dataDir !== undefined ? { dir: dataDir } : {});
   const train = limit !== undefined ? limitDataset(splits.train, limit) : splits.train;
@@ -63,6 +72,7 @@ export async function run(args: ParsedArgs): Promise<void> {
     lr,
     seed,
     augment,
+    config: { convChannels, featureDim },
     onProgress: (p) => {
       if (p.testAccuracy !== undefined) {
         process.stderr.write(`\nepoch ${p.epoch + 1}/${epochs}: held-out accuracy ${(100 * p.testAccuracy).toFixed(2)}%\n`);

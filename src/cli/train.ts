@@ -20,10 +20,11 @@ const HELP = `usage: diffuse train [options]
   --steps N             total optimizer steps (default 4000)
   --batch N             images per step (default 64)
   --lr X                peak Adam learning rate (default 1e-3), --warmup N steps (default 200)
+  --ema X               EMA decay of the sampling weights (default 0.999), --clip X gradient norm (default 1)
   --prediction P        epsilon (default) | x0 | v | mean
   --schedule S          linear (default) | cosine | sigmoid;  --timesteps T (default 1000)
   --size N, --channels 1|3   image size and channels (default: the data set's)
-  --base-channels N, --channel-mults 1,2,2, --res-blocks N, --attention 7[,14], --dropout X
+  --base-channels N, --channel-mults 1,2,2, --res-blocks N, --attention 7[,14]|none, --dropout X
   --conditional         class-conditional (labels from the data set) for guidance; --cond-dropout P (default 0.1)
   --workers 1|2         data-parallel workers (default 2: both cores)
   --seed N              (default 0)
@@ -32,6 +33,7 @@ const HELP = `usage: diffuse train [options]
 
 function list(s: string | undefined, flag: string): number[] | undefined {
   if (s === undefined) return undefined;
+  if (s.trim() === '' || s.trim() === 'none') return [];
   const out = s.split(',').map((v) => Number(v.trim()));
   if (out.some((v) => !Number.isInteger(v) || v < 0)) throw new DiffuseError(`--${flag} must be a comma-separated list of integers, got '${s}'`);
   return out;
@@ -66,6 +68,8 @@ export function configFromFlags(f: Flags): DiffuseConfig {
       ...(f.int('batch') !== undefined ? { batchSize: f.int('batch')! } : {}),
       ...(f.number('lr') !== undefined ? { lr: f.number('lr')! } : {}),
       ...(f.int('warmup') !== undefined ? { warmupSteps: f.int('warmup')! } : {}),
+      ...(f.number('ema') !== undefined ? { emaDecay: f.number('ema')! } : {}),
+      ...(f.number('clip') !== undefined ? { clipNorm: f.number('clip')! } : {}),
       ...(f.number('cond-dropout') !== undefined ? { condDropout: f.number('cond-dropout')! } : {}),
       workers: f.int('workers', 2),
       seed: f.int('seed', 0),

@@ -12,7 +12,13 @@
  *   forward convolution of dy (zero-dilated for stride > 1) with the spatially
  *   flipped, channel-swapped filter.
  * - BatchMatMul with transposeA/B (falls to a scalar loop in the wasm binary):
- *   explicit transpose(s), then the fast non-transposed path.
+ *   explicit transpose(s), then the fast non-transposed path; batched products
+ *   (attention) as a loop of batch-1 products.
+ * - Identity and same-dtype Cast (copied the data; tfjs clones every tensor it
+ *   saves for backprop, so this doubled memory traffic): share the data.
+ * - Sum over leading axes (bias gradients): one pass, no transpose.
+ * - Slice/SplitV (strided slices allocated one subarray per innermost run):
+ *   plain loops; this is the gradient of every channel concat.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -196,8 +202,12 @@ function batchMatMul(args: KernelArgs): TensorInfo {
   const attrs = args.attrs ?? {};
   const transposeA = attrs['transposeA'] === true;
   const transposeB = attrs['transposeB'] === true;
-  if (!transposeA && !transposeB) return one(orig(args));
   const backend = args.backend as unknown as WasmBackendLike;
+  if (!transposeA && !transposeB) {
+    const a0 = args.inputs['a'], b0 = args.inputs['b'];
+    if (a0 === undefined || b0 === undefined) throw new Error('BatchMatMul: missing inputs');
+    return batchedNoTranspose(backend, orig, args.backend as tf.KernelBackend, a0, b0, attrs);
+  }
   let a = args.inputs['a'];
   let b = args.inputs['b'];
   if (a === undefined || b === undefined) throw new Error('BatchMatMul: missing inputs');
@@ -209,9 +219,146 @@ function batchMatMul(args: KernelArgs): TensorInfo {
   const tmp: TensorInfo[] = [];
   if (transposeA) { a = swapLast(a); tmp.push(a); }
   if (transposeB) { b = swapLast(b); tmp.push(b); }
-  const out = one(orig({ inputs: { a, b }, backend: args.backend, attrs: { ...attrs, transposeA: false, transposeB: false } }));
+  const out = batchedNoTranspose(backend, orig, args.backend as tf.KernelBackend, a, b, attrs);
   for (const t of tmp) backend.disposeData(t.dataId);
   return out;
+}
+
+/**
+ * Non-transposed BatchMatMul. Batched products of equal batch (attention) run
+ * as one batch-1 product per item: the binary's batched path is a scalar loop,
+ * its batch-1 path is XNNPACK.
+ */
+function batchedNoTranspose(backend: WasmBackendLike, orig: tf.KernelFunc, kb: tf.KernelBackend,
+  a: TensorInfo, b: TensorInfo, attrs: tf.NamedAttrMap): TensorInfo {
+  const plain = { ...attrs, transposeA: false, transposeB: false };
+  const ra = a.shape.length, rb = b.shape.length;
+  const batchA = a.shape.slice(0, -2).reduce((p, q) => p * q, 1);
+  const batchB = b.shape.slice(0, -2).reduce((p, q) => p * q, 1);
+  const sameBatch = ra === rb && a.shape.slice(0, -2).every((d, i) => d === b.shape[i]);
+  if (batchA <= 1 || !sameBatch || a.dtype !== 'float32' || b.dtype !== 'float32' || batchA !== batchB) {
+    return one(orig({ inputs: { a, b }, backend: kb, attrs: plain }));
+  }
+  const M = a.shape[ra - 2] as number, K = a.shape[ra - 1] as number, N = b.shape[rb - 1] as number;
+  const out = backend.makeOutput([...a.shape.slice(0, -2), M, N], 'float32');
+  for (let i = 0; i < batchA; i++) {
+    // Fresh buffers per item: the binary caches packed weights by the id of b.
+    const ai = backend.makeOutput([M, K], 'float32');
+    const bi = backend.makeOutput([K, N], 'float32');
+    f32(backend, ai).set(f32(backend, a).subarray(i * M * K, (i + 1) * M * K));
+    f32(backend, bi).set(f32(backend, b).subarray(i * K * N, (i + 1) * K * N));
+    const oi = one(orig({ inputs: { a: ai, b: bi }, backend: kb, attrs: plain }));
+    f32(backend, out).set(f32(backend, oi), i * M * N);
+    backend.disposeData(oi.dataId);
+    backend.disposeData(ai.dataId);
+    backend.disposeData(bi.dataId);
+  }
+  return out;
+}
+
+let origSum: tf.KernelFunc | undefined;
+/**
+ * Sum over leading axes (bias gradients: [N,H,W,C] -> [C]) as one pass over
+ * memory; the stock kernel transposes the reduced axes to the end first.
+ */
+function sum(args: KernelArgs): TensorInfo {
+  const x = args.inputs['x'];
+  if (x === undefined) throw new Error('Sum: missing input');
+  if (origSum === undefined) throw new Error('Sum: original kernel missing');
+  const attrs = args.attrs ?? {};
+  const rank = x.shape.length;
+  const axes = tf.util.parseAxisParam(attrs['axis'] as number | number[], x.shape).sort((p, q) => p - q);
+  const prefix = axes.length > 0 && axes.length < rank && axes.every((ax, i) => ax === i);
+  if (x.dtype !== 'float32' || !prefix) return one(origSum(args));
+  const R = x.shape.slice(0, axes.length).reduce((p, q) => p * q, 1);
+  const C = x.shape.slice(axes.length).reduce((p, q) => p * q, 1);
+  const keep = attrs['keepDims'] === true;
+  const outShape = keep ? x.shape.map((d, i) => (i < axes.length ? 1 : d)) : x.shape.slice(axes.length);
+  const backend = args.backend as unknown as WasmBackendLike;
+  const out = backend.makeOutput(outShape, 'float32');
+  const src = f32(backend, x);
+  const acc = new Float64Array(C);
+  for (let r = 0; r < R; r++) {
+    const o = r * C;
+    for (let c = 0; c < C; c++) acc[c] = (acc[c] as number) + (src[o + c] as number);
+  }
+  f32(backend, out).set(acc);
+  return out;
+}
+
+interface RefCounting { incRef(dataId: tf.DataId): void }
+
+/** Identity without a copy (tfjs tensors are immutable): share the data, bump its refcount. */
+function shareData(args: KernelArgs): TensorInfo {
+  const x = args.inputs['x'];
+  if (x === undefined) throw new Error('Identity: missing input');
+  (args.backend as unknown as RefCounting).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+}
+
+let origCast: tf.KernelFunc | undefined;
+/** Cast to the same dtype shares the data (the stock kernel copies). */
+function cast(args: KernelArgs): TensorInfo {
+  const x = args.inputs['x'];
+  if (x !== undefined && args.attrs?.['dtype'] === x.dtype) return shareData(args);
+  if (origCast === undefined) throw new Error('Cast: original kernel missing');
+  return one(origCast(args));
+}
+
+let origSlice: tf.KernelFunc | undefined;
+/**
+ * Slice for float32 without per-row subarray allocations (the stock kernel's
+ * strided path creates one subarray per innermost run, ~50x slower for narrow
+ * channel slices as in the gradient of a channel concat).
+ */
+function slice(args: KernelArgs): TensorInfo {
+  const x = args.inputs['x'];
+  if (x === undefined) throw new Error('Slice: missing input');
+  if (origSlice === undefined) throw new Error('Slice: original kernel missing');
+  const attrs = args.attrs ?? {};
+  const rank = x.shape.length;
+  if (x.dtype !== 'float32' || rank < 2) return one(origSlice(args));
+  const [begin, size] = tf.slice_util.parseSliceParams(
+    { shape: x.shape } as unknown as tf.TensorInfo & tf.Tensor, attrs['begin'] as number | number[], attrs['size'] as number | number[]);
+  if (tf.slice_util.isSliceContinous(x.shape, begin, size)) return one(origSlice(args));
+  const backend = args.backend as unknown as WasmBackendLike;
+  const out = backend.makeOutput(size, 'float32');
+  const src = f32(backend, x);
+  const dst = f32(backend, out);
+  const strides = tf.util.computeStrides(x.shape);
+  const inner = size[rank - 1] as number;
+  const innerBegin = begin[rank - 1] as number;
+  const rows = size.slice(0, rank - 1).reduce((a, b) => a * b, 1);
+  const idx = new Array<number>(rank - 1).fill(0);
+  let o = 0;
+  for (let r = 0; r < rows; r++) {
+    let base = innerBegin;
+    for (let d = 0; d < rank - 1; d++) base += ((begin[d] as number) + (idx[d] as number)) * (strides[d] as number);
+    for (let k = 0; k < inner; k++) dst[o++] = src[base + k] as number;
+    for (let d = rank - 2; d >= 0; d--) {
+      idx[d] = (idx[d] as number) + 1;
+      if ((idx[d] as number) < (size[d] as number)) break;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+/** SplitV via our Slice. */
+function splitV(args: KernelArgs): TensorInfo[] {
+  const x = args.inputs['x'];
+  if (x === undefined) throw new Error('SplitV: missing input');
+  const attrs = args.attrs ?? {};
+  const axis = tf.util.parseAxisParam(attrs['axis'] as number, x.shape)[0] as number;
+  const sizes = tf.backend_util.prepareSplitSize({ shape: x.shape } as unknown as tf.Tensor, attrs['numOrSizeSplits'] as number | number[], axis);
+  const begin = new Array<number>(x.shape.length).fill(0);
+  return sizes.map((s) => {
+    const sz = [...x.shape];
+    sz[axis] = s;
+    const r = slice({ inputs: { x }, backend: args.backend, attrs: { begin: [...begin], size: sz } });
+    begin[axis] = (begin[axis] as number) + s;
+    return r;
+  });
 }
 
 function replace(name: string, kernelFunc: tf.KernelFunc): tf.KernelFunc | undefined {
@@ -235,8 +382,14 @@ export function registerWasmKernels(): void {
   replace('Conv2DBackpropFilter', conv2DBackpropFilter as tf.KernelFunc);
   origConvInput = replace('Conv2DBackpropInput', conv2DBackpropInput as tf.KernelFunc);
   origBatchMatMul = replace('BatchMatMul', batchMatMul as tf.KernelFunc);
+  origSum = replace('Sum', sum as tf.KernelFunc);
+  replace('Identity', shareData as tf.KernelFunc);
+  origCast = replace('Cast', cast as tf.KernelFunc);
+  origSlice = replace('Slice', slice as tf.KernelFunc);
+  replace('SplitV', splitV as unknown as tf.KernelFunc);
   registered = true;
 }
 
 /** Names of the kernels `registerWasmKernels` adds or replaces on the wasm backend. */
-export const OUR_WASM_KERNELS: readonly string[] = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul'];
+export const OUR_WASM_KERNELS: readonly string[] = [
+  'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'Identity', 'Cast', 'Slice', 'SplitV', 'Sum'];

@@ -38,11 +38,25 @@ export interface ImageBatch {
   shape: readonly [number, number, number, number];
 }
 
+/**
+ * Classifier features of n reference images drawn with `seed`, computed once
+ * and reusable across many `evaluateSamples` calls (e.g. every checkpoint of a run).
+ */
+export interface ReferenceFeatures {
+  readonly kind: 'reference-features';
+  /** [n, d] row-major. */
+  readonly features: Float32Array;
+  readonly n: number;
+  readonly d: number;
+  readonly seed: number;
+  readonly name: string;
+}
+
 export interface EvaluateOptions {
   classifier: Classifier;
   samples: ImageBatch;
-  /** Real images to compare with (the held-out / test set). */
-  reference: Dataset;
+  /** Real images to compare with (the held-out / test set), or their features from `referenceFeatures`. */
+  reference: Dataset | ReferenceFeatures;
   /** Images per side (default: all samples). Samples: the first n; reference: n drawn with `seed`. */
   n?: number;
   /** Seed of the reference subset and the KID subsets (default 0). */
@@ -97,15 +111,26 @@ function checkN(n: number, have: number, what: string): void {
   if (n > have) throw new DiffuseError(`evaluate: n=${n} but ${what} has only ${have} images`);
 }
 
-/** Score two image batches (already the same N) on the classifier's features. */
-function score(clf: Classifier, a: ImageBatch, b: ImageBatch, seed: number, kid: Omit<KidOptions, 'seed'> | undefined): SampleScores {
+/** The reference subset `evaluateSamples` uses for (n, seed): n images drawn with `seed`. */
+function referenceSubset(reference: Dataset, n: number, seed: number): ImageBatch {
+  checkN(n, reference.shape[0], `the reference set ${reference.name}`);
+  return take({ images: reference.images, shape: reference.shape }, sampleIndices(reference.shape[0], n, seed));
+}
+
+/** Features of the n reference images `evaluateSamples` would draw with this seed. */
+export function referenceFeatures(classifier: Classifier, reference: Dataset, n: number, seed = 0): ReferenceFeatures {
+  const ref = fitToClassifier(classifier, referenceSubset(reference, n, seed), 'reference');
+  return { kind: 'reference-features', features: classifier.features(ref.images, n), n, d: classifier.config.featureDim, seed, name: reference.name };
+}
+
+/** Score a batch of images against reference features (same N). */
+function score(clf: Classifier, a: ImageBatch, ref: ReferenceFeatures, seed: number, kid: Omit<KidOptions, 'seed'> | undefined): SampleScores {
   const fa = fitToClassifier(clf, a, 'samples');
-  const fb = fitToClassifier(clf, b, 'reference');
   const D = clf.config.featureDim;
+  if (ref.d !== D) throw new DiffuseError(`evaluate: reference features have dimension ${ref.d}, the classifier gives ${D}`);
   const ra = clf.featuresAndPredict(fa.images, fa.shape[0]);
-  const featsB = clf.features(fb.images, fb.shape[0]);
   const A = { data: ra.features, n: fa.shape[0], d: D };
-  const B = { data: featsB, n: fb.shape[0], d: D };
+  const B = { data: ref.features, n: ref.n, d: D };
   const fid = frechetDistance(A, B);
   const k = kernelInceptionDistance(A, B, { ...kid, seed });
   const hist: ClassHistogram = classHistogram(ra.labels, clf.config.numClasses);
@@ -123,16 +148,26 @@ function score(clf: Classifier, a: ImageBatch, b: ImageBatch, seed: number, kid:
   };
 }
 
-/** FID / KID / class histogram of generated samples against n real reference images. */
+/**
+ * FID / KID / class histogram of generated samples against n real reference
+ * images. Samples: the first n. Reference: n images drawn with `seed` (or
+ * precomputed `referenceFeatures` for the same n and seed: identical result).
+ */
 export function evaluateSamples(opts: EvaluateOptions): SampleScores {
   const { classifier: clf, samples, reference } = opts;
   const seed = opts.seed ?? 0;
   const have = samples.shape[0];
   const n = opts.n ?? have;
   checkN(n, have, 'the sample set');
-  checkN(n, reference.shape[0], `the reference set ${reference.name}`);
+  let ref: ReferenceFeatures;
+  if ('kind' in reference && reference.kind === 'reference-features') {
+    if (reference.n !== n) throw new DiffuseError(`evaluate: reference features are for n=${reference.n}, asked for n=${n}`);
+    if (reference.seed !== seed) throw new DiffuseError(`evaluate: reference features were drawn with seed ${reference.seed}, asked for seed ${seed}`);
+    ref = reference;
+  } else {
+    ref = referenceFeatures(clf, reference as Dataset, n, seed);
+  }
   const first = take(samples, Int32Array.from({ length: n }, (_, i) => i));
-  const ref = take({ images: reference.images, shape: reference.shape }, sampleIndices(reference.shape[0], n, seed));
   return score(clf, first, ref, seed, opts.kid);
 }
 
@@ -145,6 +180,8 @@ export interface RealFloorOptions {
   n: number;
   seed?: number;
   kid?: Omit<KidOptions, 'seed'>;
+  /** Precomputed features of the reference subset (same n and seed), to skip recomputing them. */
+  referenceFeatures?: ReferenceFeatures;
 }
 
 /**
@@ -158,6 +195,7 @@ export function realFloor(opts: RealFloorOptions): SampleScores {
   checkN(opts.n, opts.reference.shape[0], `the reference set ${opts.reference.name}`);
   // A different stream for the training subset than for the reference subset.
   const fake = take({ images: opts.train.images, shape: opts.train.shape }, sampleIndices(opts.train.shape[0], opts.n, seed + 7919));
-  const ref = take({ images: opts.reference.images, shape: opts.reference.shape }, sampleIndices(opts.reference.shape[0], opts.n, seed));
+  const ref = opts.referenceFeatures ?? referenceFeatures(opts.classifier, opts.reference, opts.n, seed);
+  if (ref.n !== opts.n || ref.seed !== seed) throw new DiffuseError(`realFloor: reference features are for n=${ref.n}, seed ${ref.seed}; asked for n=${opts.n}, seed ${seed}`);
   return score(opts.classifier, fake, ref, seed, opts.kid);
 }

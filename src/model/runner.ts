@@ -25,14 +25,15 @@ export function modelFnFromUNet(unet: UNet, tf: typeof tfType, opts: ModelFnOpti
   const c = unet.config;
   const bs = opts.batchSize ?? 64;
   if (!Number.isInteger(bs) || bs < 1) throw new DiffuseError(`batchSize must be a positive integer, got ${String(bs)}`);
-  return async (x: Float32Array, t: number, shape: Shape4): Promise<Float32Array> => {
+  return async (x: Float32Array, t: number, shape: Shape4, perCall?: Int32Array): Promise<Float32Array> => {
     const [n, h, w, ch] = shape;
     if (h !== c.imageSize || w !== c.imageSize || ch !== c.inChannels) {
       throw new DiffuseError(`model input shape [${shape.join(',')}] does not fit the U-Net (${c.imageSize}x${c.imageSize}x${c.inChannels})`);
     }
     if (x.length !== n * h * w * ch) throw new DiffuseError(`model input has ${x.length} values, shape [${shape.join(',')}] needs ${n * h * w * ch}`);
     if (!Number.isFinite(t)) throw new DiffuseError(`model timestep must be finite, got ${t}`);
-    const cls = opts.classes;
+    // Classes given with the call (guidance) win over the ones fixed at creation.
+    const cls = perCall ?? opts.classes;
     if (cls instanceof Int32Array && cls.length !== n) throw new DiffuseError(`classes has ${cls.length} entries for ${n} images`);
     const oc = c.outChannels;
     const out = new Float32Array(n * h * w * oc);

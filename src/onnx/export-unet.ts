@@ -16,7 +16,8 @@
  *   conv 'same'  Conv with explicit TF-style pads (stride 2: extra pad at the end)
  *   GroupNorm    Reshape [N,G,-1] -> InstanceNormalization(eps 1e-5) -> Reshape -> Mul γ, Add β
  *                (works at every opset; GroupNormalization-18 has per-group scale,
- *                per-channel only arrives in opset 21)
+ *                per-channel only arrives in opset 21). Option: LayerNormalization
+ *                over the last axis instead (opset >= 17), same result and speed.
  *   SiLU         x * Sigmoid(x)
  *   upsample     Resize nearest x2 (asymmetric, floor) = repeat each pixel 2x2
  *   class emb    Gather of the table row (= one-hot @ table)
@@ -25,19 +26,25 @@ import { DiffuseError } from '../errors.js';
 import { type UNetConfig, levelResolutions, validateUNetConfig } from '../model/config.js';
 import { unetParamSpecs } from '../model/unet.js';
 import { attr, OnnxGraph } from './graph.js';
-import { OnnxDataType } from './proto.js';
+import { ONNX_UNET_CONFIG_KEY, OnnxDataType } from './proto.js';
 
 export interface OnnxExportOptions {
   /** Default-domain opset, 13..21 (default 17). */
   opset?: number;
   /** Extra metadata_props (e.g. the diffusion schedule), string to string. */
   metadata?: Record<string, string>;
+  /**
+   * How GroupNorm is expressed: 'instance' (default) = Reshape [N,G,-1] +
+   * InstanceNormalization (any opset); 'layer' = Reshape + LayerNormalization
+   * over the last axis (opset >= 17). Same results (< 1e-5); on ORT 1.30 CPU
+   * they measured the same speed (the normalization is ~20% of a forward pass).
+   */
+  groupNorm?: 'layer' | 'instance';
 }
 
 export type NamedParams = Record<string, { shape: number[]; data: Float32Array }>;
 
-/** metadata_props key holding the UNetConfig as JSON. */
-export const ONNX_UNET_CONFIG_KEY = 'diffuse.unet_config';
+export { ONNX_UNET_CONFIG_KEY };
 export const DEFAULT_OPSET = 17;
 export const MIN_OPSET = 13;
 export const MAX_OPSET = 21;
@@ -97,6 +104,9 @@ export function exportUNetToOnnx(config: UNetConfig, params: NamedParams, opts: 
   }
   if (c.baseChannels % 2 !== 0) throw new DiffuseError(`exportUNetToOnnx: baseChannels must be even (sinusoidal embedding), got ${c.baseChannels}`);
   checkParams(c, params);
+  const normOp = opts.groupNorm ?? 'instance';
+  if (normOp !== 'layer' && normOp !== 'instance') throw new DiffuseError(`groupNorm must be 'layer' or 'instance', got '${String(normOp)}'`);
+  if (normOp === 'layer' && opset < 17) throw new DiffuseError(`groupNorm 'layer' needs opset >= 17 (LayerNormalization), got opset ${opset}`);
 
   const g = new OnnxGraph('diffuse_unet');
   const P = (name: string): { shape: number[]; data: Float32Array } => params[name] as { shape: number[]; data: Float32Array };
@@ -122,8 +132,12 @@ export function exportUNetToOnnx(config: UNetConfig, params: NamedParams, opts: 
   };
   const groupNorm = (x: string, name: string, ch: number, size: number): string => {
     const r = g.node('Reshape', [x, g.constInt64([0, G, -1])], {}, `${name}/groups`);
-    const n = g.node('InstanceNormalization', [r, g.constFloat(new Array<number>(G).fill(1)), g.constFloat(new Array<number>(G).fill(0))],
-      { epsilon: attr.float(1e-5) }, `${name}/normalize`);
+    const L = (ch / G) * size * size;
+    const n = normOp === 'instance'
+      ? g.node('InstanceNormalization', [r, g.constFloat(new Array<number>(G).fill(1)), g.constFloat(new Array<number>(G).fill(0))],
+        { epsilon: attr.float(1e-5) }, `${name}/normalize`)
+      : g.node('LayerNormalization', [r, g.constFloat(new Array<number>(L).fill(1)), g.constFloat(new Array<number>(L).fill(0))],
+        { axis: attr.int(-1), epsilon: attr.float(1e-5) }, `${name}/normalize`);
     const back = g.node('Reshape', [n, g.constInt64([0, ch, size, size])], {}, `${name}/ungroup`);
     const gamma = P(`${name}.gamma`);
     const beta = P(`${name}.beta`);

@@ -560,6 +560,9 @@ export function decodeOnnxModel(data: Uint8Array): OnnxModelProto {
   return m;
 }
 
+/** metadata_props key under which the exporter stores the UNetConfig as JSON. */
+export const ONNX_UNET_CONFIG_KEY = 'diffuse.unet_config';
+
 /**
  * Only the metadata_props of a model, without decoding the graph (cheap even
  * for large files: the graph field is skipped as one length-delimited blob).

@@ -2,13 +2,13 @@
  * An exported U-Net (export-unet.ts) as a `ModelFn` on ONNX Runtime for Node
  * (onnxruntime-node, native CPU kernels). One `session.run` per call, with the
  * batch size taken from the given shape; `t` is broadcast to every image.
+ * Engine-free: loading this module does not load tfjs.
  */
 import { readFile } from 'node:fs/promises';
 import type * as Ort from 'onnxruntime-node';
 import { DiffuseError } from '../errors.js';
 import type { ModelFn, Shape4 } from '../diffusion/types.js';
-import { readOnnxMetadata } from './proto.js';
-import { ONNX_UNET_CONFIG_KEY } from './export-unet.js';
+import { ONNX_UNET_CONFIG_KEY, readOnnxMetadata } from './proto.js';
 
 export interface OrtModelOptions {
   /** Intra-op threads (default 2: both cores of the reference machine). */

@@ -56,12 +56,12 @@ export interface Trainer {
 export interface TrainerOptions {
   seed: number;
   workers: 1 | 2 | 'auto';
-  /** Images per forward/backward pass inside a replica (gradient accumulation). Default 32. */
+  /** Images per forward/backward pass inside a replica (gradient accumulation). Default 16. */
   microBatch?: number;
   backend?: BackendName;
 }
 
-export const DEFAULT_MICRO_BATCH = 32;
+export const DEFAULT_MICRO_BATCH = 16;
 
 /** Deterministic initial parameters, flat in layout order. */
 export function initialFlatParams(config: UNetConfig, seed: number, layout: ParamLayout = paramLayout(config)): Float32Array {

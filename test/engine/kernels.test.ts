@@ -161,6 +161,9 @@ test('BatchMatMul with transposes matches cpu (batch 1 and batched)', async () =
     { a: [7, 5], b: [3, 7], ta: true, tb: true },
     { a: [4, 6, 5], b: [4, 6, 3], ta: true, tb: false },
     { a: [4, 6, 5], b: [4, 3, 5], ta: false, tb: true },
+    { a: [4, 6, 5], b: [4, 5, 3], ta: false, tb: false },
+    { a: [2, 3, 6, 5], b: [2, 3, 5, 7], ta: false, tb: false },
+    { a: [6, 5], b: [5, 7], ta: false, tb: false },
   ];
   for (const s of shapes) {
     const a = rand(s.a.reduce((p, q) => p * q, 1), 3);
@@ -188,4 +191,37 @@ test('kernels do not leak tensors or free the caller\'s inputs', async () => {
   assert.equal(x.isDisposed, false);
   assert.equal(x.dataSync().length, 2 * 6 * 6 * 3);
   x.dispose(); w.dispose();
+});
+
+test('Sum, Slice, SplitV, Identity and Cast overrides match cpu', async () => {
+  const x = rand(3 * 4 * 5 * 6, 9);
+  const run = (): Float32Array[] => tf.tidy(() => {
+    const t = tf.tensor4d(x, [3, 4, 5, 6]);
+    const outs: tf.Tensor[] = [
+      tf.sum(t, [0, 1, 2]), tf.sum(t, [0], true), tf.sum(t, [1, 2]), tf.sum(t, [0, 1, 2, 3]), tf.sum(t, [2, 0]),
+      tf.slice(t, [0, 1, 1, 2], [3, 2, 3, 3]), tf.slice(t, [1, 0, 0, 0], [1, 4, 5, 6]),
+      ...tf.split(t, [2, 4], 3), ...tf.split(t, [1, 3], 1),
+      t.clone(), tf.cast(t, 'float32'), tf.cast(t, 'int32'),
+    ];
+    return outs.map((o) => Float32Array.from(o.dataSync()));
+  });
+  await initEngine({ backend: 'wasm' });
+  const ours = run();
+  await tf.setBackend('cpu');
+  const ref = run();
+  await initEngine({ backend: 'wasm' });
+  assert.equal(ours.length, ref.length);
+  ours.forEach((o, i) => assert.ok(maxRelErr(o, ref[i] as Float32Array) < 1e-6, `output ${i}`));
+});
+
+test('gradient of a channel concat (SplitV) matches cpu', async () => {
+  const a = rand(2 * 3 * 3 * 4, 1), b = rand(2 * 3 * 3 * 5, 2), w = rand(2 * 3 * 3 * 9, 3);
+  const g = (): Float32Array[] => tf.tidy(() => tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(tf.concat([p, q], 3), tf.tensor4d(w, [2, 3, 3, 9]))))(
+    [tf.tensor4d(a, [2, 3, 3, 4]), tf.tensor4d(b, [2, 3, 3, 5])]).map((t) => t.dataSync() as Float32Array));
+  await initEngine({ backend: 'wasm' });
+  const ours = g();
+  await tf.setBackend('cpu');
+  const ref = g();
+  await initEngine({ backend: 'wasm' });
+  ours.forEach((o, i) => assert.ok(maxRelErr(o, ref[i] as Float32Array) < 1e-6));
 });

@@ -81,6 +81,29 @@ for (const [label, config] of CONFIGS) {
   });
 }
 
+test('GroupNorm as LayerNormalization, and opsets 13 / 21, compute the same', { skip }, async () => {
+  const [, config] = CONFIGS[3]!;
+  const { unet, params } = await randomUNet(config, 9);
+  try {
+    const x = uniform(2 * 64, 3);
+    const shape: [number, number, number, number] = [2, 8, 8, 1];
+    const classes = Int32Array.from([1, 3]);
+    const want = await tfjsForward(unet, x, shape, 250, classes);
+    for (const opts of [{ groupNorm: 'layer' as const }, { opset: 13 }, { opset: 21, groupNorm: 'layer' as const }]) {
+      const fn = await createOrtModelFn(exportUNetToOnnx(config, params, opts), { threads: 1 });
+      try {
+        const d = maxAbsDiff(await fn(x, 250, shape, classes), want);
+        assert.ok(d < TOL, `${JSON.stringify(opts)}: max abs diff ${d.toExponential(2)}`);
+      } finally {
+        await fn.dispose();
+      }
+    }
+    assert.throws(() => exportUNetToOnnx(config, params, { opset: 13, groupNorm: 'layer' }), (e: unknown) => e instanceof DiffuseError && /opset >= 17/.test(e.message));
+  } finally {
+    unet.dispose();
+  }
+});
+
 test('exported graph: inputs, outputs, dynamic batch, OIHW kernels, metadata, opset', async () => {
   const [, config] = CONFIGS[3]!;
   const { unet, params } = await randomUNet(config, 1);

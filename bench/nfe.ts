@@ -1,0 +1,213 @@
+/**
+ * Speed of one network evaluation (NFE), in milliseconds per image, at batch
+ * 1, 16 and 64, for the same U-Net and the same weights on
+ *   - ONNX Runtime (onnxruntime-node, CPU, 2 intra-op threads) running our export,
+ *   - tfjs on the wasm backend (the library's own U-Net, model/unet.ts),
+ *   - PyTorch (bench/nfe_torch.py: the same architecture, CPU, 2 threads),
+ * plus the wall time of a 50-step DDIM batch of 64 with ORT (generate()).
+ * Each run also checks that the three agree (max abs difference of outputs).
+ *
+ *   node dist/bench/nfe.js [--checkpoint DIR] [--weights ema|model] [--budget S]
+ *                          [--no-torch] [--no-tfjs] [--python /usr/bin/python3]
+ *
+ * Default model: defaultUNetConfig() with random weights (seeded). Last line:
+ * one JSON object (ort_ms_per_img_nfe, pytorch_ms_per_img_nfe, ratio = PyTorch / ORT
+ * at batch 64, and the details).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { parseArgs, Flags } from '../src/cli/args.js';
+import { initEngine } from '../src/engine/backend.js';
+import { generate } from '../src/generate.js';
+import { defaultUNetConfig, type UNetConfig } from '../src/model/config.js';
+import { buildUNet, initParam, mulberry32, unetParamSpecs } from '../src/model/unet.js';
+import { exportUNetToOnnx, type NamedParams } from '../src/onnx/export-unet.js';
+import { createOrtModelFn } from '../src/onnx/runner.js';
+import { encodeSafetensors } from '../src/train/safetensors.js';
+import { loadModelWeights } from '../src/train/checkpoint.js';
+import type { PredictionType } from '../src/diffusion/types.js';
+import type { ScheduleName } from '../src/schedule.js';
+
+const BATCHES = [1, 16, 64] as const;
+const CHECK_N = 4;
+const CHECK_T = 637;
+
+type Forward = (x: Float32Array, n: number) => Promise<Float32Array>;
+
+/** Median ms per image over repeated forwards: warm-up, then >= 3 runs and >= budget seconds. */
+async function timeForward(f: Forward, x: Float32Array, n: number, budgetS: number): Promise<number> {
+  for (let i = 0; i < (n === 1 ? 3 : 1); i++) await f(x, n);
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < 3 || performance.now() - start < budgetS * 1000) {
+    const t0 = performance.now();
+    await f(x, n);
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return (times[times.length >> 1] as number) / n;
+}
+
+/** Seeded weights for every parameter, none trivial (zero-initialised ones get small random values too). */
+function randomParams(config: UNetConfig, seed: number): NamedParams {
+  const rnd = mulberry32(seed + 1);
+  const out: NamedParams = {};
+  for (const s of unetParamSpecs(config)) {
+    let data = initParam(s, seed);
+    if (s.init === 'zeros' || s.init === 'ones') {
+      const base = s.init === 'ones' ? 1 : 0;
+      const fanIn = s.shape.length === 4 ? s.shape[0]! * s.shape[1]! * s.shape[2]! : 0;
+      const a = fanIn > 0 ? Math.sqrt(3 / fanIn) : 0.1;
+      data = data.map(() => base + (rnd() * 2 - 1) * a);
+    }
+    out[s.name] = { shape: [...s.shape], data };
+  }
+  return out;
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+const fmt = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(3));
+
+async function main(): Promise<void> {
+  const f = new Flags(parseArgs(process.argv.slice(2)));
+  const checkpoint = f.string('checkpoint');
+  const which = f.choice('weights', ['ema', 'model'] as const, 'ema');
+  const budget = f.number('budget', 2);
+  const noTorch = f.bool('no-torch');
+  const noTfjs = f.bool('no-tfjs');
+  const python = f.string('python', '/usr/bin/python3');
+  f.rejectUnknown();
+
+  let config: UNetConfig = defaultUNetConfig();
+  let params: NamedParams;
+  let schedule: ScheduleName = 'linear';
+  let timesteps = 1000;
+  let prediction: PredictionType = 'epsilon';
+  let source = 'defaultUNetConfig(), random weights (seed 0)';
+  if (checkpoint !== undefined) {
+    const w = await loadModelWeights(checkpoint, which);
+    config = w.config.model;
+    params = w.params;
+    schedule = w.config.diffusion.schedule;
+    timesteps = w.config.diffusion.timesteps;
+    prediction = w.config.diffusion.prediction;
+    source = `${checkpoint} (${which} weights, step ${w.step})`;
+  } else {
+    params = randomParams(config, 0);
+  }
+  const S = config.imageSize;
+  const C = config.inChannels;
+  const per = S * S * C;
+  const load0 = loadavg()[0]!;
+  console.log(`model: ${source}`);
+  console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), load average at start ${load0.toFixed(2)}; node ${process.version}`);
+
+  const te = performance.now();
+  const onnx = exportUNetToOnnx(config, params);
+  console.log(`export: ${(onnx.length / 1e6).toFixed(2)} MB in ${((performance.now() - te) / 1000).toFixed(2)} s`);
+
+  const rnd = mulberry32(42);
+  const xBig = Float32Array.from({ length: 64 * per }, () => {
+    const u = Math.max(rnd(), 1e-12);
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd());
+  });
+  const xCheck = xBig.subarray(0, CHECK_N * per);
+  const ms: Record<'ort' | 'tfjs' | 'pytorch', Partial<Record<number, number>>> = { ort: {}, tfjs: {}, pytorch: {} };
+  const diffs: Record<string, number> = {};
+
+  // ---- ONNX Runtime
+  const ort = await createOrtModelFn(onnx, { threads: 2 });
+  const ortCheck = Float32Array.from(await ort(xCheck, CHECK_T, [CHECK_N, S, S, C]));
+  for (const b of BATCHES) ms.ort[b] = await timeForward((x, n) => ort(x.subarray(0, n * per), 500, [n, S, S, C]), xBig, b, budget);
+  console.log(`ORT      ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.ort[b])}`).join('  ')}`);
+
+  // ---- tfjs (wasm)
+  if (!noTfjs) {
+    await initEngine({ backend: 'wasm' });
+    const unet = buildUNet(config, params);
+    const fwd: Forward = async (x, n) => {
+      const xt = tf.tensor4d(x.subarray(0, n * per), [n, S, S, C]);
+      const tt = tf.fill([n], 500) as tf.Tensor1D;
+      const y = unet.apply(xt, tt);
+      const out = (await y.data()) as Float32Array;
+      tf.dispose([xt, tt, y]);
+      return out;
+    };
+    const xt = tf.tensor4d(xCheck, [CHECK_N, S, S, C]);
+    const tt = tf.fill([CHECK_N], CHECK_T) as tf.Tensor1D;
+    const y = unet.apply(xt, tt);
+    diffs['tfjs_vs_ort'] = maxAbsDiff((await y.data()) as Float32Array, ortCheck);
+    tf.dispose([xt, tt, y]);
+    for (const b of BATCHES) ms.tfjs[b] = await timeForward(fwd, xBig, b, budget);
+    unet.dispose();
+    console.log(`tfjs-wasm ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.tfjs[b])}`).join('  ')}  (wasm threads ${getThreadsCount()})`);
+  }
+
+  // ---- PyTorch
+  let torchInfo = '';
+  if (!noTorch) {
+    const dir = mkdtempSync(join(tmpdir(), 'nfe-torch-'));
+    try {
+      writeFileSync(join(dir, 'w.safetensors'), encodeSafetensors(params));
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ model: config, check_n: CHECK_N, check_t: CHECK_T }));
+      writeFileSync(join(dir, 'x.bin'), new Uint8Array(xCheck.buffer, xCheck.byteOffset, xCheck.byteLength));
+      const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'nfe_torch.py');
+      const r = spawnSync(python, [script, join(dir, 'w.safetensors'), join(dir, 'config.json'), join(dir, 'x.bin'), join(dir, 'y.bin'),
+        BATCHES.join(','), String(budget)], { encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' }, timeout: 300_000 });
+      if (r.status !== 0) {
+        console.log(`PyTorch reference failed (exit ${String(r.status)}): ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
+      } else {
+        const res = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { torch: string; threads: number; ms_per_img: Record<string, number> };
+        for (const b of BATCHES) ms.pytorch[b] = res.ms_per_img[String(b)];
+        const yb = readFileSync(join(dir, 'y.bin'));
+        diffs['pytorch_vs_ort'] = maxAbsDiff(new Float32Array(yb.buffer, yb.byteOffset, yb.byteLength / 4), ortCheck);
+        torchInfo = `torch ${res.torch}, ${res.threads} threads`;
+        console.log(`PyTorch  ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.pytorch[b])}`).join('  ')}  (${torchInfo})`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  if (Object.keys(diffs).length > 0) {
+    console.log(`agreement (batch ${CHECK_N}, t=${CHECK_T}), max abs diff vs ORT: ${Object.entries(diffs).map(([k, v]) => `${k.replace('_vs_ort', '')} ${v.toExponential(2)}`).join(', ')}`);
+  }
+
+  // ---- 50-step DDIM, batch 64, ORT
+  const gen = await generate(ort, {
+    schedule, timesteps, prediction, imageSize: S, channels: C, sampler: 'ddim', steps: 50, n: 64, seed: 0,
+  });
+  console.log(`DDIM 50 steps x 64 images on ORT: ${gen.seconds.toFixed(2)} s (${((gen.seconds * 1000) / (50 * 64)).toFixed(3)} ms/img/NFE incl. sampler)`);
+  await ort.dispose();
+
+  const load1 = loadavg()[0]!;
+  const ratio = ms.pytorch[64] !== undefined && ms.ort[64] !== undefined ? ms.pytorch[64] / ms.ort[64] : null;
+  const rnd3 = (v: number | undefined): number | null => (v === undefined ? null : Math.round(v * 1000) / 1000);
+  const byBatch = (m: Partial<Record<number, number>>): Record<string, number | null> =>
+    Object.fromEntries(BATCHES.map((b) => [String(b), rnd3(m[b])]));
+  console.log(`load average at end ${load1.toFixed(2)} (2 cores; a busy machine inflates every number)`);
+  console.log(JSON.stringify({
+    ort_ms_per_img_nfe: rnd3(ms.ort[64]),
+    pytorch_ms_per_img_nfe: rnd3(ms.pytorch[64]),
+    ratio: ratio === null ? null : Math.round(ratio * 100) / 100,
+    batch: 64,
+    ort_by_batch: byBatch(ms.ort),
+    tfjs_wasm_by_batch: byBatch(ms.tfjs),
+    pytorch_by_batch: byBatch(ms.pytorch),
+    ddim50_batch64_s: Math.round(gen.seconds * 100) / 100,
+    max_abs_diff_vs_ort: Object.fromEntries(Object.entries(diffs).map(([k, v]) => [k, Number(v.toExponential(2))])),
+    model: source,
+    loadavg: [Math.round(load0 * 100) / 100, Math.round(load1 * 100) / 100],
+  }));
+}
+
+await main();
