@@ -1,10 +1,11 @@
 /**
  * diffuse-ts public API: one barrel.
  *
- * Engine-free (no tfjs loaded on import): errors, RNG, schedules, the forward
- * process, prediction types, samplers, guidance, generation, data, io,
- * checkpoints and config. The tfjs parts (engine, U-Net, trainer) are exported
- * too; importing them loads @tensorflow/tfjs.
+ * The math (RNG, schedules, the forward process, prediction types, samplers,
+ * guidance, generation) is engine-free: import those modules directly
+ * (e.g. 'diffuse-ts/dist/src/samplers/factory.js') to stay tfjs-free, as the
+ * browser explorer does. The barrel also exports the engine, U-Net, trainer,
+ * ONNX and evaluation parts, so importing it loads @tensorflow/tfjs.
  */
 export { DiffuseError } from './errors.js';
 
@@ -58,3 +59,15 @@ export { exportUNetToOnnx, hwioToOihw, DEFAULT_OPSET, ONNX_UNET_CONFIG_KEY, type
 export { createOrtModelFn, ortAvailable, type OrtModelFn, type OrtModelOptions } from './onnx/runner.js';
 export { OnnxGraph, attr } from './onnx/graph.js';
 export { encodeOnnxModel, decodeOnnxModel, readOnnxMetadata } from './onnx/proto.js';
+
+// Sample quality (metrics, evaluate and splits don't load tfjs; classifier does)
+export { frechetDistance, frechetDistanceGaussians, kernelInceptionDistance, classHistogram, meanAndCovariance, symmetricEigen, sqrtPsd, type FeatureSet, type KidOptions, type KidResult, type ClassHistogram } from './eval/metrics.js';
+export { evaluateSamples, realFloor, referenceFeatures, fitToClassifier, type SampleScores, type ImageBatch, type ReferenceFeatures, type EvaluateOptions, type RealFloorOptions } from './eval/evaluate.js';
+export { loadEvalSplits, splitHeldOut, EVAL_DATASETS, MNIST_HELD_OUT_SEED, type EvalSplits, type EvalDatasetName } from './eval/splits.js';
+export { createClassifier, buildClassifier, loadClassifier, saveClassifier, trainClassifier, classifierAccuracy, defaultClassifierConfig, validateClassifierConfig, classifierParamCount, CLASSIFIER_FILES, type Classifier, type ClassifierConfig, type ClassPrediction, type TrainClassifierOptions, type TrainedClassifier, type ClassifierProgress, type ClassifierTrainingInfo } from './eval/classifier.js';
+
+// The engine, the U-Net and the trainer core (these load @tensorflow/tfjs)
+export { initEngine, parseBackendName, tfjsNodeAvailable, BACKEND_NAMES, type BackendName, type Engine } from './engine/backend.js';
+export { createUNet, buildUNet, describeUNet, unetParamCount, unetParamSpecs, type UNet, type UNetApplyOptions } from './model/unet.js';
+export { modelFnFromUNet, loadUNetFromState, type ModelFnOptions } from './model/runner.js';
+export { createTrainer, replicaParams, DEFAULT_MICRO_BATCH, type Trainer, type TrainerState, type TrainBatch, type TrainerOptions, type StepHyper, type NamedArrays } from './train/trainer.js';

@@ -13,6 +13,8 @@ const commands: Record<string, Command> = {
   sample: { summary: 'generate images (PNG grid, PNG files, GIF) from a trained model', load: () => import('./sample.js') },
   train: { summary: 'train a diffusion model (mnist, fashion-mnist, an image folder)', load: () => import('./train.js') },
   export: { summary: 'export the U-Net to ONNX (for ONNX Runtime, in Node or the browser)', load: () => import('./export.js') },
+  'train-classifier': { summary: 'train the classifier behind diffuse eval (FID/KID features)', load: () => import('./train-classifier.js') },
+  eval: { summary: 'FID, KID and class histogram of samples vs held-out images', load: () => import('./eval.js') },
   noise: { summary: 'forward diffusion of an image, as a strip of frames', load: () => import('./noise.js') },
 };
 

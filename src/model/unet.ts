@@ -19,6 +19,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { DiffuseError } from '../errors.js';
 import { type UNetConfig, levelResolutions, validateUNetConfig } from './config.js';
+import { fusedOpsEnabled, groupNormAct } from '../engine/fused.js';
 
 export interface UNetApplyOptions {
   /** Enables dropout (when config.dropout > 0). */
@@ -239,22 +240,23 @@ function makeUNet(config: UNetConfig, params: Map<string, tf.Variable>): UNet {
   const silu = (x: tf.Tensor): tf.Tensor => tf.mul(x, tf.sigmoid(x));
   const dense2d = (x: tf.Tensor2D, name: string): tf.Tensor2D =>
     tf.add(tf.matMul(x, P(`${name}.kernel`) as tf.Tensor2D), P(`${name}.bias`));
+  // conv + bias; the bias is added inside the convolution (FusedConv2D, whose
+  // gradient takes the bias gradient from the same dy) when fusion is on.
   const conv = (x: tf.Tensor4D, name: string, stride = 1): tf.Tensor4D =>
-    tf.add(tf.conv2d(x, P(`${name}.kernel`) as tf.Tensor4D, stride, 'same'), P(`${name}.bias`));
-  const groupNorm = (x: tf.Tensor4D, name: string): tf.Tensor4D => {
-    const [n, h, w, ch] = x.shape;
-    const g = c.groups;
-    const xr = tf.reshape(x, [n, h * w, g, ch / g]);
-    const { mean, variance } = tf.moments(xr, [1, 3], true);
-    const xn = tf.mul(tf.sub(xr, mean), tf.rsqrt(tf.add(variance, 1e-5)));
-    return tf.add(tf.mul(tf.reshape(xn, [n, h, w, ch]), P(`${name}.gamma`)), P(`${name}.beta`));
-  };
+    fusedOpsEnabled()
+      ? tf.fused.conv2d({ x, filter: P(`${name}.kernel`) as tf.Tensor4D, strides: stride, pad: 'same', bias: P(`${name}.bias`) })
+      : tf.add(tf.conv2d(x, P(`${name}.kernel`) as tf.Tensor4D, stride, 'same'), P(`${name}.bias`));
+  // GroupNorm (eps 1e-5), optionally followed by SiLU. One fused kernel each way
+  // on wasm/cpu (engine/fused.ts), the composite tfjs ops elsewhere or with
+  // DIFFUSE_FUSED=0; the forward semantics are the same.
+  const groupNorm = (x: tf.Tensor4D, name: string, act = false): tf.Tensor4D =>
+    groupNormAct(x, P(`${name}.gamma`) as tf.Tensor1D, P(`${name}.beta`) as tf.Tensor1D, c.groups, act);
   let dropoutCounter = 0;
   const resBlock = (x: tf.Tensor4D, embAct: tf.Tensor2D, name: string, outCh: number, training: boolean, dseed: number): tf.Tensor4D => {
     const [n, , , inCh] = x.shape;
-    let h = conv(silu(groupNorm(x, `${name}.norm1`)) as tf.Tensor4D, `${name}.conv1`);
+    let h = conv(groupNorm(x, `${name}.norm1`, true), `${name}.conv1`);
     h = tf.add(h, tf.reshape(dense2d(embAct, `${name}.temb`), [n, 1, 1, outCh]));
-    let a = silu(groupNorm(h, `${name}.norm2`)) as tf.Tensor4D;
+    let a = groupNorm(h, `${name}.norm2`, true);
     if (training && c.dropout > 0) {
       a = tf.dropout(a, c.dropout, undefined, dseed * 1000 + dropoutCounter++) as tf.Tensor4D;
     }
@@ -335,7 +337,7 @@ function makeUNet(config: UNetConfig, params: Map<string, tf.Variable>): UNet {
         }
         if (l > 0) h = conv(upsample(h), `up.${l}.upsample`);
       }
-      h = silu(groupNorm(h, 'out.norm')) as tf.Tensor4D;
+      h = groupNorm(h, 'out.norm', true);
       return conv(h, 'out.conv');
     });
   };

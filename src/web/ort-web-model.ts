@@ -1,0 +1,193 @@
+/**
+ * An exported U-Net (onnx/export-unet.ts) as a `ModelFn` on onnxruntime-web:
+ * the browser twin of onnx/runner.ts (which runs onnxruntime-node). Same
+ * interface: NHWC float32 images in, NHWC outputs back, `t` broadcast to every
+ * image, int64 classes for class-conditional models (numClasses = no class).
+ *
+ * The onnxruntime-web module is passed in (the page bundles it; Node tests
+ * import it), so this file imports nothing at run time but the library's own
+ * engine-free modules. Backends: 'webgpu' (when the browser has a GPU adapter)
+ * or 'wasm'; 'auto' tries WebGPU first and falls back to wasm.
+ */
+import type * as OrtWeb from 'onnxruntime-web';
+import { DiffuseError } from '../errors.js';
+import type { ModelFn, Shape4 } from '../diffusion/types.js';
+import { ONNX_UNET_CONFIG_KEY, readOnnxMetadata } from '../onnx/proto.js';
+
+export type OrtWebModule = typeof OrtWeb;
+export type WebBackend = 'webgpu' | 'wasm';
+export type WebBackendChoice = WebBackend | 'auto';
+
+export type OrtWebModelFn = ((x: Float32Array, t: number, shape: Shape4, classes?: Int32Array) => Promise<Float32Array>) & {
+  /** [H, W, C] of the model's input. */
+  readonly imageShape: readonly [number, number, number];
+  readonly outChannels: number;
+  /** 0 for an unconditional model. */
+  readonly numClasses: number;
+  /** The execution provider the session runs on. */
+  readonly backend: WebBackend;
+  /** Why WebGPU was not used ('auto' only), e.g. "no WebGPU in this browser". */
+  readonly fallbackReason: string | null;
+  /** The model's ONNX metadata (diffuse.schedule, diffuse.timesteps, ...). */
+  readonly metadata: Readonly<Record<string, string>>;
+  dispose(): Promise<void>;
+};
+
+const _isModelFn: (f: OrtWebModelFn) => ModelFn = (f) => f;
+void _isModelFn;
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function staticDim(d: number | string | undefined, what: string): number {
+  if (typeof d !== 'number' || !Number.isInteger(d) || d < 1) throw new DiffuseError(`ONNX model: ${what} must be a fixed size, got ${String(d)}`);
+  return d;
+}
+
+interface GpuNavigator {
+  readonly gpu?: { requestAdapter(): Promise<unknown> };
+}
+
+/** Whether this JavaScript environment offers a WebGPU adapter (false in Node and GPU-less browsers). */
+export async function webGpuAvailable(): Promise<boolean> {
+  const nav = (globalThis as { navigator?: GpuNavigator }).navigator;
+  if (nav?.gpu === undefined) return false;
+  try {
+    return (await nav.gpu.requestAdapter()) !== null;
+  } catch {
+    return false;
+  }
+}
+
+export interface OrtWebModelOptions {
+  /** 'auto' (default): WebGPU when available, else wasm. */
+  readonly backend?: WebBackendChoice;
+}
+
+/** Load ONNX bytes into an onnxruntime-web session and wrap it as a ModelFn. */
+export async function createOrtWebModelFn(ort: OrtWebModule, bytes: Uint8Array, opts: OrtWebModelOptions = {}): Promise<OrtWebModelFn> {
+  if (!(bytes instanceof Uint8Array) || bytes.length === 0) throw new DiffuseError('the ONNX model is empty');
+  let meta: Record<string, string>;
+  try {
+    meta = readOnnxMetadata(bytes);
+  } catch (err) {
+    throw new DiffuseError(`the model is not a valid ONNX file: ${message(err)}`, { cause: err });
+  }
+  const choice = opts.backend ?? 'auto';
+  let fallbackReason: string | null = null;
+  let backend: WebBackend = 'wasm';
+  if (choice === 'webgpu' || choice === 'auto') {
+    if (await webGpuAvailable()) {
+      backend = 'webgpu';
+    } else if (choice === 'webgpu') {
+      throw new DiffuseError('WebGPU is not available in this browser (no GPU adapter)');
+    } else {
+      fallbackReason = 'no WebGPU adapter in this browser';
+    }
+  }
+  const create = (ep: WebBackend): Promise<OrtWeb.InferenceSession> =>
+    ort.InferenceSession.create(bytes, { executionProviders: [ep], graphOptimizationLevel: 'all' });
+  let session: OrtWeb.InferenceSession;
+  try {
+    session = await create(backend);
+  } catch (err) {
+    if (backend === 'webgpu' && choice === 'auto') {
+      fallbackReason = `WebGPU session failed (${message(err)})`;
+      backend = 'wasm';
+      try {
+        session = await create('wasm');
+      } catch (err2) {
+        throw new DiffuseError(`ONNX Runtime (wasm) cannot load the model: ${message(err2)}`, { cause: err2 });
+      }
+    } else {
+      throw new DiffuseError(`ONNX Runtime (${backend}) cannot load the model: ${message(err)}`, { cause: err });
+    }
+  }
+  const inputs = new Set(session.inputNames);
+  if (!inputs.has('x') || !inputs.has('t') || !session.outputNames.includes('out')) {
+    await session.release();
+    throw new DiffuseError(`the model is not a diffuse-ts U-Net export (inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')})`);
+  }
+  const xMeta = session.inputMetadata.find((m) => m.name === 'x');
+  const oMeta = session.outputMetadata.find((m) => m.name === 'out');
+  if (xMeta === undefined || !xMeta.isTensor || oMeta === undefined || !oMeta.isTensor) {
+    await session.release();
+    throw new DiffuseError("the model's input 'x' / output 'out' must be tensors");
+  }
+  const H = staticDim(xMeta.shape[1], "x's height");
+  const W = staticDim(xMeta.shape[2], "x's width");
+  const C = staticDim(xMeta.shape[3], "x's channels");
+  const outC = staticDim(oMeta.shape[3], "out's channels");
+  const conditional = inputs.has('classes');
+  let numClasses = 0;
+  if (conditional) {
+    let parsed: unknown;
+    try {
+      const cfg = meta[ONNX_UNET_CONFIG_KEY];
+      parsed = cfg === undefined ? undefined : JSON.parse(cfg);
+    } catch {
+      parsed = undefined;
+    }
+    const nc = (parsed as { numClasses?: unknown } | undefined)?.numClasses;
+    if (typeof nc !== 'number' || !Number.isInteger(nc) || nc < 1) {
+      await session.release();
+      throw new DiffuseError(`conditional model without a valid '${ONNX_UNET_CONFIG_KEY}' metadata entry (numClasses)`);
+    }
+    numClasses = nc;
+  }
+
+  let disposed = false;
+  const run = async (x: Float32Array, t: number, shape: Shape4, classes?: Int32Array): Promise<Float32Array> => {
+    if (disposed) throw new DiffuseError('ORT web model function used after dispose()');
+    const [n, h, w, ch] = shape;
+    if (!Number.isInteger(n) || n < 1 || h !== H || w !== W || ch !== C) {
+      throw new DiffuseError(`the model expects input [N,${H},${W},${C}], got [${shape.join(',')}]`);
+    }
+    if (!(x instanceof Float32Array) || x.length !== n * H * W * C) {
+      throw new DiffuseError(`ORT web model: x must be a Float32Array of ${n * H * W * C} values for shape [${shape.join(',')}], got ${x.length}`);
+    }
+    if (typeof t !== 'number' || !Number.isFinite(t)) throw new DiffuseError(`ORT web model: timestep must be a finite number, got ${String(t)}`);
+    const feeds: Record<string, OrtWeb.Tensor> = {
+      x: new ort.Tensor('float32', x, [n, H, W, C]),
+      t: new ort.Tensor('float32', new Float32Array(n).fill(t), [n]),
+    };
+    if (conditional) {
+      const cls = new BigInt64Array(n);
+      if (classes === undefined) {
+        cls.fill(BigInt(numClasses));
+      } else {
+        if (classes.length !== n) throw new DiffuseError(`ORT web model: ${classes.length} class labels for a batch of ${n}`);
+        for (let i = 0; i < n; i++) {
+          const k = classes[i]!;
+          if (!Number.isInteger(k) || k < 0 || k > numClasses) {
+            throw new DiffuseError(`ORT web model: class ${k} at index ${i} is outside 0..${numClasses} (${numClasses} = no class)`);
+          }
+          cls[i] = BigInt(k);
+        }
+      }
+      feeds['classes'] = new ort.Tensor('int64', cls, [n]);
+    } else if (classes !== undefined) {
+      throw new DiffuseError('ORT web model: class labels given to an unconditional model');
+    }
+    const result = await session.run(feeds);
+    const out = result['out'];
+    if (out === undefined) throw new DiffuseError("ORT web model: no 'out' in the session's results");
+    const data = backend === 'webgpu' && out.location === 'gpu-buffer' ? await out.getData(true) : out.data;
+    if (!(data instanceof Float32Array)) throw new DiffuseError("ORT web model: 'out' is not float32");
+    return data;
+  };
+  return Object.assign(run, {
+    imageShape: [H, W, C] as const,
+    outChannels: outC,
+    numClasses,
+    backend,
+    fallbackReason,
+    metadata: Object.freeze({ ...meta }),
+    dispose: async (): Promise<void> => {
+      if (disposed) return;
+      disposed = true;
+      await session.release();
+    },
+  });
+}

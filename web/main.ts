@@ -1,0 +1,480 @@
+/**
+ * The explorer page. Everything diffusion-related comes from the library's own
+ * engine-free modules (schedule, forward process, samplers, guidance, rng), the
+ * same code the Node CLI runs; only the network runs on onnxruntime-web.
+ */
+import * as ort from 'onnxruntime-web/webgpu';
+import { makeSchedule, MAX_T, MIN_T, SCHEDULE_NAMES, type Schedule, type ScheduleName } from '../src/schedule.js';
+import { qSample } from '../src/diffusion/forward.js';
+import { Rng } from '../src/rng.js';
+import { createSampler, SAMPLER_NAMES, type SamplerName } from '../src/samplers/factory.js';
+import { sample } from '../src/samplers/loop.js';
+import { classifierFreeGuidance } from '../src/guidance/cfg.js';
+import type { GenerateOptions } from '../src/generate.js';
+import type { ModelFn, Shape4 } from '../src/diffusion/types.js';
+import type { DiffuseConfig } from '../src/config.js';
+import { createOrtWebModelFn, type OrtWebModelFn, type WebBackendChoice } from '../src/web/ort-web-model.js';
+import { drawBatch, drawOne, drawSchedulePlot } from './draw.js';
+
+// ---------------------------------------------------------------- state for tests and the console
+
+type PageState = 'loading' | 'ready' | 'running' | 'done' | 'error';
+
+interface ExplorerHandle {
+  state: PageState;
+  backend: string | null;
+  error: string | null;
+  /** Final images of the last generation (NHWC floats) and its settings. */
+  lastImages: number[] | null;
+  lastRun: { sampler: SamplerName; steps: number; seed: number; n: number; classes: number[] | null; guidance: number; msPerStep: number } | null;
+}
+
+declare global {
+  interface Window {
+    explorer: ExplorerHandle;
+  }
+}
+
+const handle: ExplorerHandle = { state: 'loading', backend: null, error: null, lastImages: null, lastRun: null };
+window.explorer = handle;
+
+function setState(s: PageState): void {
+  handle.state = s;
+  document.body.dataset['state'] = s;
+}
+
+// ---------------------------------------------------------------- DOM
+
+function el<T extends HTMLElement>(id: string, type: new () => T): T {
+  const e = document.getElementById(id);
+  if (!(e instanceof type)) throw new Error(`page is missing #${id}`);
+  return e;
+}
+
+const errorBox = el('error', HTMLDivElement);
+const modelInfo = el('model-info', HTMLParagraphElement);
+const thumbs = el('thumbs', HTMLDivElement);
+const drop = el('drop', HTMLLabelElement);
+const fileInput = el('file', HTMLInputElement);
+const fwdSchedule = el('fwd-schedule', HTMLSelectElement);
+const fwdT = el('fwd-T', HTMLInputElement);
+const fwdSeed = el('fwd-seed', HTMLInputElement);
+const fwdSlider = el('fwd-t', HTMLInputElement);
+const fwdLabel = el('fwd-t-label', HTMLOutputElement);
+const fwdX0 = el('fwd-x0', HTMLCanvasElement);
+const fwdXt = el('fwd-xt', HTMLCanvasElement);
+const fwdEps = el('fwd-eps', HTMLCanvasElement);
+const fwdPlot = el('fwd-plot', HTMLCanvasElement);
+const revSampler = el('rev-sampler', HTMLSelectElement);
+const revSteps = el('rev-steps', HTMLInputElement);
+const revSeed = el('rev-seed', HTMLInputElement);
+const revN = el('rev-n', HTMLInputElement);
+const revClass = el('rev-class', HTMLSelectElement);
+const revGuidance = el('rev-guidance', HTMLInputElement);
+const revBackendChoice = el('rev-backend-choice', HTMLSelectElement);
+const revGenerate = el('rev-generate', HTMLButtonElement);
+const revStop = el('rev-stop', HTMLButtonElement);
+const revStatus = el('rev-status', HTMLParagraphElement);
+const revBackend = el('rev-backend', HTMLSpanElement);
+const revX = el('rev-x', HTMLCanvasElement);
+const revX0 = el('rev-x0', HTMLCanvasElement);
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Show an error in the page (and the console); `where` says what failed. */
+function showError(where: string, err: unknown): void {
+  const text = `${where}: ${message(err)}`;
+  console.error(text, err);
+  errorBox.textContent = text;
+  errorBox.hidden = false;
+  handle.error = text;
+}
+
+function clearError(): void {
+  errorBox.hidden = true;
+  errorBox.textContent = '';
+  handle.error = null;
+}
+
+function intInput(input: HTMLInputElement, what: string, lo: number, hi: number): number {
+  const v = Number(input.value);
+  if (!Number.isInteger(v) || v < lo || v > hi) throw new Error(`${what} must be an integer in ${lo}..${hi}, got '${input.value}'`);
+  return v;
+}
+
+// ---------------------------------------------------------------- model config
+
+interface ConfigResponse {
+  config: DiffuseConfig;
+  step: number;
+  checkpoint: string;
+  labelNames: string[] | null;
+}
+
+interface SamplesResponse {
+  dataset: string;
+  imageSize: number;
+  channels: number;
+  images: { label: number | null; name: string; pixels: number[] }[];
+  note?: string;
+}
+
+async function fetchJson<T>(url: string, what: string): Promise<T> {
+  const res = await fetch(url);
+  if (!res.ok) {
+    let detail = `${res.status} ${res.statusText}`;
+    try {
+      const body = (await res.json()) as { error?: string };
+      if (body.error) detail = body.error;
+    } catch { /* not JSON */ }
+    throw new Error(`cannot load ${what} (${detail})`);
+  }
+  return (await res.json()) as T;
+}
+
+let config: DiffuseConfig | null = null;
+let S = 28;
+let C = 1;
+
+// ---------------------------------------------------------------- forward view
+
+let x0: Float32Array | null = null;
+let fwdNoise: Float32Array = new Float32Array(0);
+let fwdNoiseKey = '';
+let fwdScheduleTable: Schedule | null = null;
+let fwdScheduleKey = '';
+
+function currentSchedule(): Schedule {
+  const name = fwdSchedule.value as ScheduleName;
+  if (!SCHEDULE_NAMES.includes(name)) throw new Error(`unknown schedule '${name}'`);
+  const T = intInput(fwdT, 'T', MIN_T, MAX_T);
+  const key = `${name}:${T}`;
+  if (fwdScheduleTable === null || key !== fwdScheduleKey) {
+    fwdScheduleTable = makeSchedule(name, T);
+    fwdScheduleKey = key;
+  }
+  return fwdScheduleTable;
+}
+
+function noiseFor(seed: number): Float32Array {
+  const key = `${seed}:${S}:${C}`;
+  if (key !== fwdNoiseKey) {
+    fwdNoise = new Rng(seed).normalArray(S * S * C);
+    fwdNoiseKey = key;
+  }
+  return fwdNoise;
+}
+
+function fmt(v: number): string {
+  if (!Number.isFinite(v)) return '∞';
+  if (v === 0) return '0';
+  return Math.abs(v) >= 0.01 && Math.abs(v) < 1e4 ? v.toFixed(4) : v.toExponential(3);
+}
+
+/** Recompute x_t for the slider's step k (0 = clean, k = training index k−1) and redraw. */
+function renderForward(): void {
+  try {
+    const sched = currentSchedule();
+    const T = sched.T;
+    if (Number(fwdSlider.max) !== T) {
+      const frac = Number(fwdSlider.value) / Math.max(1, Number(fwdSlider.max));
+      fwdSlider.max = String(T);
+      fwdSlider.value = String(Math.round(frac * T));
+    }
+    const k = Number(fwdSlider.value);
+    const seed = intInput(fwdSeed, 'noise seed', 0, 2 ** 31 - 1);
+    const eps = noiseFor(seed);
+    const abar = k === 0 ? 1 : sched.alphaBar[k - 1]!;
+    fwdLabel.value = `${k} / ${T}`;
+    el('fwd-stat-t', HTMLTableCellElement).textContent = k === 0 ? '0 (clean)' : `${k} (index ${k - 1})`;
+    el('fwd-stat-abar', HTMLTableCellElement).textContent = fmt(abar);
+    el('fwd-stat-signal', HTMLTableCellElement).textContent = fmt(Math.sqrt(abar));
+    el('fwd-stat-noise', HTMLTableCellElement).textContent = fmt(Math.sqrt(1 - abar));
+    el('fwd-stat-snr', HTMLTableCellElement).textContent = k === 0 ? '∞' : `${fmt(abar / (1 - abar))} (${(10 * Math.log10(abar / (1 - abar))).toFixed(1)} dB)`;
+    drawSchedulePlot(fwdPlot, sched.alphaBar, k);
+    drawOne(fwdEps, eps.map((v) => v / 2), S, C);
+    if (x0 === null) return;
+    const xt = k === 0 ? x0 : qSample(sched, x0, k - 1, eps);
+    drawOne(fwdX0, x0, S, C);
+    drawOne(fwdXt, xt, S, C);
+  } catch (err) {
+    showError('forward diffusion', err);
+  }
+}
+
+function selectImage(data: Float32Array, button: HTMLButtonElement | null): void {
+  x0 = data;
+  for (const b of thumbs.querySelectorAll('button')) b.classList.toggle('selected', b === button);
+  renderForward();
+}
+
+function addThumbs(samples: SamplesResponse): void {
+  thumbs.textContent = '';
+  if (samples.imageSize !== S || samples.channels !== C) {
+    showError('data set images', new Error(`images are ${samples.imageSize}×${samples.imageSize}×${samples.channels}, the model wants ${S}×${S}×${C}`));
+    return;
+  }
+  samples.images.forEach((im, i) => {
+    const data = Float32Array.from(im.pixels, (p) => p / 127.5 - 1);
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.title = `${samples.dataset} image ${i} (${im.name})`;
+    const c = document.createElement('canvas');
+    c.width = S;
+    c.height = S;
+    drawBatch(c, data, 1, S, C, 1, 0);
+    b.append(c);
+    b.addEventListener('click', () => selectImage(data, b));
+    thumbs.append(b);
+    if (i === 0) selectImage(data, b);
+  });
+  if (samples.images.length === 0) {
+    const p = document.createElement('span');
+    p.textContent = samples.note ?? 'no data set images';
+    thumbs.append(p);
+  }
+}
+
+/** A dropped/chosen image file -> S×S×C floats in [-1, 1] (centre-cropped square, resized). */
+async function imageFileToModelInput(file: Blob): Promise<Float32Array> {
+  let bitmap: ImageBitmap;
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch (err) {
+    throw new Error(`cannot decode the image (${message(err)})`);
+  }
+  const side = Math.min(bitmap.width, bitmap.height);
+  const c = document.createElement('canvas');
+  c.width = S;
+  c.height = S;
+  const ctx = c.getContext('2d');
+  if (ctx === null) throw new Error('no 2D canvas');
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side, 0, 0, S, S);
+  bitmap.close();
+  const rgba = ctx.getImageData(0, 0, S, S).data;
+  const out = new Float32Array(S * S * C);
+  for (let p = 0; p < S * S; p++) {
+    const r = rgba[p * 4]!;
+    const g = rgba[p * 4 + 1]!;
+    const b = rgba[p * 4 + 2]!;
+    if (C === 1) out[p] = (0.299 * r + 0.587 * g + 0.114 * b) / 127.5 - 1;
+    else for (let k = 0; k < 3; k++) out[p * 3 + k] = [r, g, b][k]! / 127.5 - 1;
+  }
+  return out;
+}
+
+async function useFile(file: File | undefined): Promise<void> {
+  if (file === undefined) return;
+  try {
+    clearError();
+    selectImage(await imageFileToModelInput(file), null);
+  } catch (err) {
+    showError(`image '${file.name}'`, err);
+  }
+}
+
+fileInput.addEventListener('change', () => void useFile(fileInput.files?.[0]));
+drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (e) => {
+  e.preventDefault();
+  drop.classList.remove('over');
+  void useFile(e.dataTransfer?.files[0]);
+});
+for (const input of [fwdSchedule, fwdT, fwdSeed, fwdSlider]) input.addEventListener('input', () => { clearError(); renderForward(); });
+
+// ---------------------------------------------------------------- reverse view
+
+let model: OrtWebModelFn | null = null;
+let modelLoading: Promise<OrtWebModelFn> | null = null;
+let stopRequested = false;
+
+ort.env.wasm.wasmPaths = new URL('ort/', window.location.href).href;
+ort.env.wasm.numThreads = window.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
+
+async function loadModel(): Promise<OrtWebModelFn> {
+  if (config === null) throw new Error('no model config');
+  const res = await fetch('api/model.onnx');
+  if (!res.ok) {
+    let detail = `${res.status} ${res.statusText}`;
+    try {
+      const body = (await res.json()) as { error?: string };
+      if (body.error) detail = body.error;
+    } catch { /* not JSON */ }
+    throw new Error(`cannot download the model (${detail})`);
+  }
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const fn = await createOrtWebModelFn(ort, bytes, { backend: revBackendChoice.value as WebBackendChoice });
+  const [h, w, c] = fn.imageShape;
+  if (h !== S || w !== S || c !== C) {
+    await fn.dispose();
+    throw new Error(`wrong input size: the ONNX model takes ${h}×${w}×${c} images but its config says ${S}×${S}×${C}`);
+  }
+  const nc = config.model.numClasses;
+  if (fn.numClasses !== nc) {
+    await fn.dispose();
+    throw new Error(`the ONNX model has ${fn.numClasses} classes but its config says ${nc}`);
+  }
+  return fn;
+}
+
+async function ensureModel(): Promise<OrtWebModelFn> {
+  if (model !== null) return model;
+  modelLoading ??= loadModel();
+  try {
+    model = await modelLoading;
+  } finally {
+    modelLoading = null;
+  }
+  handle.backend = model.backend;
+  revBackend.textContent = `onnxruntime-web ${model.backend}${model.backend === 'wasm' ? ` (${ort.env.wasm.numThreads} thread${ort.env.wasm.numThreads === 1 ? '' : 's'})` : ''}${model.fallbackReason ? ` — ${model.fallbackReason}` : ''}`;
+  return model;
+}
+
+const nextFrame = (): Promise<void> => new Promise((ok) => {
+  const done = (): void => ok();
+  const timer = setTimeout(done, 50);
+  requestAnimationFrame(() => { clearTimeout(timer); setTimeout(done, 0); });
+});
+
+/**
+ * Generate with the same recipe as the library's generate() (src/generate.ts):
+ * seeded x_T drawn first, the sampler from createSampler with x̂_0 clipped to
+ * [-1, 1], classifier-free guidance for class-conditional models, and the
+ * shared sampling loop; plus drawing every step. Same seed, same images.
+ */
+async function runGeneration(): Promise<void> {
+  if (config === null) return;
+  clearError();
+  setState('running');
+  revGenerate.disabled = true;
+  revStop.disabled = false;
+  stopRequested = false;
+  try {
+    const sampler = revSampler.value as SamplerName;
+    if (!SAMPLER_NAMES.includes(sampler)) throw new Error(`unknown sampler '${sampler}'`);
+    const T = config.diffusion.timesteps;
+    const opts: GenerateOptions = {
+      schedule: config.diffusion.schedule,
+      timesteps: T,
+      prediction: config.diffusion.prediction,
+      imageSize: S,
+      channels: C,
+      sampler,
+      steps: intInput(revSteps, 'steps', 1, T),
+      n: intInput(revN, 'images', 1, 32),
+      seed: intInput(revSeed, 'seed', 0, 2 ** 31 - 1),
+    };
+    const nc = config.model.numClasses;
+    let classes: Int32Array | null = null;
+    let guidance = 0;
+    if (nc > 0) {
+      const v = revClass.value;
+      classes = new Int32Array(opts.n);
+      if (v === 'mixed') classes.forEach((_, i) => { classes![i] = i % nc; });
+      else classes.fill(v === 'none' ? nc : Number(v));
+      guidance = v === 'none' ? 0 : Number(revGuidance.value);
+      if (!(Number.isFinite(guidance) && guidance >= 0)) throw new Error(`guidance weight must be a number ≥ 0, got '${revGuidance.value}'`);
+    }
+    revStatus.textContent = 'loading the model…';
+    const net0 = await ensureModel();
+    const schedule = makeSchedule(opts.schedule, opts.timesteps);
+    const s = createSampler(opts.sampler, { schedule, prediction: opts.prediction, clipX0: 1 });
+    const shape: Shape4 = [opts.n, S, S, C];
+    const rng = new Rng(opts.seed);
+    const xT = rng.normalArray(opts.n * S * S * C);
+    let modelMs = 0;
+    const timed: ModelFn = async (x, t, sh, cls) => {
+      await nextFrame(); // let the page paint the last step
+      if (stopRequested) throw new Error('stopped');
+      const t0 = performance.now();
+      const out = await net0(x, t, sh, cls);
+      modelMs = performance.now() - t0;
+      return out;
+    };
+    const net = classes === null ? timed : classifierFreeGuidance(timed, { classes, nullClass: nc, weight: guidance });
+    const scale = opts.n > 8 ? 2 : 4;
+    drawBatch(revX, xT, opts.n, S, C, scale);
+    drawBatch(revX0, new Float32Array(xT.length), opts.n, S, C, scale);
+    const started = performance.now();
+    let last = started;
+    let totalMs = 0;
+    const final = await sample(net, s, shape, {
+      rng,
+      steps: opts.steps,
+      xT,
+      onStep: ({ i, t, x, predX0 }) => {
+        const now = performance.now();
+        const stepMs = now - last;
+        last = now;
+        totalMs = now - started;
+        drawBatch(revX, x, opts.n, S, C, scale);
+        drawBatch(revX0, predX0, opts.n, S, C, scale);
+        revStatus.textContent = `step ${i + 1}/${opts.steps} · t = ${t} · ${stepMs.toFixed(0)} ms this step (network ${modelMs.toFixed(0)} ms) · ${(totalMs / (i + 1)).toFixed(0)} ms/step on average · ${handle.backend ?? ''}`;
+      },
+    });
+    const msPerStep = totalMs / opts.steps;
+    revStatus.textContent = `done: ${opts.n} images, ${opts.steps} ${opts.sampler} steps in ${(totalMs / 1000).toFixed(2)} s (${msPerStep.toFixed(0)} ms/step) on onnxruntime-web ${handle.backend ?? ''}`;
+    handle.lastImages = Array.from(final);
+    handle.lastRun = { sampler: opts.sampler, steps: opts.steps, seed: opts.seed, n: opts.n, classes: classes === null ? null : Array.from(classes), guidance, msPerStep };
+    setState('done');
+  } catch (err) {
+    if (stopRequested && message(err) === 'stopped') {
+      revStatus.textContent = 'stopped';
+      setState('ready');
+    } else {
+      showError('generation', err);
+      revStatus.textContent = 'failed';
+      setState('error');
+    }
+  } finally {
+    revGenerate.disabled = false;
+    revStop.disabled = true;
+  }
+}
+
+revGenerate.addEventListener('click', () => void runGeneration());
+revStop.addEventListener('click', () => { stopRequested = true; });
+revBackendChoice.addEventListener('change', () => {
+  const old = model;
+  model = null;
+  void old?.dispose();
+  clearError();
+  ensureModel().then(() => setState('ready'), (err: unknown) => { showError('model', err); setState('error'); });
+});
+
+// ---------------------------------------------------------------- start
+
+async function start(): Promise<void> {
+  try {
+    const cfg = await fetchJson<ConfigResponse>('api/config', 'the model config');
+    config = cfg.config;
+    S = cfg.config.data.imageSize;
+    C = cfg.config.data.channels;
+    const d = cfg.config.diffusion;
+    const nc = cfg.config.model.numClasses;
+    modelInfo.textContent = `model: ${cfg.checkpoint} · step ${cfg.step} · ${S}×${S}×${C} · ${d.schedule} schedule, T = ${d.timesteps}, predicts ${d.prediction}${nc > 0 ? ` · ${nc} classes` : ' · unconditional'}`;
+    fwdSchedule.value = d.schedule;
+    fwdT.value = String(d.timesteps);
+    document.body.dataset['conditional'] = String(nc > 0);
+    if (nc > 0) {
+      const names = cfg.labelNames ?? Array.from({ length: nc }, (_, i) => String(i));
+      const opts: [string, string][] = [['mixed', `mixed (${names[0]}…${names[nc - 1]})`], ...names.slice(0, nc).map((n, i): [string, string] => [String(i), n]), ['none', 'none (unconditional)']];
+      for (const [value, label] of opts) revClass.append(new Option(label, value));
+    }
+    renderForward();
+    fetchJson<SamplesResponse>('api/samples', 'data set images').then(addThumbs, (err: unknown) => showError('data set images', err));
+    revGenerate.disabled = false;
+    await ensureModel();
+    setState('ready');
+  } catch (err) {
+    showError('model', err);
+    revBackend.textContent = 'nothing (the model did not load)';
+    setState('error');
+  }
+}
+
+void start();
