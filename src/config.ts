@@ -11,7 +11,8 @@
  *   DDPM's 2e-4, which was for a 35M-parameter net) trains the small U-Nets
  *   used here on MNIST several times faster and is stable with warm-up and
  *   gradient clipping at norm 1.0; EMA decay 0.999 (the EMA weights average
- *   about the last 1000 steps and are what sampling uses). 4000 steps, seed 0,
+ *   about the last 1000 steps and are what sampling uses; the decay warms up
+ *   as min(decay, (1+n)/(10+n)), see train.ts). 4000 steps, seed 0,
  *   1 worker, a sample grid and a checkpoint every 500 steps (0 = never),
  *   label dropout 0.1 for class-conditional models (classifier-free guidance).
  */

@@ -33,7 +33,7 @@ export { createSampler, SAMPLER_NAMES, type SamplerName, type CreateSamplerOptio
 export { classifierFreeGuidance, type GuidanceOptions } from './guidance/cfg.js';
 export { resolveClass } from './guidance/labels.js';
 export { generate, frameSteps, type GenerateOptions, type GenerateResult, type ReverseFrame } from './generate.js';
-export { loadPipeline, shippedModelDir, resolveCheckpoint, tfjsModelFn, ENGINE_NAMES, type Pipeline, type PipelineOptions, type EngineName } from './pipeline.js';
+export { loadPipeline, shippedModelDir, resolveCheckpoint, tfjsModelFn, generateWith, defaultSteps, ENGINE_NAMES, type SampleRequest, type Pipeline, type PipelineOptions, type EngineName } from './pipeline.js';
 
 // Images
 export { readImage, decodeImage, detectFormat, encodePng, writePng, toFloat, toBytes, toFloatImage, toByteImage, toGrayscale, toRgb, centerCropSquare, resizeBilinear, imageGrid, checkImage, type ImageU8, type ImageF32, type Channels, type GridOptions, type ImageFormat } from './io/image.js';
@@ -49,7 +49,7 @@ export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors
 export { saveCheckpoint, loadCheckpoint, loadModelWeights, modelParamShapes, type Checkpoint, type TrainingState, type LoadOptions, CHECKPOINT_FILES, LOSS_HISTORY_TAIL } from './train/checkpoint.js';
 export { ProgressBar, type ProgressOptions, type ProgressStream, Ema, formatDuration, formatLoss } from './train/progress.js';
 export { JsonlLog, readLog, type LogRecord } from './train/log.js';
-export { train, learningRate, datasetFor, checkpointDir, type TrainOptions, type TrainResult } from './train/train.js';
+export { train, learningRate, emaDecayAt, datasetFor, checkpointDir, type TrainOptions, type TrainResult } from './train/train.js';
 
 // The network (engine-free config; tfjs model)
 export { defaultUNetConfig, validateUNetConfig, levelResolutions, type UNetConfig } from './model/config.js';

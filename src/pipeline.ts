@@ -11,6 +11,8 @@ import type { ModelFn } from './diffusion/types.js';
 import { loadModelWeights } from './train/checkpoint.js';
 import type { NamedArrays } from './train/trainer.js';
 import type { BackendName } from './engine/backend.js';
+import { generate, type GenerateOptions, type GenerateResult } from './generate.js';
+import type { SamplerName } from './samplers/factory.js';
 
 /** What runs the network: tfjs (any backend) or ONNX Runtime (exported on the fly, the fast path). */
 export type EngineName = 'tfjs' | 'onnx';
@@ -95,4 +97,34 @@ export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Pro
       throw new DiffuseError(`unknown engine '${String(never)}'`);
     }
   }
+}
+
+/** The usual number of network evaluations per sampler: DDPM all T, DDIM 50, DPM-Solver++ 20. */
+export function defaultSteps(sampler: SamplerName, T: number): number {
+  switch (sampler) {
+    case 'ddpm': return T;
+    case 'ddim': return Math.min(50, T);
+    case 'dpm-solver': return Math.min(20, T);
+    default: {
+      const never: never = sampler;
+      throw new DiffuseError(`unknown sampler '${String(never)}'`);
+    }
+  }
+}
+
+/** What generation needs beyond the model's own config (schedule, prediction, size come from the checkpoint). */
+export type SampleRequest = Omit<GenerateOptions, 'schedule' | 'timesteps' | 'prediction' | 'imageSize' | 'channels' | 'steps'> & { readonly steps?: number };
+
+/** Generate from a loaded pipeline: its config fills in schedule, prediction type and image shape. */
+export async function generateWith(pipe: Pick<Pipeline, 'config' | 'model'>, req: SampleRequest): Promise<GenerateResult> {
+  const cfg = pipe.config;
+  return generate(pipe.model, {
+    ...req,
+    schedule: cfg.diffusion.schedule,
+    timesteps: cfg.diffusion.timesteps,
+    prediction: cfg.diffusion.prediction,
+    imageSize: cfg.data.imageSize,
+    channels: cfg.data.channels,
+    steps: req.steps ?? defaultSteps(req.sampler, cfg.diffusion.timesteps),
+  });
 }

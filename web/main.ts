@@ -14,31 +14,15 @@ import type { GenerateOptions } from '../src/generate.js';
 import type { ModelFn, Shape4 } from '../src/diffusion/types.js';
 import type { DiffuseConfig } from '../src/config.js';
 import { createOrtWebModelFn, type OrtWebModelFn, type WebBackendChoice } from '../src/web/ort-web-model.js';
+import type { ExplorerHandle, ExplorerState } from '../src/web/explorer-handle.js';
 import { drawBatch, drawOne, drawSchedulePlot } from './draw.js';
 
 // ---------------------------------------------------------------- state for tests and the console
 
-type PageState = 'loading' | 'ready' | 'running' | 'done' | 'error';
-
-interface ExplorerHandle {
-  state: PageState;
-  backend: string | null;
-  error: string | null;
-  /** Final images of the last generation (NHWC floats) and its settings. */
-  lastImages: number[] | null;
-  lastRun: { sampler: SamplerName; steps: number; seed: number; n: number; classes: number[] | null; guidance: number; msPerStep: number } | null;
-}
-
-declare global {
-  interface Window {
-    explorer: ExplorerHandle;
-  }
-}
-
-const handle: ExplorerHandle = { state: 'loading', backend: null, error: null, lastImages: null, lastRun: null };
+const handle: ExplorerHandle = { state: 'loading', backend: null, error: null, lastImages: null, lastRun: null, step: 0, pauseAtStep: null, resume: () => {} };
 window.explorer = handle;
 
-function setState(s: PageState): void {
+function setState(s: ExplorerState): void {
   handle.state = s;
   document.body.dataset['state'] = s;
 }
@@ -78,6 +62,7 @@ const revStatus = el('rev-status', HTMLParagraphElement);
 const revBackend = el('rev-backend', HTMLSpanElement);
 const revX = el('rev-x', HTMLCanvasElement);
 const revX0 = el('rev-x0', HTMLCanvasElement);
+const revClasses = el('rev-classes', HTMLSpanElement);
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -379,6 +364,8 @@ async function runGeneration(): Promise<void> {
       guidance = v === 'none' ? 0 : Number(revGuidance.value);
       if (!(Number.isFinite(guidance) && guidance >= 0)) throw new Error(`guidance weight must be a number ≥ 0, got '${revGuidance.value}'`);
     }
+    const names = config.data.labelNames;
+    revClasses.textContent = classes === null ? '' : `— classes ${Array.from(classes, (k) => (k === nc ? '∅' : names?.[k] ?? String(k))).join(', ')}${guidance > 0 ? `, guidance w = ${guidance}` : ''}`;
     revStatus.textContent = 'loading the model…';
     const net0 = await ensureModel();
     const schedule = makeSchedule(opts.schedule, opts.timesteps);
@@ -387,8 +374,15 @@ async function runGeneration(): Promise<void> {
     const rng = new Rng(opts.seed);
     const xT = rng.normalArray(opts.n * S * S * C);
     let modelMs = 0;
+    handle.step = 0;
     const timed: ModelFn = async (x, t, sh, cls) => {
       await nextFrame(); // let the page paint the last step
+      if (handle.pauseAtStep !== null && handle.step === handle.pauseAtStep) {
+        setState('paused');
+        await new Promise<void>((ok) => { handle.resume = ok; });
+        handle.pauseAtStep = null;
+        setState('running');
+      }
       if (stopRequested) throw new Error('stopped');
       const t0 = performance.now();
       const out = await net0(x, t, sh, cls);
@@ -411,6 +405,7 @@ async function runGeneration(): Promise<void> {
         const stepMs = now - last;
         last = now;
         totalMs = now - started;
+        handle.step = i + 1;
         drawBatch(revX, x, opts.n, S, C, scale);
         drawBatch(revX0, predX0, opts.n, S, C, scale);
         revStatus.textContent = `step ${i + 1}/${opts.steps} · t = ${t} · ${stepMs.toFixed(0)} ms this step (network ${modelMs.toFixed(0)} ms) · ${(totalMs / (i + 1)).toFixed(0)} ms/step on average · ${handle.backend ?? ''}`;

@@ -111,23 +111,17 @@ export async function run(args: ParsedArgs): Promise<void> {
       if (samples.shape[0] < n) throw new DiffuseError(`--n ${n} but samples folder '${samplesDir}' has only ${samples.shape[0]} images`);
       source = { samples: samplesDir };
     } else {
-      const { loadPipeline } = await import('../pipeline.js');
-      const { generate } = await import('../generate.js');
+      const { loadPipeline, defaultSteps, generateWith } = await import('../pipeline.js');
       const { SAMPLER_NAMES } = await import('../samplers/factory.js');
       const sampler = SAMPLER_NAMES.find((s) => s === (samplerFlag ?? 'ddim'));
       if (sampler === undefined) throw new DiffuseError(`--sampler must be one of ${SAMPLER_NAMES.join(', ')}; got '${samplerFlag}'`);
       const pipe = await loadPipeline(checkpoint!, { batchSize: batch, ...(backend !== undefined ? { backend } : {}) });
       try {
         const cfg = pipe.config;
-        const steps = stepsFlag ?? (sampler === 'ddpm' ? cfg.diffusion.timesteps : sampler === 'ddim' ? 50 : 20);
+        const steps = stepsFlag ?? defaultSteps(sampler, cfg.diffusion.timesteps);
         const k = cfg.model.numClasses;
         const bar = new ProgressBar({ total: steps * Math.ceil(n / batch), label: 'sample', unit: 'nfe' });
-        const r = await generate(pipe.model, {
-          schedule: cfg.diffusion.schedule,
-          timesteps: cfg.diffusion.timesteps,
-          prediction: cfg.diffusion.prediction,
-          imageSize: cfg.data.imageSize,
-          channels: cfg.data.channels,
+        const r = await generateWith(pipe, {
           sampler,
           steps,
           n,

@@ -1,9 +1,8 @@
 /** The sample grids written during training: a few EMA samples, DDIM 25 steps, fixed seed. */
 import type { DiffuseConfig } from '../config.js';
 import type { NamedArrays } from '../train/trainer.js';
-import { generate } from '../generate.js';
 import { imageGrid, writePng } from '../io/image.js';
-import { tfjsModelFn } from '../pipeline.js';
+import { tfjsModelFn, generateWith } from '../pipeline.js';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -12,12 +11,7 @@ export async function writeSampleGrid(ema: NamedArrays, config: DiffuseConfig, f
   try {
     const n = 16;
     const k = config.model.numClasses;
-    const r = await generate(m.model, {
-      schedule: config.diffusion.schedule,
-      timesteps: config.diffusion.timesteps,
-      prediction: config.diffusion.prediction,
-      imageSize: config.data.imageSize,
-      channels: config.data.channels,
+    const r = await generateWith({ config, model: m.model }, {
       sampler: 'ddim',
       steps: 25,
       n,

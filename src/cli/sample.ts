@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import type { ParsedArgs } from './args.js';
 import { Flags } from './args.js';
 import { DiffuseError } from '../errors.js';
-import { loadPipeline, shippedModelDir, ENGINE_NAMES } from '../pipeline.js';
-import { generate, type GenerateResult } from '../generate.js';
+import { loadPipeline, shippedModelDir, ENGINE_NAMES, defaultSteps, generateWith } from '../pipeline.js';
+import type { GenerateResult } from '../generate.js';
 import { SAMPLER_NAMES } from '../samplers/factory.js';
 import { imageGrid, writePng, type ImageU8 } from '../io/image.js';
 import { writeGif } from '../io/gif.js';
@@ -85,7 +85,7 @@ export async function run(args: ParsedArgs): Promise<void> {
   try {
     const cfg = pipe.config;
     const T = cfg.diffusion.timesteps;
-    const steps = stepsFlag ?? (sampler === 'ddpm' ? T : sampler === 'ddim' ? 50 : 20);
+    const steps = stepsFlag ?? defaultSteps(sampler, T);
     const k = cfg.model.numClasses;
     let cols = colsFlag;
     let condition: { classes: Int32Array; nullClass: number; guidance: number } | undefined;
@@ -106,12 +106,7 @@ export async function run(args: ParsedArgs): Promise<void> {
       condition = { classes: new Int32Array(n).fill(k), nullClass: k, guidance: 0 };
     }
     const bar = new ProgressBar({ total: steps * Math.ceil(n / batch), label: 'sample', unit: 'nfe' });
-    const r = await generate(pipe.model, {
-      schedule: cfg.diffusion.schedule,
-      timesteps: T,
-      prediction: cfg.diffusion.prediction,
-      imageSize: cfg.data.imageSize,
-      channels: cfg.data.channels,
+    const r = await generateWith(pipe, {
       sampler,
       steps,
       n,

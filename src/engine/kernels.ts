@@ -16,11 +16,13 @@
  *   (attention) as a loop of batch-1 products.
  * - Identity and same-dtype Cast (copied the data; tfjs clones every tensor it
  *   saves for backprop, so this doubled memory traffic): share the data.
- * - Sum over leading axes (bias gradients): one pass, no transpose.
+ * - Sum over a run of leading or middle axes (bias gradients, broadcast-add
+ *   gradients): one pass, no transpose.
  * - Slice/SplitV (strided slices allocated one subarray per innermost run):
  *   plain loops; this is the gradient of every channel concat.
  */
 import * as tf from '@tensorflow/tfjs';
+import { fusedOpsEnabled } from './fused.js';
 
 type TensorInfo = tf.TensorInfo;
 
@@ -82,7 +84,134 @@ function convInfo(xShape: number[], filterShape: number[], attrs: tf.NamedAttrMa
     dims4(xShape), dims4(filterShape), strides, 1, pad, rounding, false, 'channelsLast');
 }
 
-/** dW for y = conv2d(x, W): a forward conv of x^T (batch<->channels) with dy^T as the filter. */
+/** Most floats the im2col buffer of conv2DBackpropFilterGemm may hold (it goes in chunks of images beyond). */
+let IM2COL_MAX_FLOATS = 8 << 20;
+
+/** Set the im2col chunk limit (tests use a small one to exercise chunking); returns the previous limit. */
+export function setIm2colMaxFloats(n: number): number {
+  const prev = IM2COL_MAX_FLOATS;
+  IM2COL_MAX_FLOATS = Math.max(1, Math.floor(n));
+  return prev;
+}
+
+/**
+ * dW for a stride-1 y = conv2d(x, W) as one matrix product per chunk of images:
+ *
+ *   dW [fh*fw*Cin, Cout] = A [fh*fw*Cin, P] x dyP [P, Cout],  P = N*Hp*Wp,
+ *
+ * over a grid of Hp = H+max(top,bottom) rows and Wp = W+max(left,right) columns
+ * per image: x at offset (top,left), zeros around it, where the bottom (right)
+ * padding of one image (row) is the top (left) padding of the next. dyP is dy
+ * placed at the top-left OHxOW of each Hp x Wp image, zeros elsewhere. With xp =
+ * that padded x in [Cin, (N+1)*Hp*Wp] layout (one JS pass; the extra zero image
+ * keeps every window in range), row (i,j,ci) of A is the
+ * contiguous run xp[ci, i*Wp+j .. i*Wp+j+P): x[n, oh+i-top, ow+j-left] sits at
+ * u + i*Wp + j for u = (n*Hp + oh)*Wp + ow, reads past a row or an image land in
+ * zeros, so dW[i,j,ci,co] = sum over u of xp[ci, u + i*Wp + j] * dyP[u, co]. So A is
+ * fh*fw*Cin memcpys (no per-element JS), XNNPACK packs dyP once as the matmul's
+ * weights, and the product is already in the [fh,fw,Cin,Cout] layout. A 1x1
+ * unpadded conv needs neither the pad nor the copies: A = x^T, dyP = dy.
+ */
+function conv2DBackpropFilterGemm(backend: WasmBackendLike, kb: tf.KernelBackend, x: TensorInfo, dy: TensorInfo,
+  info: tf.backend_util.Conv2DInfo, filterShape: number[]): TensorInfo | undefined {
+  if (info.strideHeight !== 1 || info.strideWidth !== 1 || info.dilationHeight !== 1 || info.dilationWidth !== 1 ||
+    x.dtype !== 'float32' || dy.dtype !== 'float32') return undefined;
+  const orig = origBatchMatMul;
+  if (orig === undefined) throw new Error('Conv2DBackpropFilter: BatchMatMul kernel missing');
+  const [N, H, W, Cin] = dims4(x.shape);
+  const [, OH, OW, Cout] = dims4(dy.shape);
+  const fh = info.filterHeight, fw = info.filterWidth;
+  const top = info.padInfo.top, left = info.padInfo.left;
+  const bottom = OH + fh - 1 - H - top, right = OW + fw - 1 - W - left;
+  if (top < 0 || left < 0 || bottom < 0 || right < 0) return undefined;
+  // Grid period per image: the bottom (right) padding of one image (row) is the
+  // top (left) padding of the next, so only max(top, bottom) rows and
+  // max(left, right) columns of zeros are paid for.
+  const Hp = H + Math.max(top, bottom), Wp = W + Math.max(left, right);
+  if (OH > Hp || OW > Wp) return undefined;
+  const K = fh * fw * Cin;
+  const img = Hp * Wp;
+  const matmul = (a: TensorInfo, b: TensorInfo): TensorInfo =>
+    one(orig({ inputs: { a, b }, backend: kb, attrs: { transposeA: false, transposeB: false } }));
+  const plain = fh === 1 && fw === 1 && top === 0 && left === 0 && bottom === 0 && right === 0;
+  // xp [Cin, L]: x transposed to channel-major and padded (plus one zero image at the
+  // end), in one JS pass that reads each image row (W*Cin floats) once and writes
+  // Cin contiguous runs of W: cache-friendly, unlike the wasm Transpose + PadV2
+  // (about 10x slower than this on 2 MB activations).
+  const L = plain ? N * H * W : (N + 1) * img;
+  const xp = backend.makeOutput([Cin, L], 'float32');
+  {
+    const src = f32(backend, x);
+    const dst = f32(backend, xp);
+    if (!plain) dst.fill(0);
+    for (let n = 0; n < N; n++) {
+      for (let r = 0; r < H; r++) {
+        const s0 = (n * H + r) * W * Cin;
+        const d0 = plain ? (n * H + r) * W : n * img + (r + top) * Wp + left;
+        for (let ci = 0; ci < Cin; ci++) {
+          const d = ci * L + d0;
+          for (let q = 0; q < W; q++) dst[d + q] = src[s0 + q * Cin + ci] as number;
+        }
+      }
+    }
+  }
+  if (plain) {
+    const mm = matmul(xp, { dataId: dy.dataId, shape: [N * OH * OW, Cout], dtype: 'float32' });
+    backend.disposeData(xp.dataId);
+    return { dataId: mm.dataId, shape: [...filterShape], dtype: 'float32' };
+  }
+  const chunk = Math.max(1, Math.min(N, Math.floor(IM2COL_MAX_FLOATS / (K * img))));
+  let acc: Float64Array | undefined;
+  let result: TensorInfo | undefined;
+  for (let n0 = 0; n0 < N; n0 += chunk) {
+    const nc = Math.min(chunk, N - n0);
+    const P = nc * img;
+    const a = backend.makeOutput([K, P], 'float32');
+    const b = backend.makeOutput([P, Cout], 'float32');
+    {
+      const src = f32(backend, xp);
+      const dst = f32(backend, a);
+      for (let i = 0; i < fh; i++) {
+        for (let j = 0; j < fw; j++) {
+          for (let ci = 0; ci < Cin; ci++) {
+            const s0 = ci * L + n0 * img + i * Wp + j;
+            dst.set(src.subarray(s0, s0 + P), ((i * fw + j) * Cin + ci) * P);
+          }
+        }
+      }
+      const dyv = f32(backend, dy);
+      const dp = f32(backend, b);
+      dp.fill(0);
+      const rowLen = OW * Cout;
+      for (let n = 0; n < nc; n++) {
+        for (let oh = 0; oh < OH; oh++) {
+          const s = (((n0 + n) * OH + oh) * OW) * Cout;
+          dp.set(dyv.subarray(s, s + rowLen), (n * Hp + oh) * Wp * Cout);
+        }
+      }
+    }
+    const mm = matmul(a, b);
+    backend.disposeData(a.dataId);
+    backend.disposeData(b.dataId);
+    if (nc === N) { result = mm; break; }
+    const part = f32(backend, mm);
+    if (acc === undefined) acc = new Float64Array(part.length);
+    for (let k = 0; k < part.length; k++) acc[k] = (acc[k] as number) + (part[k] as number);
+    backend.disposeData(mm.dataId);
+  }
+  backend.disposeData(xp.dataId);
+  if (result !== undefined) return { dataId: result.dataId, shape: [...filterShape], dtype: 'float32' };
+  const out = backend.makeOutput([...filterShape], 'float32');
+  f32(backend, out).set(acc ?? new Float64Array(K * Cout));
+  return out;
+}
+
+/**
+ * dW for y = conv2d(x, W). Stride 1 with the 'dwgemm' fast path on (fused.ts
+ * switch): one matmul over a memcpy'd im2col (conv2DBackpropFilterGemm).
+ * Otherwise, as before: a forward conv of x^T (batch<->channels) with dy^T as
+ * the filter, then slice + transpose.
+ */
 function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   const backend = args.backend as unknown as WasmBackendLike;
   const x = args.inputs['x'];
@@ -91,6 +220,10 @@ function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   const attrs = args.attrs ?? {};
   const filterShape = attrs['filterShape'] as number[];
   const info = convInfo(x.shape, filterShape, attrs);
+  if (fusedOpsEnabled('dwgemm')) {
+    const r = conv2DBackpropFilterGemm(backend, args.backend as tf.KernelBackend, x, dy, info, filterShape);
+    if (r !== undefined) return r;
+  }
   const [, H, W] = dims4(x.shape);
   const [, OH, OW] = dims4(dy.shape);
   const fh = info.filterHeight;
@@ -258,8 +391,10 @@ function batchedNoTranspose(backend: WasmBackendLike, orig: tf.KernelFunc, kb: t
 
 let origSum: tf.KernelFunc | undefined;
 /**
- * Sum over leading axes (bias gradients: [N,H,W,C] -> [C]) as one pass over
- * memory; the stock kernel transposes the reduced axes to the end first.
+ * Sum over one run of adjacent axes as one pass over memory: leading axes (bias
+ * gradients: [N,H,W,C] -> [C]) and middle axes (the gradient of a broadcast
+ * add, [N,H,W,C] -> [N,1,1,C]). The stock kernel transposes the reduced axes to
+ * the end first.
  */
 function sum(args: KernelArgs): TensorInfo {
   const x = args.inputs['x'];
@@ -268,21 +403,31 @@ function sum(args: KernelArgs): TensorInfo {
   const attrs = args.attrs ?? {};
   const rank = x.shape.length;
   const axes = tf.util.parseAxisParam(attrs['axis'] as number | number[], x.shape).sort((p, q) => p - q);
-  const prefix = axes.length > 0 && axes.length < rank && axes.every((ax, i) => ax === i);
-  if (x.dtype !== 'float32' || !prefix) return one(origSum(args));
-  const R = x.shape.slice(0, axes.length).reduce((p, q) => p * q, 1);
-  const C = x.shape.slice(axes.length).reduce((p, q) => p * q, 1);
+  const first = axes[0];
+  const adjacent = first !== undefined && axes.every((ax, i) => ax === first + i);
+  const last = first === undefined ? -1 : first + axes.length - 1;
+  // Reductions that end on the last axis are contiguous already; the stock kernel handles those.
+  if (x.dtype !== 'float32' || !adjacent || first === undefined || last >= rank - 1) return one(origSum(args));
+  const prod = (a: number[]): number => a.reduce((p, q) => p * q, 1);
+  const A = prod(x.shape.slice(0, first));
+  const R = prod(x.shape.slice(first, last + 1));
+  const C = prod(x.shape.slice(last + 1));
   const keep = attrs['keepDims'] === true;
-  const outShape = keep ? x.shape.map((d, i) => (i < axes.length ? 1 : d)) : x.shape.slice(axes.length);
+  const outShape = keep ? x.shape.map((d, i) => (i >= first && i <= last ? 1 : d)) : x.shape.filter((_, i) => i < first || i > last);
   const backend = args.backend as unknown as WasmBackendLike;
   const out = backend.makeOutput(outShape, 'float32');
   const src = f32(backend, x);
+  const dst = f32(backend, out);
   const acc = new Float64Array(C);
-  for (let r = 0; r < R; r++) {
-    const o = r * C;
-    for (let c = 0; c < C; c++) acc[c] = (acc[c] as number) + (src[o + c] as number);
+  for (let a = 0; a < A; a++) {
+    acc.fill(0);
+    const base = a * R * C;
+    for (let r = 0; r < R; r++) {
+      const o = base + r * C;
+      for (let c = 0; c < C; c++) acc[c] = (acc[c] as number) + (src[o + c] as number);
+    }
+    dst.set(acc, a * C);
   }
-  f32(backend, out).set(acc);
   return out;
 }
 

@@ -240,10 +240,11 @@ function makeUNet(config: UNetConfig, params: Map<string, tf.Variable>): UNet {
   const silu = (x: tf.Tensor): tf.Tensor => tf.mul(x, tf.sigmoid(x));
   const dense2d = (x: tf.Tensor2D, name: string): tf.Tensor2D =>
     tf.add(tf.matMul(x, P(`${name}.kernel`) as tf.Tensor2D), P(`${name}.bias`));
-  // conv + bias; the bias is added inside the convolution (FusedConv2D, whose
-  // gradient takes the bias gradient from the same dy) when fusion is on.
+  // conv + bias; with the opt-in 'convbias' fast path (DIFFUSE_FUSED, engine/fused.ts)
+  // the bias is added inside the convolution (FusedConv2D, whose gradient takes the
+  // bias gradient from the same dy).
   const conv = (x: tf.Tensor4D, name: string, stride = 1): tf.Tensor4D =>
-    fusedOpsEnabled()
+    fusedOpsEnabled('convbias')
       ? tf.fused.conv2d({ x, filter: P(`${name}.kernel`) as tf.Tensor4D, strides: stride, pad: 'same', bias: P(`${name}.bias`) })
       : tf.add(tf.conv2d(x, P(`${name}.kernel`) as tf.Tensor4D, stride, 'same'), P(`${name}.bias`));
   // GroupNorm (eps 1e-5), optionally followed by SiLU. One fused kernel each way

@@ -67,6 +67,16 @@ export function learningRate(step: number, lr: number, warmupSteps: number): num
   return warmupSteps > 0 ? lr * Math.min(1, (step + 1) / warmupSteps) : lr;
 }
 
+/**
+ * EMA decay with a warm-up, min(decay, (1 + n) / (10 + n)) after n updates (as
+ * TensorFlow's ExponentialMovingAverage with num_updates): early on the average
+ * follows the fast-moving weights instead of staying anchored to the random
+ * initialisation, so sample grids are meaningful from the first few hundred steps.
+ */
+export function emaDecayAt(step: number, decay: number): number {
+  return Math.min(decay, (1 + step) / (10 + step));
+}
+
 /** Load the data set a config names (mnist, fashion-mnist, folder:<path>). */
 export async function datasetFor(config: DiffuseConfig, opts: { dataDir?: string; skipBad?: boolean; split?: 'train' | 'test' } = {}): Promise<Dataset & { skipped?: { file: string; reason: string }[] }> {
   const name = config.data.dataset;
@@ -159,7 +169,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const ts = Float32Array.from(b.t);
       const r = await trainer.step(
         { xt: b.xt, t: ts, target: b.target, shape, ...(classes !== undefined ? { classes } : {}) },
-        { lr, clipNorm: tc.clipNorm, emaDecay: tc.emaDecay },
+        { lr, clipNorm: tc.clipNorm, emaDecay: emaDecayAt(step, tc.emaDecay) },
       );
       if (!Number.isFinite(r.loss)) throw new DiffuseError(`training diverged at step ${step}: loss is ${r.loss} (try a lower --lr)`);
       step++;

@@ -1,6 +1,6 @@
 /**
  * The explorer's web server (node:http, no framework): serves the page built
- * by Vite (dist-web/), the checkpoint's model as ONNX (exported on the fly
+ * by Vite (dist/web/), the checkpoint's model as ONNX (exported on the fly
  * with exportUNetToOnnx, once, then cached), its config, a handful of data
  * set images for the forward view, and onnxruntime-web's wasm files.
  *
@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { DiffuseError } from '../errors.js';
 import type { DiffuseConfig } from '../config.js';
+import type { DatasetSpec } from '../data/index.js';
 import { loadModelWeights } from '../train/checkpoint.js';
 import { exportUNetToOnnx } from '../onnx/export-unet.js';
 import { resolveCheckpoint } from '../pipeline.js';
@@ -149,8 +150,8 @@ async function loadSamples(config: DiffuseConfig, count: number): Promise<Sample
   if (count <= 0) return { ...base, images: [] };
   try {
     const { loadDataset } = await import('../data/index.js');
-    const spec = dataset.startsWith('folder:')
-      ? { name: 'folder' as const, dir: dataset.slice('folder:'.length), imageSize, channels, skipBad: true, limit: count }
+    const spec: DatasetSpec | null = dataset.startsWith('folder:')
+      ? { name: 'folder', dir: dataset.slice('folder:'.length), imageSize, channels, skipBad: true, limit: count }
       : dataset === 'mnist' || dataset === 'fashion-mnist'
         ? { name: dataset, imageSize, channels, limit: count }
         : null;

@@ -202,3 +202,86 @@ test('tiny U-Net: fused ops (group norm + SiLU, conv bias) give the composite fo
     assert.ok(err / scale < 1e-3, `${name}: fused vs composite rel err ${err / scale}`);
   }
 });
+
+interface ConvCase { n: number; h: number; w: number; cin: number; cout: number; k: number; stride: number; pad: 'same' | 'valid' }
+const CONV_CASES: ConvCase[] = [
+  { n: 2, h: 6, w: 5, cin: 1, cout: 3, k: 3, stride: 1, pad: 'same' },
+  { n: 3, h: 7, w: 6, cin: 3, cout: 4, k: 3, stride: 1, pad: 'valid' },
+  { n: 2, h: 5, w: 5, cin: 6, cout: 8, k: 1, stride: 1, pad: 'same' },
+  { n: 4, h: 9, w: 9, cin: 16, cout: 8, k: 3, stride: 1, pad: 'same' },
+  { n: 2, h: 8, w: 6, cin: 4, cout: 5, k: 5, stride: 1, pad: 'same' },
+  { n: 2, h: 8, w: 8, cin: 5, cout: 2, k: 3, stride: 2, pad: 'same' },
+  { n: 2, h: 5, w: 7, cin: 3, cout: 4, k: 2, stride: 1, pad: 'same' }, // padding 0 before, 1 after
+  { n: 3, h: 6, w: 5, cin: 2, cout: 3, k: 4, stride: 1, pad: 'same' }, // padding 1 before, 2 after
+  { n: 2, h: 6, w: 6, cin: 3, cout: 2, k: 5, stride: 1, pad: 'valid' },
+];
+
+test('Conv2DBackpropFilter: the im2col-matmul path (whole and chunked) equals the previous path and cpu', async () => {
+  const { setIm2colMaxFloats } = await import('../../src/engine/kernels.js');
+  for (const c of CONV_CASES) {
+    const oh = c.pad === 'same' ? Math.ceil(c.h / c.stride) : Math.floor((c.h - c.k) / c.stride) + 1;
+    const ow = c.pad === 'same' ? Math.ceil(c.w / c.stride) : Math.floor((c.w - c.k) / c.stride) + 1;
+    const x = rand(c.n * c.h * c.w * c.cin, 3 + c.cin);
+    const dy = rand(c.n * oh * ow * c.cout, 5 + c.cout);
+    const dw = (): Float32Array => tf.tidy(() => Float32Array.from((tf.engine().runKernel('Conv2DBackpropFilter',
+      { x: tf.tensor4d(x, [c.n, c.h, c.w, c.cin]), dy: tf.tensor4d(dy, [c.n, oh, ow, c.cout]) },
+      { strides: [c.stride, c.stride], pad: c.pad, dataFormat: 'NHWC', filterShape: [c.k, c.k, c.cin, c.cout] }) as tf.Tensor).dataSync()));
+    await tf.setBackend('cpu');
+    const ref = dw();
+    await initEngine({ backend: 'wasm' });
+    setFusedOps(['dwgemm']);
+    const whole = dw();
+    const prev = setIm2colMaxFloats(c.k * c.k * c.cin * (oh + c.k) * (ow + c.k)); // about one image per chunk
+    const chunked = dw();
+    setIm2colMaxFloats(prev);
+    setFusedOps(false);
+    const old = dw();
+    setFusedOps(undefined);
+    const label = JSON.stringify(c);
+    assert.ok(maxRelErr(whole, ref) < 1e-5, `whole ${label}: ${maxRelErr(whole, ref)}`);
+    assert.ok(maxRelErr(chunked, ref) < 1e-5, `chunked ${label}: ${maxRelErr(chunked, ref)}`);
+    assert.ok(maxRelErr(old, ref) < 1e-5, `previous path ${label}: ${maxRelErr(old, ref)}`);
+  }
+});
+
+test('Conv2DBackpropFilter im2col path frees its intermediates (wasm heap tensors)', async () => {
+  await initEngine({ backend: 'wasm' });
+  const x = tf.tensor4d(rand(2 * 6 * 6 * 3, 1), [2, 6, 6, 3]);
+  const w = tf.variable(tf.tensor4d(rand(9 * 3 * 4, 2), [3, 3, 3, 4]));
+  const before = tf.memory().numTensors;
+  const idsBefore = tf.engine().backend.numDataIds();
+  for (let i = 0; i < 3; i++) {
+    const g = tf.tidy(() => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same').sum())([x, w]));
+    tf.dispose(g);
+  }
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(tf.engine().backend.numDataIds(), idsBefore);
+  x.dispose(); w.dispose();
+});
+
+test('DIFFUSE_FUSED parsing: defaults, 0, all and lists', async () => {
+  const { parseFusedSpec, DEFAULT_FUSED_FEATURES, FUSED_FEATURES } = await import('../../src/engine/fused.js');
+  assert.deepEqual([...parseFusedSpec(undefined)], [...DEFAULT_FUSED_FEATURES]);
+  assert.deepEqual([...parseFusedSpec('0')], []);
+  assert.deepEqual([...parseFusedSpec('all')], [...FUSED_FEATURES]);
+  assert.deepEqual([...parseFusedSpec('groupnorm, dwgemm')], ['groupnorm', 'dwgemm']);
+  assert.throws(() => parseFusedSpec('groupnrom'), /unknown feature/);
+});
+
+test('Sum over leading and middle axes (one-pass override) matches cpu', async () => {
+  const x = rand(3 * 4 * 5 * 6, 9);
+  const cases: Array<[number[], boolean]> = [[[0, 1, 2], false], [[1, 2], true], [[1, 2], false], [[1], false], [[2], true], [[0], false], [[0, 1, 2, 3], false], [[2, 3], false], [[0, 2], false]];
+  const go = (): Array<{ shape: number[]; data: Float32Array }> => tf.tidy(() => cases.map(([ax, keep]) => {
+    const r = tf.sum(tf.tensor4d(x, [3, 4, 5, 6]), ax, keep);
+    return { shape: r.shape, data: Float32Array.from(r.dataSync()) };
+  }));
+  await tf.setBackend('cpu');
+  const ref = go();
+  await initEngine({ backend: 'wasm' });
+  const ours = go();
+  ours.forEach((o, i) => {
+    const r = ref[i] as { shape: number[]; data: Float32Array };
+    assert.deepEqual(o.shape, r.shape, JSON.stringify(cases[i]));
+    assert.ok(maxRelErr(o.data, r.data) < 1e-6, JSON.stringify(cases[i]));
+  });
+});

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig, type DiffuseConfig } from '../../src/config.js';
-import { train } from '../../src/train/train.js';
+import { train, emaDecayAt, learningRate } from '../../src/train/train.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { readLog } from '../../src/train/log.js';
 import type { Dataset } from '../../src/data/dataset.js';
@@ -105,4 +105,14 @@ test('class-conditional training stores the label vocabulary in the checkpoint',
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('EMA decay warms up from 0.1 to the configured decay; the learning rate warms up linearly', () => {
+  assert.equal(emaDecayAt(0, 0.999), 0.1);
+  assert.equal(emaDecayAt(90, 0.999), 91 / 100);
+  assert.equal(emaDecayAt(100_000, 0.999), 0.999);
+  assert.equal(learningRate(0, 1e-3, 100), 1e-5);
+  assert.equal(learningRate(99, 1e-3, 100), 1e-3);
+  assert.equal(learningRate(5000, 1e-3, 100), 1e-3);
+  assert.equal(learningRate(0, 1e-3, 0), 1e-3);
 });

@@ -1,0 +1,80 @@
+/**
+ * Screenshots of the explorer for the README: the forward view (an MNIST
+ * digit part-way noised) and the reverse view (a generation caught mid-way,
+ * x_t above the predicted clean images). Needs the built page (npm run build)
+ * and chromium.
+ *
+ *   node dist/bench/explorer-screenshots.js [--checkpoint DIR] [--out docs] [--step 300]
+ *       [--sampler ddim] [--steps 25] [--pause-at 10] [--seed 0] [--chromium /usr/bin/chromium]
+ *
+ * Default checkpoint: the shipped model (models/mnist). Writes
+ * <out>/explorer-forward.png and <out>/explorer-reverse.png.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { Flags, parseArgs } from '../src/cli/args.js';
+import { shippedModelDir } from '../src/pipeline.js';
+import { startExplorerServer } from '../src/web/server.js';
+import type {} from '../src/web/explorer-handle.js';
+
+
+const f = new Flags(parseArgs(process.argv.slice(2)));
+const checkpoint = f.string('checkpoint', shippedModelDir());
+const out = f.string('out', 'docs');
+const step = f.int('step', 300);
+const sampler = f.choice('sampler', ['ddim', 'ddpm', 'dpm-solver'] as const, 'ddim');
+const steps = f.int('steps', 25);
+const pauseAt = f.int('pause-at', 10);
+const seed = f.int('seed', 0);
+const executablePath = f.string('chromium', '/usr/bin/chromium');
+f.rejectUnknown();
+
+const srv = await startExplorerServer({ checkpoint, port: 0 });
+const profile = mkdtempSync(join(tmpdir(), 'diffuse-shots-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath,
+  headless: true,
+  viewport: { width: 1100, height: 900 },
+  deviceScaleFactor: 1,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+});
+try {
+  const page = await context.newPage();
+  await page.goto(srv.url.replace('localhost', '127.0.0.1'));
+  await page.waitForFunction(() => ['ready', 'error'].includes(window.explorer?.state ?? ''), null, { timeout: 120_000 });
+  const err = await page.evaluate(() => window.explorer.error);
+  if (err !== null) throw new Error(`the page shows an error: ${err}`);
+  mkdirSync(out, { recursive: true });
+
+  // Forward: a digit other than the first (a 3 reads well), noised to `step`.
+  await page.waitForSelector('#thumbs button');
+  const thumbs = await page.$$('#thumbs button');
+  await (thumbs[3] ?? thumbs[0])!.click();
+  await page.$eval('#fwd-t', (e, v) => {
+    const input = e as HTMLInputElement;
+    input.value = String(v);
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+  }, step);
+  await (await page.$('#forward'))!.screenshot({ path: join(out, 'explorer-forward.png') });
+
+  // Reverse: pause after `pauseAt` of `steps` steps, while x_t is still noisy and x̂_0 already shows digits.
+  await page.selectOption('#rev-sampler', sampler);
+  await page.fill('#rev-steps', String(steps));
+  await page.fill('#rev-seed', String(seed));
+  await page.evaluate((k) => { window.explorer.pauseAtStep = k; }, Math.min(pauseAt, steps));
+  await page.click('#rev-generate');
+  await page.waitForFunction(() => ['paused', 'done', 'error'].includes(window.explorer.state), null, { timeout: 300_000 });
+  await page.evaluate(() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok))));
+  await (await page.$('#reverse'))!.screenshot({ path: join(out, 'explorer-reverse.png') });
+  await page.evaluate(() => window.explorer.resume());
+  await page.waitForFunction(() => ['done', 'error'].includes(window.explorer.state), null, { timeout: 300_000 });
+  const status = await page.textContent('#rev-status');
+  console.log(`wrote ${join(out, 'explorer-forward.png')} and ${join(out, 'explorer-reverse.png')} (checkpoint ${checkpoint}); ${status ?? ''}`);
+} finally {
+  await context.close();
+  await srv.close();
+  rmSync(profile, { recursive: true, force: true });
+}

@@ -1,0 +1,288 @@
+/**
+ * The explorer in a real browser: `diffuse serve` with a tiny checkpoint made
+ * here, Debian's chromium driven by playwright-core. Checks the forward view
+ * (slider -> x_t equals the library's qSample, pixel for pixel), a 10-step
+ * generation (images differ from the starting noise, and equal Node's
+ * generate() on onnxruntime-node), and that a bad model shows an error in the page.
+ *
+ * Skips when chromium is not installed (CI installs it: .ci/run). Set
+ * CHROMIUM=/path/to/chromium to use another build, DIFFUSE_CLI=/path/to/main.js
+ * to run another build of the CLI.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { BrowserContext, Page } from 'playwright-core';
+import { makeSchedule } from '../../src/schedule.js';
+import { qSample } from '../../src/diffusion/forward.js';
+import { Rng } from '../../src/rng.js';
+import { generate } from '../../src/generate.js';
+import { loadModelWeights } from '../../src/train/checkpoint.js';
+import { exportUNetToOnnx, type NamedParams } from '../../src/onnx/export-unet.js';
+import { createOrtModelFn, ortAvailable } from '../../src/onnx/runner.js';
+import { defaultUNetConfig } from '../../src/model/config.js';
+import { initParam, unetParamSpecs } from '../../src/model/unet.js';
+import type {} from '../../src/web/explorer-handle.js';
+import { encodePng } from '../../src/io/image.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/** The `diffuse` CLI (DIFFUSE_CLI overrides, e.g. another build). */
+const CLI = process.env['DIFFUSE_CLI'] ?? join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium';
+const skip = !existsSync(CHROMIUM)
+  ? `chromium not found at ${CHROMIUM}: install it (apt-get install chromium; CI does) or set CHROMIUM=/path/to/chromium`
+  : !existsSync(join(ROOT, 'dist', 'web', 'index.html'))
+    ? 'the explorer page is not built (npm run build:web)'
+    : false;
+if (skip) console.log(`explorer browser test skipped: ${skip}`);
+
+const run = promisify(execFile);
+
+
+interface Served {
+  proc: ChildProcessWithoutNullStreams;
+  url: string;
+}
+
+/** Start `diffuse serve` on a free port; resolves with the address it prints. */
+function serve(checkpoint: string): Promise<Served> {
+  const proc = spawn(process.execPath, [CLI, 'serve', '--checkpoint', checkpoint, '--port', '0'], { cwd: ROOT });
+  let out = '';
+  let err = '';
+  return new Promise((ok, fail) => {
+    const timer = setTimeout(() => { proc.kill(); fail(new Error(`diffuse serve printed no address in 60 s\nstdout: ${out}\nstderr: ${err}`)); }, 60_000);
+    proc.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /http:\/\/localhost:(\d+)\//.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        ok({ proc, url: `http://127.0.0.1:${m[1]}/` });
+      }
+    });
+    proc.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    proc.on('exit', (code) => { clearTimeout(timer); fail(new Error(`diffuse serve exited with ${code}\nstdout: ${out}\nstderr: ${err}`)); });
+  });
+}
+
+/** RGBA pixels of a canvas. */
+async function canvasPixels(page: Page, selector: string): Promise<{ width: number; height: number; data: number[] }> {
+  return page.$eval(selector, (c) => {
+    const canvas = c as HTMLCanvasElement;
+    const ctx = canvas.getContext('2d');
+    if (ctx === null) throw new Error('no 2d context');
+    return { width: canvas.width, height: canvas.height, data: Array.from(ctx.getImageData(0, 0, canvas.width, canvas.height).data) };
+  });
+}
+
+/** The red channel of image `k` (of `count`, `size`×`size`, drawn at `scale` with `gap`) in a row canvas. */
+function cellGray(px: { width: number; data: number[] }, k: number, size: number, scale: number, gap: number): number[] {
+  const out: number[] = [];
+  const x0 = k * (size * scale + gap);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) out.push(px.data[((y * scale + (scale >> 1)) * px.width + x0 + x * scale + (scale >> 1)) * 4]!);
+  }
+  return out;
+}
+
+function toByte(v: number): number {
+  return Math.round(Math.min(255, Math.max(0, (v + 1) * 127.5)));
+}
+
+function stats(v: readonly number[]): { mean: number; std: number; saturated: number } {
+  const mean = v.reduce((a, b) => a + b, 0) / v.length;
+  const std = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length);
+  const saturated = v.filter((b) => b <= 1 || b >= 254).length / v.length;
+  return { mean, std, saturated };
+}
+
+async function setSlider(page: Page, value: number): Promise<void> {
+  await page.$eval('#fwd-t', (e, v) => {
+    const input = e as HTMLInputElement;
+    input.value = String(v);
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+  }, value);
+}
+
+async function waitState(page: Page, states: string[], timeout = 120_000): Promise<string> {
+  await page.waitForFunction((s) => s.includes(window.explorer?.state ?? ''), states, { timeout });
+  return page.evaluate(() => window.explorer.state);
+}
+
+describe('explorer in chromium', { skip }, () => {
+  let work = '';
+  let checkpoint = '';
+  let server: Served | undefined;
+  let context: BrowserContext | undefined;
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'diffuse-explorer-'));
+    await run(process.execPath, [CLI, 'train', '--steps', '4', '--workers', '1', '--base-channels', '8', '--res-blocks', '1',
+      '--attention', 'none', '--conditional', '--out', join(work, 'run'), '--sample-every', '0'], { cwd: ROOT, timeout: 300_000 });
+    checkpoint = join(work, 'run', 'checkpoint');
+    server = await serve(checkpoint);
+    const { chromium } = await import('playwright-core');
+    context = await chromium.launchPersistentContext(join(work, 'profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    });
+  });
+
+  after(async () => {
+    await context?.close();
+    if (server !== undefined) {
+      const exited = new Promise((ok) => server!.proc.once('exit', ok));
+      server.proc.kill('SIGTERM');
+      await exited;
+    }
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  async function openPage(): Promise<Page> {
+    const page = await context!.newPage();
+    page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
+    await page.goto(server!.url);
+    return page;
+  }
+
+  test('forward view: the slider shows x_t = qSample(x_0, t, ε) of the chosen image', async () => {
+    const page = await openPage();
+    assert.equal(await waitState(page, ['ready', 'error']), 'ready', `page error: ${await page.evaluate(() => window.explorer.error)}`);
+    await page.waitForSelector('#thumbs button.selected');
+    const samples = (await (await fetch(`${server!.url}api/samples`)).json()) as { images: { pixels: number[] }[] };
+    assert.ok(samples.images.length >= 10, `server offers ${samples.images.length} data set images`);
+
+    const S = 28;
+    const clean = await canvasPixels(page, '#fwd-xt');
+    const scale = clean.width / S;
+    assert.equal(scale, 6);
+    assert.deepEqual(cellGray(clean, 0, S, scale, 0), samples.images[0]!.pixels, 'at t = 0 x_t is the image itself');
+
+    await setSlider(page, 300);
+    const noisy = await canvasPixels(page, '#fwd-xt');
+    const got = cellGray(noisy, 0, S, scale, 0);
+    const changed = got.filter((v, i) => v !== samples.images[0]!.pixels[i]).length;
+    assert.ok(changed > 0.5 * S * S, `slider moved: ${changed} of ${S * S} pixels changed`);
+    // Same numbers as the library computes in Node: linear schedule, T = 1000, noise seed 0, step 300 = index 299.
+    const x0 = Float32Array.from(samples.images[0]!.pixels, (p) => p / 127.5 - 1);
+    const want = qSample(makeSchedule('linear', 1000), x0, 299, new Rng(0).normalArray(S * S)).map(toByte);
+    const maxDiff = Math.max(...got.map((v, i) => Math.abs(v - want[i]!)));
+    assert.ok(maxDiff <= 1, `x_t in the page matches qSample in Node (max pixel difference ${maxDiff})`);
+    const abar = await page.textContent('#fwd-stat-abar');
+    assert.equal(Number(abar), Number(makeSchedule('linear', 1000).alphaBar[299]!.toFixed(4)));
+
+    // Another schedule changes x_t at the same step.
+    await page.selectOption('#fwd-schedule', 'cosine');
+    const cosine = cellGray(await canvasPixels(page, '#fwd-xt'), 0, S, scale, 0);
+    assert.notDeepEqual(cosine, got, 'cosine schedule gives another x_t');
+    assert.equal(await page.evaluate(() => window.explorer.error), null);
+
+    // Your own image: a 56×40 RGB PNG of one colour, centre-cropped, resized to 28×28 and made gray.
+    const png = encodePng({ width: 56, height: 40, channels: 3, data: new Uint8Array(56 * 40 * 3).map((_, i) => [200, 100, 50][i % 3]!) });
+    await page.setInputFiles('#file', { name: 'mine.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+    await page.waitForFunction(() => document.querySelector('#thumbs button.selected') === null);
+    const mine = cellGray(await canvasPixels(page, '#fwd-x0'), 0, S, scale, 0);
+    const gray = 0.299 * 200 + 0.587 * 100 + 0.114 * 50;
+    assert.ok(mine.every((v) => Math.abs(v - gray) <= 3), `dropped image shown as gray ${gray.toFixed(1)}: got ${Math.min(...mine)}..${Math.max(...mine)}`);
+    await page.setInputFiles('#file', { name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from('not a png') });
+    await page.waitForSelector('#error:not([hidden])');
+    assert.match((await page.textContent('#error')) ?? '', /image 'broken\.png': cannot decode the image/);
+    await page.close();
+  });
+
+  test('reverse view: a 10-step generation runs in the page and ends far from noise', async () => {
+    const page = await openPage();
+    assert.equal(await waitState(page, ['ready', 'error']), 'ready', `page error: ${await page.evaluate(() => window.explorer.error)}`);
+    await page.selectOption('#rev-sampler', 'ddim');
+    await page.fill('#rev-steps', '10');
+    await page.fill('#rev-seed', '3');
+    await page.click('#rev-generate');
+    assert.equal(await waitState(page, ['done', 'error']), 'done', `page error: ${await page.evaluate(() => window.explorer.error)}`);
+    const status = (await page.textContent('#rev-status')) ?? '';
+    const backend = (await page.textContent('#rev-backend')) ?? '';
+    console.log(`${status}\nbackend: ${backend}`);
+    assert.match(status, /done: 8 images, 10 ddim steps .* ms\/step\) on onnxruntime-web (wasm|webgpu)/);
+    assert.match(backend, /onnxruntime-web (wasm|webgpu)/);
+
+    const S = 28;
+    const n = 8;
+    const px = await canvasPixels(page, '#rev-x');
+    const scale = px.height / S;
+    // The starting noise x_T of seed 3, drawn the same way.
+    const xT = new Rng(3).normalArray(n * S * S);
+    let meanAbsDiff = 0;
+    const finals: number[] = [];
+    const noises: number[] = [];
+    for (let k = 0; k < n; k++) {
+      const cell = cellGray(px, k, S, scale, 4);
+      const noise = Array.from(xT.subarray(k * S * S, (k + 1) * S * S), toByte);
+      meanAbsDiff += cell.reduce((a, v, i) => a + Math.abs(v - noise[i]!), 0) / (n * S * S);
+      finals.push(...cell);
+      noises.push(...noise);
+    }
+    const f = stats(finals);
+    const z = stats(noises);
+    console.log(`final images: mean ${f.mean.toFixed(1)} std ${f.std.toFixed(1)} saturated ${(100 * f.saturated).toFixed(0)}%; ` +
+      `starting noise: mean ${z.mean.toFixed(1)} std ${z.std.toFixed(1)} saturated ${(100 * z.saturated).toFixed(0)}%; mean |final − noise| ${meanAbsDiff.toFixed(1)}`);
+    assert.ok(meanAbsDiff > 30, `final images differ from the starting noise (mean abs pixel difference ${meanAbsDiff.toFixed(1)})`);
+    assert.ok(Math.abs(f.std - z.std) > 10 || Math.abs(f.mean - z.mean) > 10 || Math.abs(f.saturated - z.saturated) > 0.2,
+      'final pixel statistics differ from pure noise');
+
+    // The page's result is the library's generate() (same seed, same recipe), here on onnxruntime-node.
+    if (await ortAvailable()) {
+      const images = await page.evaluate(() => window.explorer.lastImages);
+      assert.ok(images !== null && images.length === n * S * S);
+      const { config, params } = await loadModelWeights(checkpoint, 'ema');
+      const fn = await createOrtModelFn(exportUNetToOnnx(config.model, params), { threads: 1 });
+      try {
+        const classes = Int32Array.from({ length: n }, (_, i) => i % 10);
+        const ref = await generate(fn, {
+          schedule: 'linear', timesteps: 1000, prediction: 'epsilon', imageSize: S, channels: 1, sampler: 'ddim', steps: 10, n, seed: 3,
+          condition: { classes, nullClass: 10, guidance: 2 },
+        });
+        const d = Math.max(...images.map((v, i) => Math.abs(v - ref.images[i]!)));
+        console.log(`page vs generate() on onnxruntime-node: max abs difference ${d.toExponential(2)}`);
+        assert.ok(d < 1e-3, `browser generation equals Node generate() (max abs difference ${d})`);
+      } finally {
+        await fn.dispose();
+      }
+    }
+    await page.close();
+  });
+
+  test('a model that cannot load, or has the wrong input size, shows an error in the page', async () => {
+    // 1. Not an ONNX file.
+    let page = await context!.newPage();
+    await page.route('**/api/model.onnx', (route) => route.fulfill({ status: 200, contentType: 'application/octet-stream', body: Buffer.from('this is not an onnx model') }));
+    await page.goto(server!.url);
+    assert.equal(await waitState(page, ['ready', 'error']), 'error');
+    assert.ok(await page.isVisible('#error'), 'the error box is shown');
+    const text1 = (await page.textContent('#error')) ?? '';
+    console.log(`shown: ${text1}`);
+    assert.match(text1, /model/i);
+    await page.close();
+
+    // 2. A valid U-Net for 16×16 images where the config says 28×28.
+    const cfg = defaultUNetConfig({ imageSize: 16, inChannels: 1, outChannels: 1, baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attentionResolutions: [], groups: 4, numClasses: 10 });
+    const params: NamedParams = {};
+    for (const s of unetParamSpecs(cfg)) params[s.name] = { shape: [...s.shape], data: initParam(s, 0) };
+    const small = exportUNetToOnnx(cfg, params);
+    page = await context!.newPage();
+    await page.route('**/api/model.onnx', (route) => route.fulfill({ status: 200, contentType: 'application/octet-stream', body: Buffer.from(small) }));
+    await page.goto(server!.url);
+    assert.equal(await waitState(page, ['ready', 'error']), 'error');
+    const text2 = (await page.textContent('#error')) ?? '';
+    console.log(`shown: ${text2}`);
+    assert.match(text2, /wrong input size: the ONNX model takes 16×16×1 images but its config says 28×28×1/);
+    // The forward view still works without a model.
+    await setSlider(page, 500);
+    assert.match((await page.textContent('#fwd-t-label')) ?? '', /500 \/ 1000/);
+    await page.close();
+  });
+});

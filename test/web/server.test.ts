@@ -1,0 +1,138 @@
+/**
+ * The explorer's server and its onnxruntime-web ModelFn, without a browser:
+ * routes, headers, path safety, and that the served ONNX on onnxruntime-web
+ * (run here in Node) generates what onnxruntime-node does.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import * as ortWeb from 'onnxruntime-web';
+import { defaultConfig } from '../../src/config.js';
+import { DiffuseError } from '../../src/errors.js';
+import { BatchSampler } from '../../src/data/batches.js';
+import { generate } from '../../src/generate.js';
+import { Rng } from '../../src/rng.js';
+import { modelParamShapes, saveCheckpoint } from '../../src/train/checkpoint.js';
+import type { TrainerState } from '../../src/train/trainer.js';
+import { createOrtModelFn, ortAvailable } from '../../src/onnx/runner.js';
+import { startExplorerServer, type ConfigResponse, type ExplorerServer, type SamplesResponse } from '../../src/web/server.js';
+import { createOrtWebModelFn } from '../../src/web/ort-web-model.js';
+
+const config = defaultConfig({
+  model: { imageSize: 8, baseChannels: 8, channelMults: [1, 2], attentionResolutions: [], groups: 4, numResBlocks: 1, numClasses: 10 },
+  data: { imageSize: 8, labelNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] },
+});
+
+ortWeb.env.wasm.numThreads = 1;
+ortWeb.env.wasm.wasmPaths = path.dirname(createRequire(import.meta.url).resolve('onnxruntime-web')) + path.sep;
+
+const noOrt = !(await ortAvailable()) && 'onnxruntime-node unavailable';
+
+describe('explorer server', () => {
+  let root = '';
+  let ckpt = '';
+  let web = '';
+  let srv: ExplorerServer | undefined;
+
+  before(async () => {
+    root = mkdtempSync(path.join(tmpdir(), 'diffuse-serve-'));
+    const shapes = (await modelParamShapes())(config);
+    const rng = new Rng(5);
+    const fill = (k: number): TrainerState['params'] => Object.fromEntries(Object.entries(shapes).map(([name, shape]) => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      return [name, { shape: [...shape], data: Float32Array.from({ length: n }, () => rng.normal() * k) }];
+    }));
+    ckpt = path.join(root, 'ckpt');
+    await saveCheckpoint(ckpt, {
+      config,
+      state: { params: fill(0.1), ema: fill(0.1), adam: { step: 7, m: fill(0), v: fill(0) } },
+      trainingState: { step: 7, rng: rng.state(), sampler: new BatchSampler(10, 2, 1).state(), lossHistory: [], wallTimeSec: 1 },
+    });
+    web = path.join(root, 'web');
+    mkdirSync(path.join(web, 'assets'), { recursive: true });
+    writeFileSync(path.join(web, 'index.html'), '<!doctype html><title>explorer</title>');
+    writeFileSync(path.join(web, 'assets', 'app.js'), 'export {};');
+    srv = await startExplorerServer({ checkpoint: ckpt, port: 0, webRoot: web, sampleImages: 12 });
+  });
+
+  after(async () => {
+    await srv?.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  const get = (p: string): Promise<Response> => fetch(new URL(p, srv!.url.replace('localhost', '127.0.0.1')));
+
+  test('prints a localhost address and serves the page with cross-origin isolation headers', async () => {
+    assert.match(srv!.url, /^http:\/\/localhost:\d+\/$/);
+    const res = await get('/');
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/html/);
+    assert.equal(res.headers.get('cross-origin-opener-policy'), 'same-origin');
+    assert.equal(res.headers.get('cross-origin-embedder-policy'), 'require-corp');
+    assert.match(await res.text(), /<title>explorer/);
+    const js = await get('/assets/app.js');
+    assert.match(js.headers.get('content-type') ?? '', /javascript/);
+  });
+
+  test('serves the config, data set images and onnxruntime-web files; refuses paths outside', async () => {
+    const cfg = (await (await get('/api/config')).json()) as ConfigResponse;
+    assert.equal(cfg.step, 7);
+    assert.deepEqual(cfg.config.model, config.model);
+    assert.deepEqual(cfg.labelNames, config.data.labelNames);
+    const samples = (await (await get('/api/samples')).json()) as SamplesResponse;
+    assert.equal(samples.imageSize, 8);
+    assert.equal(samples.channels, 1);
+    assert.equal(samples.images.length, 12, samples.note);
+    assert.deepEqual(samples.images.slice(0, 10).map((im) => im.label), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'first images show every class');
+    for (const im of samples.images) {
+      assert.equal(im.pixels.length, 64);
+      assert.ok(im.pixels.every((p) => Number.isInteger(p) && p >= 0 && p <= 255));
+    }
+    const wasm = await get('/ort/ort-wasm-simd-threaded.wasm');
+    assert.equal(wasm.status, 200);
+    assert.equal(wasm.headers.get('content-type'), 'application/wasm');
+    for (const bad of ['/ort/../package.json', '/ort/%2e%2e%2fpackage.json', '/%2e%2e/package.json', '/../../package.json', '/nope.html']) {
+      const res = await get(bad);
+      assert.equal(res.status, 404, bad);
+      await res.arrayBuffer();
+    }
+  });
+
+  test('the served ONNX model on onnxruntime-web generates what onnxruntime-node does', { skip: noOrt }, async () => {
+    const bytes = new Uint8Array(await (await get('/api/model.onnx')).arrayBuffer());
+    const webFn = await createOrtWebModelFn(ortWeb, bytes, { backend: 'auto' });
+    const nodeFn = await createOrtModelFn(bytes, { threads: 1 });
+    try {
+      assert.equal(webFn.backend, 'wasm');
+      assert.match(webFn.fallbackReason ?? '', /WebGPU/);
+      assert.deepEqual(webFn.imageShape, [8, 8, 1]);
+      assert.equal(webFn.numClasses, 10);
+      assert.equal(webFn.metadata['diffuse.timesteps'], '1000');
+      const opts = {
+        schedule: 'linear', timesteps: 1000, prediction: 'epsilon', imageSize: 8, channels: 1, sampler: 'ddpm', steps: 6, n: 3, seed: 9,
+        condition: { classes: Int32Array.from([1, 2, 10]), nullClass: 10, guidance: 1.5 },
+      } as const;
+      const a = await generate(webFn, opts);
+      const b = await generate(nodeFn, opts);
+      const d = a.images.reduce((m, v, i) => Math.max(m, Math.abs(v - b.images[i]!)), 0);
+      assert.ok(d < 1e-4, `max abs difference ${d}`);
+      await assert.rejects(webFn(new Float32Array(16 * 16), 5, [1, 16, 16, 1]), /expects input \[N,8,8,1\]/);
+    } finally {
+      await webFn.dispose();
+      await nodeFn.dispose();
+    }
+  });
+
+  test('bad input is a DiffuseError', async () => {
+    await assert.rejects(createOrtWebModelFn(ortWeb, new Uint8Array([1, 2, 3, 4, 5])), (e: unknown) => e instanceof DiffuseError && /not a valid ONNX file|cannot load/.test(e.message));
+    await assert.rejects(createOrtWebModelFn(ortWeb, new Uint8Array(0)), DiffuseError);
+    await assert.rejects(createOrtWebModelFn(ortWeb, new Uint8Array(8), { backend: 'webgpu' }), DiffuseError);
+    await assert.rejects(startExplorerServer({ checkpoint: path.join(root, 'missing'), webRoot: web }), DiffuseError);
+    await assert.rejects(startExplorerServer({ checkpoint: ckpt, webRoot: path.join(root, 'no-page') }), /not built.*npm run build/);
+    await assert.rejects(startExplorerServer({ checkpoint: ckpt, webRoot: web, port: 70000 }), DiffuseError);
+    await assert.rejects(startExplorerServer({ checkpoint: ckpt, webRoot: web, port: srv!.port }), /already in use/);
+  });
+});
