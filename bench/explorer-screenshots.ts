@@ -5,7 +5,7 @@
  * and chromium.
  *
  *   node dist/bench/explorer-screenshots.js [--checkpoint DIR] [--out docs] [--step 300]
- *       [--sampler ddim] [--steps 25] [--pause-at 10] [--seed 0] [--chromium /usr/bin/chromium]
+ *       [--sampler ddim] [--steps 25] [--pause-at 15] [--seed 0] [--chromium /usr/bin/chromium]
  *
  * Default checkpoint: the shipped model (models/mnist). Writes
  * <out>/explorer-forward.png and <out>/explorer-reverse.png.
@@ -26,7 +26,7 @@ const out = f.string('out', 'docs');
 const step = f.int('step', 300);
 const sampler = f.choice('sampler', ['ddim', 'ddpm', 'dpm-solver'] as const, 'ddim');
 const steps = f.int('steps', 25);
-const pauseAt = f.int('pause-at', 10);
+const pauseAt = f.int('pause-at', 15);
 const seed = f.int('seed', 0);
 const executablePath = f.string('chromium', '/usr/bin/chromium');
 f.rejectUnknown();

@@ -71,3 +71,6 @@ export { initEngine, parseBackendName, tfjsNodeAvailable, BACKEND_NAMES, type Ba
 export { createUNet, buildUNet, describeUNet, unetParamCount, unetParamSpecs, type UNet, type UNetApplyOptions } from './model/unet.js';
 export { modelFnFromUNet, loadUNetFromState, type ModelFnOptions } from './model/runner.js';
 export { createTrainer, replicaParams, DEFAULT_MICRO_BATCH, type Trainer, type TrainerState, type TrainBatch, type TrainerOptions, type StepHyper, type NamedArrays } from './train/trainer.js';
+
+// The explorer (diffuse serve)
+export { startExplorerServer, type ExplorerServer, type ExplorerServerOptions } from './web/server.js';

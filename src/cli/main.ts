@@ -15,6 +15,7 @@ const commands: Record<string, Command> = {
   export: { summary: 'export the U-Net to ONNX (for ONNX Runtime, in Node or the browser)', load: () => import('./export.js') },
   'train-classifier': { summary: 'train the classifier behind diffuse eval (FID/KID features)', load: () => import('./train-classifier.js') },
   eval: { summary: 'FID, KID and class histogram of samples vs held-out images', load: () => import('./eval.js') },
+  serve: { summary: 'the explorer: a web page where forward and reverse diffusion run in your browser', load: () => import('./serve.js') },
   noise: { summary: 'forward diffusion of an image, as a strip of frames', load: () => import('./noise.js') },
 };
 
