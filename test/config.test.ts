@@ -14,7 +14,8 @@ test('defaults: DDPM linear T=1000 epsilon, mnist 28x1, batch 64, lr 1e-3 warmup
   assert.equal(c.train.lr, 1e-3);
   assert.equal(c.train.warmupSteps, 200);
   assert.equal(c.train.clipNorm, 1);
-  assert.equal(c.train.emaDecay, 0.999);
+  assert.equal(c.train.emaDecay, 0.995);
+  assert.equal(c.train.steps, 1500);
   assert.equal(c.train.condDropout, 0.1);
   assert.equal(c.model.imageSize, 28);
   assert.equal(c.model.inChannels, 1);

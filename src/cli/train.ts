@@ -17,14 +17,14 @@ const HELP = `usage: diffuse train [options]
   --skip-bad            skip unreadable images in a folder (counted) instead of stopping
   --out DIR             run folder: checkpoint/, log.jsonl, samples/ (default runs/<dataset>)
   --resume DIR          continue the run in DIR exactly where it stopped
-  --steps N             total optimizer steps (default 4000)
+  --steps N             total optimizer steps (default 1500: about an hour on 2 cores)
   --batch N             images per step (default 64)
   --lr X                peak Adam learning rate (default 1e-3), --warmup N steps (default 200)
-  --ema X               EMA decay of the sampling weights (default 0.999), --clip X gradient norm (default 1)
+  --ema X               EMA decay of the sampling weights (default 0.995), --clip X gradient norm (default 1)
   --prediction P        epsilon (default) | x0 | v | mean
   --schedule S          linear (default) | cosine | sigmoid;  --timesteps T (default 1000)
   --size N, --channels 1|3   image size and channels (default: the data set's)
-  --base-channels N, --channel-mults 1,2,2, --res-blocks N, --attention 7[,14]|none, --dropout X
+  --base-channels N (32), --channel-mults 1,2,2, --res-blocks N (1), --attention 7[,14]|none (none: middle block only), --dropout X
   --conditional         class-conditional (labels from the data set) for guidance; --cond-dropout P (default 0.1)
   --workers 1|2         data-parallel workers (default 2: both cores)
   --seed N              (default 0)

@@ -56,12 +56,12 @@ export interface Trainer {
 export interface TrainerOptions {
   seed: number;
   workers: 1 | 2 | 'auto';
-  /** Images per forward/backward pass inside a replica (gradient accumulation). Default 16. */
+  /** Images per forward/backward pass inside a replica (gradient accumulation). Default 32: with batch 64 on 2 workers, one pass each. */
   microBatch?: number;
   backend?: BackendName;
 }
 
-export const DEFAULT_MICRO_BATCH = 16;
+export const DEFAULT_MICRO_BATCH = 32;
 
 /** Deterministic initial parameters, flat in layout order. */
 export function initialFlatParams(config: UNetConfig, seed: number, layout: ParamLayout = paramLayout(config)): Float32Array {

@@ -15,11 +15,11 @@ before(async () => {
   await initEngine({ backend: 'wasm' });
 });
 
-test('default config: 28x28 -> 14 -> 7, attention at 7, validates, param count printed', () => {
+test('default config: 28x28 -> 14 -> 7, attention in the middle block only, validates, param count printed', () => {
   const c = defaultUNetConfig();
   assert.equal(c.imageSize, 28);
   assert.deepEqual(c.channelMults, [1, 2, 2]);
-  assert.deepEqual(c.attentionResolutions, [7]);
+  assert.deepEqual(c.attentionResolutions, []);
   validateUNetConfig(c);
   const n = unetParamCount(c);
   assert.ok(n > 300_000 && n < 2_000_000, `param count ${n}`);
