@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import type * as Ort from 'onnxruntime-node';
 import { DiffuseError } from '../errors.js';
+import { unetFeeds } from './feeds.js';
 import type { ModelFn, Shape4 } from '../diffusion/types.js';
 import { ONNX_UNET_CONFIG_KEY, readOnnxMetadata } from './proto.js';
 
@@ -125,36 +126,13 @@ export async function createOrtModelFn(model: Uint8Array | string, opts: OrtMode
   let disposed = false;
   const run = async (x: Float32Array, t: number, shape: Shape4, classes?: Int32Array): Promise<Float32Array> => {
     if (disposed) throw new DiffuseError('ORT model function used after dispose()');
-    const [n, h, w, ch] = shape;
-    if (!Number.isInteger(n) || n < 1 || h !== H || w !== W || ch !== C) {
-      throw new DiffuseError(`ORT model expects shape [N,${H},${W},${C}], got [${shape.join(',')}]`);
-    }
-    if (!(x instanceof Float32Array) || x.length !== n * H * W * C) {
-      throw new DiffuseError(`ORT model: x must be a Float32Array of ${n * H * W * C} values for shape [${shape.join(',')}], got ${x.length}`);
-    }
-    if (typeof t !== 'number' || !Number.isFinite(t)) throw new DiffuseError(`ORT model: timestep must be a finite number, got ${String(t)}`);
+    const n = shape[0];
+    const arrays = unetFeeds('ORT model', { imageShape: [H, W, C], conditional, numClasses }, x, t, shape, classes);
     const feeds: Record<string, Ort.Tensor> = {
-      x: new ort.Tensor('float32', x, [n, H, W, C]),
-      t: new ort.Tensor('float32', new Float32Array(n).fill(t), [n]),
+      x: new ort.Tensor('float32', arrays.x, [n, H, W, C]),
+      t: new ort.Tensor('float32', arrays.t, [n]),
     };
-    if (conditional) {
-      const cls = new BigInt64Array(n);
-      if (classes === undefined) {
-        cls.fill(BigInt(numClasses));
-      } else {
-        if (classes.length !== n) throw new DiffuseError(`ORT model: ${classes.length} class labels for a batch of ${n}`);
-        for (let i = 0; i < n; i++) {
-          const k = classes[i] as number;
-          if (!Number.isInteger(k) || k < 0 || k > numClasses) {
-            throw new DiffuseError(`ORT model: class ${k} at index ${i} is outside 0..${numClasses} (${numClasses} = no class)`);
-          }
-          cls[i] = BigInt(k);
-        }
-      }
-      feeds['classes'] = new ort.Tensor('int64', cls, [n]);
-    } else if (classes !== undefined) {
-      throw new DiffuseError('ORT model: class labels given to an unconditional model');
-    }
+    if (arrays.classes !== undefined) feeds['classes'] = new ort.Tensor('int64', arrays.classes, [n]);
     const result = await session.run(feeds);
     const out = result['out'];
     if (out === undefined || !(out.data instanceof Float32Array)) throw new Error("ORT model: no float32 'out' in the session's results");

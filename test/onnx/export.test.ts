@@ -161,7 +161,7 @@ test('bad input to the exporter and the runner: DiffuseError naming the problem'
 
   const fn = await createOrtModelFn(exportUNetToOnnx(config, params), { threads: 1 });
   try {
-    await assert.rejects(fn(new Float32Array(64), 1, [1, 8, 8, 3]), isDE(/expects shape \[N,8,8,1\]/));
+    await assert.rejects(fn(new Float32Array(64), 1, [1, 8, 8, 3]), isDE(/expects input \[N,8,8,1\]/));
     await assert.rejects(fn(new Float32Array(63), 1, [1, 8, 8, 1]), isDE(/64 values/));
     await assert.rejects(fn(new Float32Array(64), NaN, [1, 8, 8, 1]), isDE(/timestep/));
     await assert.rejects(fn(new Float32Array(64), 1, [1, 8, 8, 1], new Int32Array([0])), isDE(/unconditional/));
