@@ -7,7 +7,7 @@
  * one seeded Rng and a seeded batch sampler whose states are checkpointed, so
  * N steps straight and N/2 + resume + N/2 give the same weights.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DiffuseError } from '../errors.js';
 import { Rng } from '../rng.js';
@@ -19,7 +19,7 @@ import { loadDataset, type DatasetSpec } from '../data/index.js';
 import type { DiffuseConfig } from '../config.js';
 import { loadCheckpoint, saveCheckpoint, type TrainingState, LOSS_HISTORY_TAIL } from './checkpoint.js';
 import { createTrainer, type Trainer, type TrainerState } from './trainer.js';
-import { JsonlLog } from './log.js';
+import { JsonlLog, readLog } from './log.js';
 import { ProgressBar, type ProgressStream } from './progress.js';
 
 export interface TrainOptions {
@@ -138,7 +138,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const priorWall = resumed?.training.wallTimeSec ?? 0;
 
   const trainer: Trainer = await createTrainer(config.model, { seed: tc.seed, workers: tc.workers === 2 ? 2 : 1 });
-  const log = new JsonlLog(join(opts.outDir, 'log.jsonl'));
+  const logFile = join(opts.outDir, 'log.jsonl');
+  if (resumed && existsSync(logFile)) {
+    // A run killed after its last checkpoint logged steps that will be redone: keep the log in step with the checkpoint.
+    const kept = readLog(logFile).filter((r) => r.step <= resumed!.training.step);
+    writeFileSync(logFile, kept.map((r) => JSON.stringify(r) + '\n').join(''));
+  }
+  const log = new JsonlLog(logFile);
   try {
     if (resumed) await trainer.importState(resumed.state);
     const bar = opts.progress === null ? null : new ProgressBar({ total: totalSteps, start: step, label: 'train', ...(opts.progress ? { stream: opts.progress } : {}) });

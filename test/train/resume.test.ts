@@ -82,8 +82,11 @@ test('a run that dies between checkpoints leaves the last good checkpoint, and r
     await assert.rejects(train({ config: cfg, outDir: join(dir, 'run'), dataset: data, sampleGrid: crash, ...quiet }), /simulated crash/);
     const ck = await loadCheckpoint(join(dir, 'run', 'checkpoint'));
     assert.equal(ck.trainingState.step, 2, 'the last checkpoint before the crash is intact');
+    // The crashed run logged step 3 after the step-2 checkpoint; resuming redoes it, and the log keeps one line per step.
+    assert.equal(readLog(join(dir, 'run', 'log.jsonl')).length, 3);
     const r = await train({ config: cfg, outDir: join(dir, 'run'), dataset: data, resume: true, ...quiet });
     assert.equal(r.step, 6);
+    assert.deepEqual(readLog(join(dir, 'run', 'log.jsonl')).map((l) => l.step), [1, 2, 3, 4, 5, 6]);
     assert.ok(existsSync(join(dir, 'run', 'checkpoint', 'model.safetensors')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
