@@ -54,3 +54,57 @@ export function unetFeeds(
   }
   return { x, t: tArr, classes: cls };
 }
+
+/** What both ORT packages' sessions expose about their inputs and outputs. */
+export interface UNetSessionLike {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  readonly inputMetadata: readonly { readonly name: string; readonly isTensor: boolean; readonly shape?: readonly (number | string)[] }[];
+  readonly outputMetadata: readonly { readonly name: string; readonly isTensor: boolean; readonly shape?: readonly (number | string)[] }[];
+}
+
+export interface UNetSessionInfo {
+  readonly imageShape: readonly [number, number, number];
+  readonly outChannels: number;
+  readonly conditional: boolean;
+  readonly numClasses: number;
+}
+
+function staticDim(d: number | string | undefined, what: string): number {
+  if (typeof d !== 'number' || !Number.isInteger(d) || d < 1) throw new DiffuseError(`ONNX model: ${what} must be a fixed size, got ${String(d)}`);
+  return d;
+}
+
+/**
+ * Check that a session is a diffuse-ts U-Net export (inputs x, t[, classes];
+ * output out; fixed image size) and read its shape and class count (from the
+ * `configKey` metadata entry). `source` names the model in errors; the caller
+ * releases the session when this throws.
+ */
+export function describeUNetSession(session: UNetSessionLike, meta: Readonly<Record<string, string>>, configKey: string, source: string): UNetSessionInfo {
+  const inputs = new Set(session.inputNames);
+  if (!inputs.has('x') || !inputs.has('t') || !session.outputNames.includes('out')) {
+    throw new DiffuseError(`${source} is not a diffuse-ts U-Net export (inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')})`);
+  }
+  const xMeta = session.inputMetadata.find((m) => m.name === 'x');
+  const oMeta = session.outputMetadata.find((m) => m.name === 'out');
+  if (xMeta === undefined || !xMeta.isTensor || oMeta === undefined || !oMeta.isTensor) {
+    throw new DiffuseError(`${source}: input 'x' / output 'out' must be tensors`);
+  }
+  const imageShape = [staticDim(xMeta.shape?.[1], "x's height"), staticDim(xMeta.shape?.[2], "x's width"), staticDim(xMeta.shape?.[3], "x's channels")] as const;
+  const outChannels = staticDim(oMeta.shape?.[3], "out's channels");
+  const conditional = inputs.has('classes');
+  if (!conditional) return { imageShape, outChannels, conditional, numClasses: 0 };
+  let parsed: unknown;
+  try {
+    const cfg = meta[configKey];
+    parsed = cfg === undefined ? undefined : JSON.parse(cfg);
+  } catch {
+    parsed = undefined;
+  }
+  const nc = (parsed as { numClasses?: unknown } | undefined)?.numClasses;
+  if (typeof nc !== 'number' || !Number.isInteger(nc) || nc < 1) {
+    throw new DiffuseError(`${source}: conditional model without a valid '${configKey}' metadata entry (numClasses)`);
+  }
+  return { imageShape, outChannels, conditional, numClasses: nc };
+}

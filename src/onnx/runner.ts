@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import type * as Ort from 'onnxruntime-node';
 import { DiffuseError } from '../errors.js';
-import { unetFeeds } from './feeds.js';
+import { unetFeeds, describeUNetSession, type UNetSessionInfo } from './feeds.js';
 import type { ModelFn, Shape4 } from '../diffusion/types.js';
 import { ONNX_UNET_CONFIG_KEY, readOnnxMetadata } from './proto.js';
 
@@ -43,11 +43,6 @@ async function loadOrt(): Promise<OrtModule | undefined> {
 /** True when onnxruntime-node (and its native binding) can be loaded here. */
 export async function ortAvailable(): Promise<boolean> {
   return (await loadOrt()) !== undefined;
-}
-
-function staticDim(d: number | string | undefined, what: string): number {
-  if (typeof d !== 'number' || !Number.isInteger(d) || d < 1) throw new DiffuseError(`ONNX model: ${what} must be a fixed size, got ${String(d)}`);
-  return d;
 }
 
 /**
@@ -90,38 +85,15 @@ export async function createOrtModelFn(model: Uint8Array | string, opts: OrtMode
   } catch (err) {
     throw new DiffuseError(`ONNX Runtime cannot load ${source}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
-  const inputs = new Set(session.inputNames);
-  if (!inputs.has('x') || !inputs.has('t') || !session.outputNames.includes('out')) {
+  let info: UNetSessionInfo;
+  try {
+    info = describeUNetSession(session, meta, ONNX_UNET_CONFIG_KEY, source);
+  } catch (err) {
     await session.release();
-    throw new DiffuseError(`${source} is not a diffuse-ts U-Net export (inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')})`);
+    throw err;
   }
-  const xMeta = session.inputMetadata.find((m) => m.name === 'x');
-  const oMeta = session.outputMetadata.find((m) => m.name === 'out');
-  if (xMeta === undefined || !xMeta.isTensor || oMeta === undefined || !oMeta.isTensor) {
-    await session.release();
-    throw new DiffuseError(`${source}: input 'x' / output 'out' must be tensors`);
-  }
-  const H = staticDim(xMeta.shape[1], "x's height");
-  const W = staticDim(xMeta.shape[2], "x's width");
-  const C = staticDim(xMeta.shape[3], "x's channels");
-  const outC = staticDim(oMeta.shape[3], "out's channels");
-  const conditional = inputs.has('classes');
-  let numClasses = 0;
-  if (conditional) {
-    const cfg = meta[ONNX_UNET_CONFIG_KEY];
-    let parsed: unknown;
-    try {
-      parsed = cfg === undefined ? undefined : JSON.parse(cfg);
-    } catch {
-      parsed = undefined;
-    }
-    const nc = (parsed as { numClasses?: unknown } | undefined)?.numClasses;
-    if (typeof nc !== 'number' || !Number.isInteger(nc) || nc < 1) {
-      await session.release();
-      throw new DiffuseError(`${source}: conditional model without a valid '${ONNX_UNET_CONFIG_KEY}' metadata entry (numClasses)`);
-    }
-    numClasses = nc;
-  }
+  const [H, W, C] = info.imageShape;
+  const { outChannels: outC, conditional, numClasses } = info;
 
   let disposed = false;
   const run = async (x: Float32Array, t: number, shape: Shape4, classes?: Int32Array): Promise<Float32Array> => {

@@ -11,7 +11,7 @@
  */
 import type * as OrtWeb from 'onnxruntime-web';
 import { DiffuseError } from '../errors.js';
-import { unetFeeds } from '../onnx/feeds.js';
+import { unetFeeds, describeUNetSession, type UNetSessionInfo } from '../onnx/feeds.js';
 import type { ModelFn, Shape4 } from '../diffusion/types.js';
 import { ONNX_UNET_CONFIG_KEY, readOnnxMetadata } from '../onnx/proto.js';
 
@@ -39,11 +39,6 @@ void _isModelFn;
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function staticDim(d: number | string | undefined, what: string): number {
-  if (typeof d !== 'number' || !Number.isInteger(d) || d < 1) throw new DiffuseError(`ONNX model: ${what} must be a fixed size, got ${String(d)}`);
-  return d;
 }
 
 interface GpuNavigator {
@@ -105,38 +100,15 @@ export async function createOrtWebModelFn(ort: OrtWebModule, bytes: Uint8Array, 
       throw new DiffuseError(`ONNX Runtime (${backend}) cannot load the model: ${message(err)}`, { cause: err });
     }
   }
-  const inputs = new Set(session.inputNames);
-  if (!inputs.has('x') || !inputs.has('t') || !session.outputNames.includes('out')) {
+  let info: UNetSessionInfo;
+  try {
+    info = describeUNetSession(session, meta, ONNX_UNET_CONFIG_KEY, 'the model');
+  } catch (err) {
     await session.release();
-    throw new DiffuseError(`the model is not a diffuse-ts U-Net export (inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')})`);
+    throw err;
   }
-  const xMeta = session.inputMetadata.find((m) => m.name === 'x');
-  const oMeta = session.outputMetadata.find((m) => m.name === 'out');
-  if (xMeta === undefined || !xMeta.isTensor || oMeta === undefined || !oMeta.isTensor) {
-    await session.release();
-    throw new DiffuseError("the model's input 'x' / output 'out' must be tensors");
-  }
-  const H = staticDim(xMeta.shape[1], "x's height");
-  const W = staticDim(xMeta.shape[2], "x's width");
-  const C = staticDim(xMeta.shape[3], "x's channels");
-  const outC = staticDim(oMeta.shape[3], "out's channels");
-  const conditional = inputs.has('classes');
-  let numClasses = 0;
-  if (conditional) {
-    let parsed: unknown;
-    try {
-      const cfg = meta[ONNX_UNET_CONFIG_KEY];
-      parsed = cfg === undefined ? undefined : JSON.parse(cfg);
-    } catch {
-      parsed = undefined;
-    }
-    const nc = (parsed as { numClasses?: unknown } | undefined)?.numClasses;
-    if (typeof nc !== 'number' || !Number.isInteger(nc) || nc < 1) {
-      await session.release();
-      throw new DiffuseError(`conditional model without a valid '${ONNX_UNET_CONFIG_KEY}' metadata entry (numClasses)`);
-    }
-    numClasses = nc;
-  }
+  const [H, W, C] = info.imageShape;
+  const { outChannels: outC, conditional, numClasses } = info;
 
   let disposed = false;
   const run = async (x: Float32Array, t: number, shape: Shape4, classes?: Int32Array): Promise<Float32Array> => {
