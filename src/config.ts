@@ -40,6 +40,12 @@ export interface DataConfig {
   channels: 1 | 3;
   /** Class names (index = label), when the data set has labels. */
   labelNames?: string[];
+  /**
+   * Text-conditioned models: the phrases that describe each class (index =
+   * label; first = the class's canonical prompt). Training captions are these
+   * phrases inside the templates of text/captions.ts.
+   */
+  captions?: string[][];
 }
 
 export interface TrainConfig {
@@ -239,7 +245,16 @@ function validateConfig(value: unknown, source: string): DiffuseConfig {
   const root = v.obj(value, 'config', ['version', 'model', 'diffusion', 'data', 'train']);
   if (root['version'] !== 1) v.fail('version', `must be 1, got ${describe(root['version'])}`);
 
-  const model = v.like(root['model'], defaultUNetConfig(), 'model') as UNetConfig;
+  const rawModel = root['model'];
+  const rawText = isPlainObject(rawModel) ? rawModel['text'] : undefined;
+  const modelRest = isPlainObject(rawModel) && 'text' in rawModel ? Object.fromEntries(Object.entries(rawModel).filter(([k]) => k !== 'text')) : rawModel;
+  const model = v.like(modelRest, defaultUNetConfig(), 'model') as UNetConfig;
+  if (rawText !== undefined) {
+    const tx = v.obj(rawText, 'model.text', ['vocab', 'maxTokens', 'dim']);
+    const vocab = tx['vocab'];
+    if (!Array.isArray(vocab) || vocab.some((w) => typeof w !== 'string')) v.fail('model.text.vocab', `must be an array of strings, got ${describe(vocab)}`);
+    model.text = { vocab: [...(vocab as string[])], maxTokens: v.int(tx['maxTokens'], 'model.text.maxTokens', 1, 256), dim: v.int(tx['dim'], 'model.text.dim', 1, 4096) };
+  }
   try {
     validateUNetConfig(model);
   } catch (e) {
@@ -254,7 +269,7 @@ function validateConfig(value: unknown, source: string): DiffuseConfig {
     prediction: v.oneOf(d['prediction'], 'diffusion.prediction', PREDICTION_TYPES),
   };
 
-  const da = v.obj(root['data'], 'data', ['dataset', 'imageSize', 'channels'], ['labelNames']);
+  const da = v.obj(root['data'], 'data', ['dataset', 'imageSize', 'channels'], ['labelNames', 'captions']);
   const data: DataConfig = {
     dataset: v.str(da['dataset'], 'data.dataset'),
     imageSize: v.int(da['imageSize'], 'data.imageSize', 1, 4096),
@@ -266,6 +281,16 @@ function validateConfig(value: unknown, source: string): DiffuseConfig {
     data.labelNames = ln.map((x, i) => {
       if (typeof x !== 'string') v.fail(`data.labelNames[${i}]`, `must be a string, got ${describe(x)}`);
       return x;
+    });
+  }
+  if (da['captions'] !== undefined) {
+    const cp = da['captions'];
+    if (!Array.isArray(cp)) v.fail('data.captions', `must be an array of string arrays, got ${describe(cp)}`);
+    data.captions = cp.map((row, i) => {
+      if (!Array.isArray(row) || row.length === 0 || row.some((x) => typeof x !== 'string' || x.length === 0)) {
+        v.fail(`data.captions[${i}]`, `must be a non-empty array of non-empty strings, got ${describe(row)}`);
+      }
+      return [...(row as string[])];
     });
   }
 
@@ -287,6 +312,12 @@ function validateConfig(value: unknown, source: string): DiffuseConfig {
   if (model.inChannels !== data.channels) v.fail('model.inChannels', `(${model.inChannels}) must equal data.channels (${data.channels})`);
   if (model.numClasses > 0 && data.labelNames && data.labelNames.length !== model.numClasses) {
     v.fail('model.numClasses', `(${model.numClasses}) must equal the number of data.labelNames (${data.labelNames.length})`);
+  }
+  if (model.text !== undefined) {
+    if (data.captions === undefined) v.fail('data.captions', 'is missing (a text-conditioned model needs the phrases of each class)');
+    if (data.labelNames !== undefined && data.captions.length !== data.labelNames.length) {
+      v.fail('data.captions', `has ${data.captions.length} rows for ${data.labelNames.length} labelNames`);
+    }
   }
   return { version: 1, model, diffusion, data, train };
 }

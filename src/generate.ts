@@ -11,6 +11,7 @@ import { createSampler, type SamplerName } from './samplers/factory.js';
 import { sample } from './samplers/loop.js';
 import type { ModelFn, PredictionType, Shape4 } from './diffusion/types.js';
 import { classifierFreeGuidance } from './guidance/cfg.js';
+import type { Condition } from './guidance/condition.js';
 
 export interface GenerateOptions {
   /** The training schedule of the model (name and T). */
@@ -36,10 +37,11 @@ export interface GenerateOptions {
   readonly recordFrames?: number;
   readonly recordSamples?: number;
   /**
-   * Class-conditional models: one class per image (length n; numClasses = "no
-   * class") and the guidance weight w (classifier-free guidance, 0 = none).
+   * Conditional models: one condition row per image (a class index, or a
+   * prompt's token ids; see guidance/condition.ts), the unconditional row, and
+   * the guidance weight w (classifier-free guidance, 0 = none).
    */
-  readonly condition?: { readonly classes: Int32Array; readonly nullClass: number; readonly guidance: number };
+  readonly condition?: Condition;
   /** Called after every step (progress bars). */
   readonly onStep?: (done: number, total: number) => void;
 }
@@ -88,8 +90,9 @@ export async function generate(model: ModelFn, opts: GenerateOptions): Promise<G
   const recordN = Math.min(opts.recordSamples ?? 0, opts.n);
   const recordAt = frameSteps(opts.steps, opts.recordFrames ?? 0);
   const cond = opts.condition;
-  if (cond !== undefined && cond.classes.length !== opts.n) {
-    throw new DiffuseError(`${cond.classes.length} class labels given for ${opts.n} images`);
+  const L = cond?.nullCond.length ?? 0;
+  if (cond !== undefined && cond.cond.length !== opts.n * L) {
+    throw new DiffuseError(`${cond.cond.length / Math.max(L, 1)} conditions given for ${opts.n} images`);
   }
   const rng = new Rng(opts.seed);
   // The starting noise x_T comes first from the seeded stream, the same for any batchSize.
@@ -104,8 +107,8 @@ export async function generate(model: ModelFn, opts: GenerateOptions): Promise<G
     const cShape: Shape4 = [m, s, s, c];
     const rec = Math.max(0, Math.min(recordN - start, m));
     const net = cond === undefined ? model : classifierFreeGuidance(model, {
-      classes: cond.classes.subarray(start, start + m),
-      nullClass: cond.nullClass,
+      cond: cond.cond.subarray(start * L, (start + m) * L),
+      nullCond: cond.nullCond,
       weight: cond.guidance,
     });
     const out = await sample(net, sampler, cShape, {

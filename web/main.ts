@@ -389,7 +389,7 @@ async function runGeneration(): Promise<void> {
       modelMs = performance.now() - t0;
       return out;
     };
-    const net = classes === null ? timed : classifierFreeGuidance(timed, { classes, nullClass: nc, weight: guidance });
+    const net = classes === null ? timed : classifierFreeGuidance(timed, { cond: classes, nullCond: Int32Array.of(nc), weight: guidance });
     const scale = opts.n > 8 ? 2 : 4;
     drawBatch(revX, xT, opts.n, S, C, scale);
     drawBatch(revX0, new Float32Array(xT.length), opts.n, S, C, scale);

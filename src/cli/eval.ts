@@ -6,9 +6,10 @@ import { DiffuseError } from '../errors.js';
 import { initEngine, parseBackendName } from '../engine/backend.js';
 import { readImage, toFloat, toGrayscale, toRgb } from '../io/image.js';
 import { loadClassifier, type Classifier } from '../eval/classifier.js';
-import { evaluateSamples, realFloor, referenceFeatures, type ImageBatch, type SampleScores } from '../eval/evaluate.js';
+import { classAgreement, evaluateSamples, realFloor, referenceFeatures, type ImageBatch, type SampleScores } from '../eval/evaluate.js';
 import { EVAL_DATASETS, loadEvalSplits } from '../eval/splits.js';
 import { ProgressBar } from '../train/progress.js';
+import { classCondition, classCount, resolveClassFor } from '../guidance/condition.js';
 
 export const HELP = `usage: diffuse eval (--checkpoint DIR | --samples DIR) --dataset mnist|fashion-mnist [options]
 
@@ -28,6 +29,10 @@ options:
   --sampler NAME    with --checkpoint: ddpm | ddim | dpm-solver (default ddim)
   --steps K         with --checkpoint: sampling steps (default 50 ddim, 20 dpm-solver, T ddpm)
   --batch N         with --checkpoint: images per network evaluation (default 64)
+  --class C|all     with --checkpoint, conditional models: generate for class C (index or name), or
+                    'all' (N split evenly over the classes), and report the classifier's agreement
+                    with the requested class, per class (default: unconditional samples)
+  --guidance W      classifier-free guidance weight with --class (default 0)
   --no-floor        skip the real-vs-real floor
   --data-dir DIR    fashion-mnist IDX folder (default /usr/share/datasets/fashion-mnist)
   --backend B       wasm | tensorflow | webgpu (default: tensorflow if installed, else wasm)
@@ -90,6 +95,8 @@ export async function run(args: ParsedArgs): Promise<void> {
   const stepsFlag = f.int('steps');
   const batch = f.int('batch', 64);
   const noFloor = f.bool('no-floor');
+  const classFlag = f.string('class');
+  const guidanceFlag = f.number('guidance');
   const dataDir = f.string('data-dir');
   const backendFlag = f.string('backend');
   f.rejectUnknown();
@@ -98,6 +105,8 @@ export async function run(args: ParsedArgs): Promise<void> {
   if ((checkpoint === undefined) === (samplesDir === undefined)) throw new DiffuseError('eval needs exactly one of --checkpoint DIR or --samples DIR');
   if (samplesDir !== undefined && (samplerFlag !== undefined || stepsFlag !== undefined)) throw new DiffuseError('--sampler and --steps only apply with --checkpoint');
   if (n < 2) throw new DiffuseError(`--n must be at least 2, got ${n}`);
+  if (classFlag === undefined && guidanceFlag !== undefined) throw new DiffuseError('--guidance needs --class (the condition to guide towards)');
+  if (classFlag !== undefined && checkpoint === undefined) throw new DiffuseError('--class applies to generated samples: use it with --checkpoint');
   if (seed < 0) throw new DiffuseError(`--seed must be ≥ 0, got ${seed}`);
 
   const backend = backendFlag !== undefined ? parseBackendName(backendFlag) : undefined;
@@ -106,6 +115,7 @@ export async function run(args: ParsedArgs): Promise<void> {
   try {
     let samples: ImageBatch;
     let source: Record<string, unknown>;
+    let requested: Int32Array | undefined;
     if (samplesDir !== undefined) {
       samples = await readImageFolder(samplesDir, clf.config.channels, n);
       if (samples.shape[0] < n) throw new DiffuseError(`--n ${n} but samples folder '${samplesDir}' has only ${samples.shape[0]} images`);
@@ -119,7 +129,14 @@ export async function run(args: ParsedArgs): Promise<void> {
       try {
         const cfg = pipe.config;
         const steps = stepsFlag ?? defaultSteps(sampler, cfg.diffusion.timesteps);
-        const k = cfg.model.numClasses;
+        const k = classCount(cfg);
+        if (classFlag !== undefined && k === 0) throw new DiffuseError(`checkpoint ${pipe.checkpoint} is unconditional: --class needs a conditional model`);
+        if (classFlag !== undefined) {
+          requested = classFlag === 'all'
+            ? Int32Array.from({ length: n }, (_, i) => Math.floor((i * k) / n))
+            : new Int32Array(n).fill(resolveClassFor(cfg, classFlag));
+        }
+        const guidance = guidanceFlag ?? 0;
         const bar = new ProgressBar({ total: steps * Math.ceil(n / batch), label: 'sample', unit: 'nfe' });
         const r = await generateWith(pipe, {
           sampler,
@@ -127,13 +144,16 @@ export async function run(args: ParsedArgs): Promise<void> {
           n,
           seed,
           batchSize: batch,
-          // Class-conditional models: unconditional samples (the "no class" index), no guidance.
-          ...(k > 0 ? { condition: { classes: new Int32Array(n).fill(k), nullClass: k, guidance: 0 } } : {}),
+          // Conditional models: the requested classes, else unconditional samples ("no class" / no prompt).
+          ...(k > 0 ? { condition: classCondition(cfg, requested ?? new Int32Array(n).fill(-1), requested !== undefined ? guidance : 0) } : {}),
           onStep: (done) => bar.update(done, {}),
         });
         bar.finish();
         samples = { images: r.images, shape: r.shape };
-        source = { checkpoint: pipe.checkpoint, step: pipe.step, sampler, steps, seconds: Math.round(r.seconds * 10) / 10 };
+        source = {
+          checkpoint: pipe.checkpoint, step: pipe.step, sampler, steps, seconds: Math.round(r.seconds * 10) / 10,
+          ...(requested !== undefined ? { class: classFlag, guidance } : {}),
+        };
       } finally {
         await pipe.dispose();
       }
@@ -146,14 +166,17 @@ export async function run(args: ParsedArgs): Promise<void> {
     const ref = referenceFeatures(clf, splits.heldOut, n, seed);
     const scores = evaluateSamples({ classifier: clf, samples, reference: ref, n, seed });
     const floor = noFloor ? undefined : realFloor({ classifier: clf, train: splits.train, reference: splits.heldOut, referenceFeatures: ref, n, seed });
+    const agreement = requested !== undefined ? classAgreement(clf, samples, requested) : undefined;
     const secs = (performance.now() - t0) / 1000;
     const names = clf.config.labelNames ?? splits.heldOut.labelNames;
-    process.stdout.write(JSON.stringify({ dataset, classifier: classifierDir, seed, ...source, ...scores, ...(floor ? { floor } : {}) }) + '\n');
+    process.stdout.write(JSON.stringify({ dataset, classifier: classifierDir, seed, ...source, ...scores, ...(agreement ? { agreement } : {}), ...(floor ? { floor } : {}) }) + '\n');
     process.stderr.write(
       `${dataset}, N = ${n} per side, reference: ${splits.heldOutDescription}, classifier ${classifierDir}\n` +
         summary('samples', scores) + '\n' +
         (floor ? summary('real vs real (floor)', floor) + '\n' : '') +
         `predicted classes of the samples:\n${histogramLines(scores, names)}\n` +
+        (agreement ? `classifier agrees with the requested class: ${(100 * agreement.overall).toFixed(1)}% overall, worst class ${(100 * agreement.worst).toFixed(1)}%\n` +
+          agreement.perClass.map((a, c) => (agreement.counts[c]! > 0 ? `  ${(names?.[c] ?? String(c)).padEnd(12)} ${(100 * a).toFixed(1).padStart(5)}% of ${agreement.counts[c]}` : '')).filter((l) => l !== '').join('\n') + '\n' : '') +
         `(scoring took ${secs.toFixed(1)} s; FID/KID are only comparable at the same N, classifier and data set)\n`,
     );
   } finally {

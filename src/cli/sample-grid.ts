@@ -4,19 +4,20 @@ import type { NamedArrays } from '../train/trainer.js';
 import { imageGrid, writePng } from '../io/image.js';
 import { tfjsModelFn, generateWith } from '../pipeline.js';
 import { mkdir } from 'node:fs/promises';
+import { classCondition, classCount } from '../guidance/condition.js';
 import { dirname } from 'node:path';
 
 export async function writeSampleGrid(ema: NamedArrays, config: DiffuseConfig, file: string): Promise<void> {
   const m = await tfjsModelFn(config, ema);
   try {
     const n = 16;
-    const k = config.model.numClasses;
+    const k = classCount(config);
     const r = await generateWith({ config, model: m.model }, {
       sampler: 'ddim',
       steps: 25,
       n,
       seed: 1234,
-      ...(k > 0 ? { condition: { classes: Int32Array.from({ length: n }, (_, i) => i % k), nullClass: k, guidance: 2 } } : {}),
+      ...(k > 0 ? { condition: classCondition(config, Int32Array.from({ length: n }, (_, i) => i % k), 2) } : {}),
     });
     await mkdir(dirname(file), { recursive: true });
     await writePng(file, imageGrid(r.images, r.shape, { cols: 8 }));

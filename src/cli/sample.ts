@@ -11,7 +11,7 @@ import { imageGrid, writePng, type ImageU8 } from '../io/image.js';
 import { writeGif } from '../io/gif.js';
 import { ProgressBar } from '../train/progress.js';
 import { parseBackendName } from '../engine/backend.js';
-import { resolveClass } from '../guidance/labels.js';
+import { classCondition, classCount, promptCondition, resolveClassFor, type Condition } from '../guidance/condition.js';
 
 const HELP = `usage: diffuse sample [options]
 
@@ -25,8 +25,11 @@ const HELP = `usage: diffuse sample [options]
   --cols N              grid columns (default: square)
   --dir DIR             also write each image as DIR/000.png ...
   --gif FILE            animated GIF of the reverse process, pure noise to image (first 8 images)
-  --class C             class-conditional models: a class index or name (e.g. 7), or 'all' for one row per class
-  --guidance W          classifier-free guidance weight (default 2 with --class)
+  --class C             conditional models: a class index or name (e.g. 7, seven, 'ankle boot'), or 'all' for one row per class
+  --prompt TEXT         text-conditioned models: a short prompt (e.g. "ankle boot", "a photo of a sneaker");
+                        unknown words get an error listing the model's vocabulary. Class models accept
+                        a class name or synonym here too.
+  --guidance W          classifier-free guidance weight (default 2 with --class or --prompt)
   --weights ema|model   which weights (default ema)
   --engine E            onnx (default when onnxruntime-node is installed: fastest) | tfjs
   --backend B           tfjs backend: wasm | tensorflow | webgpu | cpu (default: tensorflow if installed, else wasm)
@@ -65,6 +68,8 @@ export async function run(args: ParsedArgs): Promise<void> {
   const dir = f.string('dir');
   const gif = f.string('gif');
   const classFlag = f.string('class');
+  const promptFlag = f.string('prompt');
+  if (classFlag !== undefined && promptFlag !== undefined) throw new DiffuseError('give --class or --prompt, not both');
   const guidanceFlag = f.number('guidance');
   const weights = f.choice('weights', ['ema', 'model'], 'ema');
   const engineFlag = f.string('engine');
@@ -86,24 +91,24 @@ export async function run(args: ParsedArgs): Promise<void> {
     const cfg = pipe.config;
     const T = cfg.diffusion.timesteps;
     const steps = stepsFlag ?? defaultSteps(sampler, T);
-    const k = cfg.model.numClasses;
+    const k = classCount(cfg);
     let cols = colsFlag;
-    let condition: { classes: Int32Array; nullClass: number; guidance: number } | undefined;
-    if (classFlag !== undefined || guidanceFlag !== undefined) {
-      if (k === 0) throw new DiffuseError(`checkpoint ${pipe.checkpoint} is unconditional: --class and --guidance need a class-conditional model (train with --conditional)`);
+    let condition: Condition | undefined;
+    if (classFlag !== undefined || guidanceFlag !== undefined || promptFlag !== undefined) {
+      if (k === 0) throw new DiffuseError(`checkpoint ${pipe.checkpoint} is unconditional: --class, --prompt and --guidance need a conditional model (train with --conditional or --text)`);
       const guidance = guidanceFlag ?? 2;
-      let classes: Int32Array;
-      if (classFlag === undefined || classFlag === 'all') {
+      if (promptFlag !== undefined) {
+        condition = promptCondition(cfg, new Array<string>(n).fill(promptFlag), guidance);
+      } else if (classFlag === undefined || classFlag === 'all') {
         const per = Math.max(1, Math.round(n / k));
         n = per * k;
-        classes = Int32Array.from({ length: n }, (_, i) => Math.floor(i / per));
+        condition = classCondition(cfg, Int32Array.from({ length: n }, (_, i) => Math.floor(i / per)), guidance);
         cols = cols ?? per;
       } else {
-        classes = new Int32Array(n).fill(resolveClass(classFlag, cfg.data.labelNames, k));
+        condition = classCondition(cfg, new Int32Array(n).fill(resolveClassFor(cfg, classFlag)), guidance);
       }
-      condition = { classes, nullClass: k, guidance };
     } else if (k > 0) {
-      condition = { classes: new Int32Array(n).fill(k), nullClass: k, guidance: 0 };
+      condition = classCondition(cfg, new Int32Array(n).fill(-1), 0);
     }
     const bar = new ProgressBar({ total: steps * Math.ceil(n / batch), label: 'sample', unit: 'nfe' });
     const r = await generateWith(pipe, {
@@ -134,7 +139,7 @@ export async function run(args: ParsedArgs): Promise<void> {
       await writeGif(gif, gifFrames(r), { delayMs: 80, scale: 3 });
       wrote.push(gif);
     }
-    const guided = condition !== undefined && condition.guidance > 0 ? `, guidance ${condition.guidance}` : '';
+    const guided = (promptFlag !== undefined ? `, prompt '${promptFlag}'` : '') + (condition !== undefined && condition.guidance > 0 ? `, guidance ${condition.guidance}` : '');
     process.stderr.write(
       `${n} images, ${sampler} ${steps} steps${guided}, ${r.seconds.toFixed(1)} s on ${pipe.engine} (checkpoint ${pipe.checkpoint}, step ${pipe.step})\n` +
         `wrote ${wrote.join(', ')}\n`,

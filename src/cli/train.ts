@@ -9,6 +9,9 @@ import { train } from '../train/train.js';
 import { DiffuseError } from '../errors.js';
 import { describeUNet } from '../model/unet.js';
 import { writeSampleGrid } from './sample-grid.js';
+import { withTextConditioning } from '../text/captions.js';
+import { MNIST_LABEL_NAMES } from '../data/mnist.js';
+import { FASHION_MNIST_LABEL_NAMES } from '../data/fashion-mnist.js';
 
 const HELP = `usage: diffuse train [options]
 
@@ -26,6 +29,8 @@ const HELP = `usage: diffuse train [options]
   --size N, --channels 1|3   image size and channels (default: the data set's)
   --base-channels N (32), --channel-mults 1,2,2, --res-blocks N (1), --attention 7[,14]|none (none: middle block only), --dropout X
   --conditional         class-conditional (labels from the data set) for guidance; --cond-dropout P (default 0.1)
+  --text                text-conditioned: a small text encoder over captions made from the class names
+                        (e.g. "a photo of an ankle boot"), cross-attention in the U-Net; --text-dim N (64)
   --workers 1|2         data-parallel workers (default 2: both cores)
   --seed N              (default 0)
   --sample-every N, --checkpoint-every N   (defaults 500)
@@ -77,7 +82,16 @@ export function configFromFlags(f: Flags): DiffuseConfig {
       ...(f.int('checkpoint-every') !== undefined ? { checkpointEvery: f.int('checkpoint-every')! } : {}),
     },
   };
-  return defaultConfig(o);
+  const base = defaultConfig(o);
+  if (!f.bool('text')) {
+    if (f.int('text-dim') !== undefined) throw new DiffuseError('--text-dim needs --text');
+    return base;
+  }
+  if (conditional) throw new DiffuseError('give --conditional (classes) or --text (prompts), not both');
+  const names = dataset === 'mnist' ? MNIST_LABEL_NAMES : dataset === 'fashion-mnist' ? FASHION_MNIST_LABEL_NAMES : undefined;
+  if (names === undefined) throw new DiffuseError('--text needs a labelled built-in data set (mnist or fashion-mnist)');
+  const dim = f.int('text-dim');
+  return withTextConditioning(base, names, dim !== undefined ? { dim } : {});
 }
 
 export async function run(args: ParsedArgs): Promise<void> {

@@ -21,10 +21,12 @@ export type Shape4 = readonly [n: number, h: number, w: number, c: number];
  * timestep index `t` (0-based, 0 ≤ t < T of the model's schedule). It returns
  * the network output (in the model's PredictionType), the same size as `x`.
  * A tfjs model, an ONNX Runtime session and the closed-form Gaussian denoiser
- * of the tests all fit this. A class-conditional network also takes one class
- * index per image (`classes`, length n; index numClasses = "no class").
+ * of the tests all fit this. A conditional network also takes its condition
+ * rows (`cond`, row-major [n, L]): one class index per image for class models
+ * (L = 1; numClasses = "no class"), or L token ids per image for text models
+ * (0 = pad; all pads = no prompt). See guidance/condition.ts.
  */
-export type ModelFn = (x: Float32Array, t: number, shape: Shape4, classes?: Int32Array) => Promise<Float32Array> | Float32Array;
+export type ModelFn = (x: Float32Array, t: number, shape: Shape4, cond?: Int32Array) => Promise<Float32Array> | Float32Array;
 
 export function assertNever(x: never, what: string): never {
   throw new Error(`unhandled ${what}: ${String(x)}`);

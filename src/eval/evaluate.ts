@@ -199,3 +199,45 @@ export function realFloor(opts: RealFloorOptions): SampleScores {
   if (ref.n !== opts.n || ref.seed !== seed) throw new DiffuseError(`realFloor: reference features are for n=${ref.n}, seed ${ref.seed}; asked for n=${opts.n}, seed ${seed}`);
   return score(opts.classifier, fake, ref, seed, opts.kid);
 }
+
+export interface ClassAgreement {
+  /** Fraction of all samples the classifier assigns to the class they were asked for. */
+  overall: number;
+  /** Per requested class: fraction agreeing (NaN when no sample asked for it). */
+  perClass: number[];
+  /** Samples asked for each class. */
+  counts: number[];
+  /** The lowest per-class agreement over the classes asked for. */
+  worst: number;
+}
+
+/**
+ * Does the classifier see what was asked for? `requested[i]` is the class
+ * sample i was generated for (−1 = unconditional, ignored).
+ */
+export function classAgreement(classifier: Classifier, samples: ImageBatch, requested: Int32Array): ClassAgreement {
+  const n = samples.shape[0];
+  if (requested.length !== n) throw new DiffuseError(`class agreement: ${requested.length} requested classes for ${n} samples`);
+  const K = classifier.config.numClasses;
+  const fit = fitToClassifier(classifier, samples);
+  const { labels } = classifier.predict(fit.images, n);
+  const hits = new Array<number>(K).fill(0);
+  const counts = new Array<number>(K).fill(0);
+  let total = 0;
+  let agree = 0;
+  for (let i = 0; i < n; i++) {
+    const k = requested[i]!;
+    if (k < 0) continue;
+    if (k >= K) throw new DiffuseError(`class agreement: requested class ${k} but the classifier knows ${K}`);
+    counts[k]!++;
+    total++;
+    if (labels[i] === k) {
+      hits[k]!++;
+      agree++;
+    }
+  }
+  if (total === 0) throw new DiffuseError('class agreement: no sample was generated for a class');
+  const perClass = hits.map((h, k) => (counts[k]! > 0 ? h / counts[k]! : NaN));
+  const worst = Math.min(...perClass.filter((v) => !Number.isNaN(v)));
+  return { overall: agree / total, perClass, counts, worst };
+}

@@ -16,32 +16,40 @@ import { DiffuseError } from '../errors.js';
 import type { ModelFn, Shape4 } from '../diffusion/types.js';
 
 export interface GuidanceOptions {
-  /** Class index per image (0..numClasses−1, or nullClass for "no class"). */
-  readonly classes: Int32Array;
-  /** The "no class" index the model was trained with (= numClasses). */
-  readonly nullClass: number;
+  /**
+   * The condition of each image, row-major [n, L]: a class index (L = 1) or a
+   * prompt's token ids (L = maxTokens). Rows equal to `nullCond` are unconditional.
+   */
+  readonly cond: Int32Array;
+  /** The "no condition" row the model was trained with ([numClasses], or L pad tokens). */
+  readonly nullCond: Int32Array;
   /** Guidance weight w ≥ 0. */
   readonly weight: number;
 }
 
-/** Wrap a class-conditional model into a guided `ModelFn` (conditional and unconditional passes in one batch). */
+/** Wrap a conditional model into a guided `ModelFn` (conditional and unconditional passes in one batch). */
 export function classifierFreeGuidance(model: ModelFn, opts: GuidanceOptions): ModelFn {
-  const { classes, nullClass, weight: w } = opts;
+  const { cond, nullCond, weight: w } = opts;
   if (!(Number.isFinite(w) && w >= 0)) throw new DiffuseError(`guidance weight must be a number ≥ 0, got ${w}`);
-  for (const c of classes) {
-    if (!Number.isInteger(c) || c < 0 || c > nullClass) throw new DiffuseError(`class index ${c} out of range 0..${nullClass - 1} (${nullClass} = no class)`);
-  }
+  const L = nullCond.length;
+  if (L < 1) throw new DiffuseError('guidance: the null condition is empty');
+  if (cond.length % L !== 0) throw new DiffuseError(`guidance: ${cond.length} condition values do not split into rows of ${L}`);
+  const allNull = (): boolean => {
+    for (let i = 0; i < cond.length; i++) if (cond[i] !== nullCond[i % L]) return false;
+    return true;
+  };
+  const unconditional = allNull();
   return async (x: Float32Array, t: number, shape: Shape4): Promise<Float32Array> => {
     const [n] = shape;
-    if (classes.length !== n) throw new DiffuseError(`guidance: ${classes.length} class labels for a batch of ${n}`);
-    if (w === 0 || classes.every((c) => c === nullClass)) return model(x, t, shape, classes);
+    if (cond.length !== n * L) throw new DiffuseError(`guidance: ${cond.length / L} conditions for a batch of ${n}`);
+    if (w === 0 || unconditional) return model(x, t, shape, cond);
     const both = new Float32Array(2 * x.length);
     both.set(x, 0);
     both.set(x, x.length);
-    const cls = new Int32Array(2 * n);
-    cls.set(classes, 0);
-    cls.fill(nullClass, n);
-    const out = await model(both, t, [2 * n, shape[1], shape[2], shape[3]], cls);
+    const c2 = new Int32Array(2 * n * L);
+    c2.set(cond, 0);
+    for (let i = 0; i < n; i++) c2.set(nullCond, (n + i) * L);
+    const out = await model(both, t, [2 * n, shape[1], shape[2], shape[3]], c2);
     if (out.length !== both.length) throw new DiffuseError(`guidance: model returned ${out.length} values, expected ${both.length}`);
     const res = new Float32Array(x.length);
     for (let i = 0; i < res.length; i++) res[i] = (1 + w) * out[i]! - w * out[x.length + i]!;

@@ -29,6 +29,32 @@ export interface UNetConfig {
    * time embedding.
    */
   numClasses: number;
+  /**
+   * Text conditioning (absent = none; exclusive with numClasses > 0): a small
+   * learned text encoder over a fixed word vocabulary, attended to by
+   * cross-attention in the middle block (and after every self-attention block),
+   * its mean-pooled output added to the time embedding. The empty prompt
+   * (all pad tokens) is the unconditional input for classifier-free guidance.
+   */
+  text?: TextEncoderConfig;
+}
+
+/** The text encoder's shape and vocabulary (saved in every checkpoint, so a checkpoint can tokenize prompts). */
+export interface TextEncoderConfig {
+  /** Words, index = token id; index 0 is the pad token PAD_TOKEN. */
+  vocab: string[];
+  /** Tokens per prompt (padded with token 0). */
+  maxTokens: number;
+  /** Width of the token embeddings and of the encoder. */
+  dim: number;
+}
+
+export const PAD_TOKEN = '<pad>';
+
+/** Integers per image of the condition: 1 (class index), maxTokens (token ids) or 0 (unconditional). */
+export function conditionLength(c: UNetConfig): number {
+  if (c.text !== undefined) return c.text.maxTokens;
+  return c.numClasses > 0 ? 1 : 0;
 }
 
 /**
@@ -114,5 +140,18 @@ export function validateUNetConfig(c: UNetConfig): UNetConfig {
   if (typeof c.numClasses !== 'number' || !Number.isInteger(c.numClasses) || c.numClasses < 0) {
     throw new DiffuseError(`UNetConfig.numClasses must be an integer >= 0, got ${String(c.numClasses)}`);
   }
+  if (c.text !== undefined) validateTextConfig(c.text, c.numClasses);
   return c;
+}
+
+function validateTextConfig(t: TextEncoderConfig, numClasses: number): void {
+  if (typeof t !== 'object' || t === null) throw new DiffuseError('UNetConfig.text must be an object {vocab, maxTokens, dim}');
+  if (numClasses > 0) throw new DiffuseError(`UNetConfig: a model is conditioned on classes (numClasses ${numClasses}) or on text, not both`);
+  if (!Array.isArray(t.vocab) || t.vocab.length < 2 || t.vocab.some((w) => typeof w !== 'string' || w.length === 0)) {
+    throw new DiffuseError('UNetConfig.text.vocab must be an array of at least 2 non-empty strings');
+  }
+  if (t.vocab[0] !== PAD_TOKEN) throw new DiffuseError(`UNetConfig.text.vocab[0] must be '${PAD_TOKEN}', got '${String(t.vocab[0])}'`);
+  if (new Set(t.vocab).size !== t.vocab.length) throw new DiffuseError('UNetConfig.text.vocab has duplicate words');
+  positiveInt(t.maxTokens, 'text.maxTokens');
+  positiveInt(t.dim, 'text.dim');
 }

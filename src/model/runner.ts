@@ -32,9 +32,12 @@ export function modelFnFromUNet(unet: UNet, tf: typeof tfType, opts: ModelFnOpti
     }
     if (x.length !== n * h * w * ch) throw new DiffuseError(`model input has ${x.length} values, shape [${shape.join(',')}] needs ${n * h * w * ch}`);
     if (!Number.isFinite(t)) throw new DiffuseError(`model timestep must be finite, got ${t}`);
-    // Classes given with the call (guidance) win over the ones fixed at creation.
+    // Conditions given with the call (guidance) win over the classes fixed at creation.
+    // Text models take rows of L token ids per image; class models one class each.
+    const L = c.text !== undefined ? c.text.maxTokens : 1;
     const cls = perCall ?? opts.classes;
-    if (cls instanceof Int32Array && cls.length !== n) throw new DiffuseError(`classes has ${cls.length} entries for ${n} images`);
+    if (cls instanceof Int32Array && cls.length !== n * L) throw new DiffuseError(`condition has ${cls.length} entries for ${n} images (${L} per image)`);
+    if (typeof cls === 'number' && c.text !== undefined) throw new DiffuseError('a text model takes token rows, not a class index');
     const oc = c.outChannels;
     const out = new Float32Array(n * h * w * oc);
     for (let s = 0; s < n; s += bs) {
@@ -43,6 +46,10 @@ export function modelFnFromUNet(unet: UNet, tf: typeof tfType, opts: ModelFnOpti
       const y = tf.tidy(() => {
         const xt = tf.tensor4d(x.subarray(s * h * w * ch, e * h * w * ch), [k, h, w, ch]);
         const tt = tf.fill([k], t, 'float32') as tfType.Tensor1D;
+        if (c.text !== undefined) {
+          const tokens = cls instanceof Int32Array ? tf.tensor2d(cls.subarray(s * L, e * L), [k, L], 'int32') : undefined;
+          return unet.apply(xt, tt, tokens !== undefined ? { tokens } : {});
+        }
         const classes = c.numClasses === 0 || cls === undefined ? undefined
           : typeof cls === 'number' ? tf.fill([k], cls, 'int32') as tfType.Tensor1D
           : tf.tensor1d(cls.subarray(s, e), 'int32');

@@ -26,6 +26,8 @@ export interface UNetApplyOptions {
   training?: boolean;
   /** Class index per image (0..numClasses; numClasses = "no class"). Default: "no class". */
   classes?: tf.Tensor1D;
+  /** Text models: token ids [N, maxTokens] (0 = pad; all pads = no prompt). Default: no prompt. */
+  tokens?: tf.Tensor2D;
   /** Seed of the dropout masks (deterministic training). Default 0. */
   dropoutSeed?: number;
 }
@@ -82,9 +84,26 @@ export function unetParamSpecs(config: UNetConfig): ParamSpec[] {
     dense(`${name}.qkv`, ch, 3 * ch);
     dense(`${name}.proj`, ch, ch);
   };
+  const xattn = (name: string, ch: number): void => {
+    if (c.text === undefined) return;
+    norm(`${name}.norm`, ch);
+    dense(`${name}.q`, ch, ch);
+    dense(`${name}.kv`, c.text.dim, 2 * ch);
+    dense(`${name}.proj`, ch, ch);
+  };
   dense('temb.dense0', c.baseChannels, tdim);
   dense('temb.dense1', tdim, tdim);
   if (c.numClasses > 0) specs.push({ name: 'class_emb.table', shape: [c.numClasses + 1, tdim], init: { normal: 1 } });
+  if (c.text !== undefined) {
+    const d = c.text.dim;
+    specs.push({ name: 'text.tok_emb.table', shape: [c.text.vocab.length, d], init: { normal: 1 } });
+    specs.push({ name: 'text.pos_emb.table', shape: [c.text.maxTokens, d], init: { normal: 0.1 } });
+    dense('text.attn.qkv', d, 3 * d);
+    dense('text.attn.proj', d, d);
+    dense('text.mlp.dense0', d, 2 * d);
+    dense('text.mlp.dense1', 2 * d, d);
+    dense('text.pool', d, tdim);
+  }
   conv('conv_in', 3, c.inChannels, c.baseChannels);
   const chans = levelChannels(c);
   const resos = levelResolutions(c);
@@ -94,7 +113,10 @@ export function unetParamSpecs(config: UNetConfig): ParamSpec[] {
     for (let i = 0; i < c.numResBlocks; i++) {
       res(`down.${l}.res.${i}`, ch, lc);
       ch = lc;
-      if (c.attentionResolutions.includes(resos[l] as number)) attn(`down.${l}.attn.${i}`, ch);
+      if (c.attentionResolutions.includes(resos[l] as number)) {
+        attn(`down.${l}.attn.${i}`, ch);
+        xattn(`down.${l}.xattn.${i}`, ch);
+      }
       skipCh.push(ch);
     }
     if (l < chans.length - 1) {
@@ -104,6 +126,7 @@ export function unetParamSpecs(config: UNetConfig): ParamSpec[] {
   });
   res('mid.res.0', ch, ch);
   attn('mid.attn.0', ch);
+  xattn('mid.xattn.0', ch);
   res('mid.res.1', ch, ch);
   for (let l = chans.length - 1; l >= 0; l--) {
     const lc = chans[l] as number;
@@ -111,7 +134,10 @@ export function unetParamSpecs(config: UNetConfig): ParamSpec[] {
       const sc = skipCh.pop() as number;
       res(`up.${l}.res.${i}`, ch + sc, lc);
       ch = lc;
-      if (c.attentionResolutions.includes(resos[l] as number)) attn(`up.${l}.attn.${i}`, ch);
+      if (c.attentionResolutions.includes(resos[l] as number)) {
+        attn(`up.${l}.attn.${i}`, ch);
+        xattn(`up.${l}.xattn.${i}`, ch);
+      }
     }
     if (l > 0) conv(`up.${l}.upsample`, 3, ch, ch);
   }
@@ -138,7 +164,8 @@ export function describeUNet(config: UNetConfig): string {
   const lines = [
     `U-Net ${c.imageSize}x${c.imageSize}x${c.inChannels} -> ${c.outChannels}ch, base ${c.baseChannels}, ` +
       `mults [${c.channelMults.join(',')}], ${c.numResBlocks} res blocks/level, attention at [${c.attentionResolutions.join(',')}], ` +
-      `groups ${c.groups}, dropout ${c.dropout}, classes ${c.numClasses}`,
+      `groups ${c.groups}, dropout ${c.dropout}, classes ${c.numClasses}` +
+      (c.text !== undefined ? `, text ${c.text.vocab.length - 1} words x ${c.text.maxTokens} tokens, dim ${c.text.dim}` : ''),
     `  levels: ${levelResolutions(c).map((r, i) => `${r}x${r}:${(c.channelMults[i] as number) * c.baseChannels}ch`).join(' -> ')}`,
     ...[...groups].map(([k, n]) => `  ${k.padEnd(12)} ${n.toLocaleString('en-US')}`),
     `  total params: ${total.toLocaleString('en-US')} (${(total / 1e6).toFixed(2)}M)`,
@@ -275,6 +302,34 @@ function makeUNet(config: UNetConfig, params: Map<string, tf.Variable>): UNet {
     const o = tf.reshape(tf.matMul(att, v), [n * h * w, ch]) as tf.Tensor2D;
     return tf.add(x, tf.reshape(dense2d(o, `${name}.proj`), [n, h, w, ch]));
   };
+  // Cross-attention: image positions (queries) attend to the text tokens (keys, values).
+  const crossAttention = (x: tf.Tensor4D, context: tf.Tensor3D, name: string): tf.Tensor4D => {
+    const [n, h, w, ch] = x.shape;
+    const [, L, d] = context.shape;
+    const hn = tf.reshape(groupNorm(x, `${name}.norm`), [n * h * w, ch]) as tf.Tensor2D;
+    const q = tf.reshape(dense2d(hn, `${name}.q`), [n, h * w, ch]) as tf.Tensor3D;
+    const kv = tf.reshape(dense2d(tf.reshape(context, [n * L, d]) as tf.Tensor2D, `${name}.kv`), [n, L, 2 * ch]);
+    const [k, v] = tf.split(kv, 2, 2) as [tf.Tensor3D, tf.Tensor3D];
+    const att = tf.softmax(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(ch)));
+    const o = tf.reshape(tf.matMul(att, v), [n * h * w, ch]) as tf.Tensor2D;
+    return tf.add(x, tf.reshape(dense2d(o, `${name}.proj`), [n, h, w, ch]));
+  };
+  // Text encoder: token + position embeddings, one self-attention layer and a
+  // token-wise MLP (both residual). Returns the context [N, L, D].
+  const encodeText = (tokens: tf.Tensor2D): tf.Tensor3D => {
+    const t = c.text!;
+    const [n, L] = tokens.shape;
+    const d = t.dim;
+    const oh = tf.oneHot(tf.reshape(tf.cast(tokens, 'int32'), [n * L]) as tf.Tensor1D, t.vocab.length).toFloat() as tf.Tensor2D;
+    let e = tf.add(tf.reshape(tf.matMul(oh, P('text.tok_emb.table') as tf.Tensor2D), [n, L, d]), P('text.pos_emb.table')) as tf.Tensor3D;
+    const qkv = tf.reshape(dense2d(tf.reshape(e, [n * L, d]) as tf.Tensor2D, 'text.attn.qkv'), [n, L, 3 * d]);
+    const [q, k, v] = tf.split(qkv, 3, 2) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+    const att = tf.softmax(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)));
+    const o = tf.reshape(tf.matMul(att, v), [n * L, d]) as tf.Tensor2D;
+    e = tf.add(e, tf.reshape(dense2d(o, 'text.attn.proj'), [n, L, d]));
+    const m = dense2d(silu(dense2d(tf.reshape(e, [n * L, d]) as tf.Tensor2D, 'text.mlp.dense0')) as tf.Tensor2D, 'text.mlp.dense1');
+    return tf.add(e, tf.reshape(m, [n, L, d]));
+  };
   const upsample = (x: tf.Tensor4D): tf.Tensor4D => {
     const [n, h, w, ch] = x.shape;
     const wide = tf.reshape(tf.concat([x, x], 3), [n, h, 2 * w, ch]);
@@ -297,6 +352,12 @@ function makeUNet(config: UNetConfig, params: Map<string, tf.Variable>): UNet {
     if (opts.classes !== undefined && (opts.classes.rank !== 1 || opts.classes.shape[0] !== n)) {
       throw new DiffuseError(`U-Net classes must be [${n}], got [${opts.classes.shape.join(',')}]`);
     }
+    if (opts.tokens !== undefined) {
+      if (c.text === undefined) throw new DiffuseError('U-Net got prompt tokens but has no text encoder (config.text)');
+      if (opts.tokens.rank !== 2 || opts.tokens.shape[0] !== n || opts.tokens.shape[1] !== c.text.maxTokens) {
+        throw new DiffuseError(`U-Net tokens must be [${n},${c.text.maxTokens}], got [${opts.tokens.shape.join(',')}]`);
+      }
+    }
     const training = opts.training === true;
     const dseed = opts.dropoutSeed ?? 0;
     dropoutCounter = 0;
@@ -310,6 +371,14 @@ function makeUNet(config: UNetConfig, params: Map<string, tf.Variable>): UNet {
         const oh = tf.oneHot(cls, c.numClasses + 1).toFloat() as tf.Tensor2D;
         emb = tf.add(emb, tf.matMul(oh, P('class_emb.table') as tf.Tensor2D));
       }
+      let context: tf.Tensor3D | undefined;
+      if (c.text !== undefined) {
+        const tokens = opts.tokens ?? (tf.zeros([n, c.text.maxTokens], 'int32') as tf.Tensor2D);
+        context = encodeText(tokens);
+        const pooled = tf.mean(context, 1) as tf.Tensor2D;
+        emb = tf.add(emb, dense2d(pooled, 'text.pool'));
+      }
+      const xattn = (hh: tf.Tensor4D, name: string): tf.Tensor4D => (context !== undefined ? crossAttention(hh, context, name) : hh);
       const embAct = silu(emb) as tf.Tensor2D;
 
       let h = conv(x, 'conv_in');
@@ -317,7 +386,7 @@ function makeUNet(config: UNetConfig, params: Map<string, tf.Variable>): UNet {
       chans.forEach((lc, l) => {
         for (let i = 0; i < c.numResBlocks; i++) {
           h = resBlock(h, embAct, `down.${l}.res.${i}`, lc, training, dseed);
-          if (c.attentionResolutions.includes(resos[l] as number)) h = attention(h, `down.${l}.attn.${i}`);
+          if (c.attentionResolutions.includes(resos[l] as number)) h = xattn(attention(h, `down.${l}.attn.${i}`), `down.${l}.xattn.${i}`);
           skips.push(h);
         }
         if (l < chans.length - 1) {
@@ -327,14 +396,14 @@ function makeUNet(config: UNetConfig, params: Map<string, tf.Variable>): UNet {
       });
       const midCh = chans[chans.length - 1] as number;
       h = resBlock(h, embAct, 'mid.res.0', midCh, training, dseed);
-      h = attention(h, 'mid.attn.0');
+      h = xattn(attention(h, 'mid.attn.0'), 'mid.xattn.0');
       h = resBlock(h, embAct, 'mid.res.1', midCh, training, dseed);
       for (let l = chans.length - 1; l >= 0; l--) {
         for (let i = 0; i <= c.numResBlocks; i++) {
           const s = skips.pop();
           if (s === undefined) throw new Error('skip stack underflow');
           h = resBlock(tf.concat([h, s], 3), embAct, `up.${l}.res.${i}`, chans[l] as number, training, dseed);
-          if (c.attentionResolutions.includes(resos[l] as number)) h = attention(h, `up.${l}.attn.${i}`);
+          if (c.attentionResolutions.includes(resos[l] as number)) h = xattn(attention(h, `up.${l}.attn.${i}`), `up.${l}.xattn.${i}`);
         }
         if (l > 0) h = conv(upsample(h), `up.${l}.upsample`);
       }

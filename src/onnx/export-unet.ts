@@ -7,6 +7,8 @@
  *   t        float32 [N]         timestep index per image
  *   classes  int64   [N]         class per image, only when numClasses > 0
  *                                (numClasses = "no class")
+ *   tokens   int64   [N,L]       prompt token ids, only for text models
+ *                                (model.text; 0 = pad, all pads = no prompt)
  *   out      float32 [N,H,W,outC]
  * N is dynamic. Inside, everything runs NCHW (what ORT's convolutions want),
  * with one Transpose at each end; conv kernels are stored OIHW.
@@ -21,6 +23,9 @@
  *   SiLU         x * Sigmoid(x)
  *   upsample     Resize nearest x2 (asymmetric, floor) = repeat each pixel 2x2
  *   class emb    Gather of the table row (= one-hot @ table)
+ *   text encoder Gather (token table) + positions, self-attention and MLP as
+ *                MatMul/Softmax; mean over tokens as a MatMul with a 1/L row
+ *   cross-attn   queries from the image tokens, keys/values from the text context
  */
 import { DiffuseError } from '../errors.js';
 import { type UNetConfig, levelResolutions, validateUNetConfig } from '../model/config.js';
@@ -176,6 +181,30 @@ export function exportUNetToOnnx(config: UNetConfig, params: NamedParams, opts: 
     const back = g.node('Reshape', [g.node('Transpose', [proj], { perm: attr.ints([0, 2, 1]) }, `${name}/channels_first`), g.constInt64([0, ch, size, size])], {}, `${name}/unflatten`);
     return g.node('Add', [x, back], {}, name);
   };
+  const dense3 = (x: string, name: string): string => {
+    const w = P(`${name}.kernel`);
+    const b = P(`${name}.bias`);
+    return g.node('Add', [
+      g.node('MatMul', [x, g.addInitializer(`${name}.kernel`, w.data, w.shape)], {}, `${name}/matmul`),
+      g.addInitializer(`${name}.bias`, b.data, b.shape),
+    ], {}, name);
+  };
+  /** softmax(q kᵀ / sqrt(d)) v over [N, *, d] token matrices. */
+  const attend = (q: string, k: string, v: string, d: number, name: string): string => {
+    const kt = g.node('Transpose', [k], { perm: attr.ints([0, 2, 1]) }, `${name}/kT`);
+    const scores = g.node('Mul', [g.node('MatMul', [q, kt], {}, `${name}/qk`), g.constFloat([1 / Math.sqrt(d)], [])], {}, `${name}/scores`);
+    return g.node('MatMul', [g.node('Softmax', [scores], { axis: attr.int(-1) }, `${name}/softmax`), v], {}, `${name}/attend`);
+  };
+  const crossAttention = (x: string, context: string, name: string, ch: number, size: number): string => {
+    const hn = groupNorm(x, `${name}.norm`, ch, size);
+    const tokens = g.node('Transpose', [g.node('Reshape', [hn, g.constInt64([0, ch, size * size])], {}, `${name}/flatten`)],
+      { perm: attr.ints([0, 2, 1]) }, `${name}/tokens`);
+    const q = dense3(tokens, `${name}.q`);
+    const [k, v] = g.nodeN('Split', [dense3(context, `${name}.kv`), g.constInt64([ch, ch])], { axis: attr.int(2) }, { outputs: 2, hint: `${name}/split` }) as [string, string];
+    const proj = dense3(attend(q, k, v, ch, name), `${name}.proj`);
+    const back = g.node('Reshape', [g.node('Transpose', [proj], { perm: attr.ints([0, 2, 1]) }, `${name}/channels_first`), g.constInt64([0, ch, size, size])], {}, `${name}/unflatten`);
+    return g.node('Add', [x, back], {}, name);
+  };
   const upsample = (x: string, name: string): string => g.node('Resize', [x, '', g.constFloat([1, 1, 2, 2])], {
     mode: attr.string('nearest'), coordinate_transformation_mode: attr.string('asymmetric'), nearest_mode: attr.string('floor'),
   }, name);
@@ -185,6 +214,7 @@ export function exportUNetToOnnx(config: UNetConfig, params: NamedParams, opts: 
   g.addInput('x', OnnxDataType.FLOAT, ['N', S, S, c.inChannels]);
   g.addInput('t', OnnxDataType.FLOAT, ['N']);
   if (c.numClasses > 0) g.addInput('classes', OnnxDataType.INT64, ['N']);
+  if (c.text !== undefined) g.addInput('tokens', OnnxDataType.INT64, ['N', c.text.maxTokens]);
 
   // ---- time (and class) embedding
   const half = c.baseChannels / 2;
@@ -200,6 +230,26 @@ export function exportUNetToOnnx(config: UNetConfig, params: NamedParams, opts: 
     const rows = g.node('Gather', [g.addInitializer('class_emb.table', table.data, table.shape), 'classes'], { axis: attr.int(0) }, 'class_emb');
     emb = g.node('Add', [emb, rows], {}, 'temb/add_class');
   }
+  let context: string | undefined;
+  if (c.text !== undefined) {
+    const { maxTokens: L, dim: d } = c.text;
+    const tok = P('text.tok_emb.table');
+    const pos = P('text.pos_emb.table');
+    let e = g.node('Add', [
+      g.node('Gather', [g.addInitializer('text.tok_emb.table', tok.data, tok.shape), 'tokens'], { axis: attr.int(0) }, 'text/tok_emb'),
+      g.addInitializer('text.pos_emb.table', pos.data, pos.shape),
+    ], {}, 'text/embed');
+    const [q, k, v] = g.nodeN('Split', [dense3(e, 'text.attn.qkv'), g.constInt64([d, d, d])], { axis: attr.int(2) }, { outputs: 3, hint: 'text.attn/split' }) as [string, string, string];
+    e = g.node('Add', [e, dense3(attend(q, k, v, d, 'text.attn'), 'text.attn.proj')], {}, 'text/attn_residual');
+    const m = dense3(silu(dense3(e, 'text.mlp.dense0'), 'text.mlp.act'), 'text.mlp.dense1');
+    context = g.node('Add', [e, m], {}, 'text/context');
+    const pooled = g.node('Reshape', [
+      g.node('MatMul', [g.constFloat(new Array<number>(L).fill(1 / L), [1, L]), context], {}, 'text/mean'),
+      g.constInt64([-1, d]),
+    ], {}, 'text/pooled');
+    emb = g.node('Add', [emb, dense(pooled, 'text.pool')], {}, 'temb/add_text');
+  }
+  const xattn = (x: string, name: string, ch: number, sz: number): string => (context !== undefined ? crossAttention(x, context, name, ch, sz) : x);
   const embAct = silu(emb, 'temb.act');
 
   // ---- U-Net body, NCHW
@@ -212,7 +262,7 @@ export function exportUNetToOnnx(config: UNetConfig, params: NamedParams, opts: 
     for (let i = 0; i < c.numResBlocks; i++) {
       h = resBlock(h, embAct, `down.${l}.res.${i}`, ch, lc, size);
       ch = lc;
-      if (c.attentionResolutions.includes(resos[l] as number)) h = attention(h, `down.${l}.attn.${i}`, ch, size);
+      if (c.attentionResolutions.includes(resos[l] as number)) h = xattn(attention(h, `down.${l}.attn.${i}`, ch, size), `down.${l}.xattn.${i}`, ch, size);
       skips.push({ v: h, ch });
     }
     if (l < chans.length - 1) {
@@ -222,7 +272,7 @@ export function exportUNetToOnnx(config: UNetConfig, params: NamedParams, opts: 
     }
   });
   h = resBlock(h, embAct, 'mid.res.0', ch, ch, size);
-  h = attention(h, 'mid.attn.0', ch, size);
+  h = xattn(attention(h, 'mid.attn.0', ch, size), 'mid.xattn.0', ch, size);
   h = resBlock(h, embAct, 'mid.res.1', ch, ch, size);
   for (let l = chans.length - 1; l >= 0; l--) {
     const lc = chans[l] as number;
@@ -232,7 +282,7 @@ export function exportUNetToOnnx(config: UNetConfig, params: NamedParams, opts: 
       const cat = g.node('Concat', [h, s.v], { axis: attr.int(1) }, `up.${l}.res.${i}/concat`);
       h = resBlock(cat, embAct, `up.${l}.res.${i}`, ch + s.ch, lc, size);
       ch = lc;
-      if (c.attentionResolutions.includes(resos[l] as number)) h = attention(h, `up.${l}.attn.${i}`, ch, size);
+      if (c.attentionResolutions.includes(resos[l] as number)) h = xattn(attention(h, `up.${l}.attn.${i}`, ch, size), `up.${l}.xattn.${i}`, ch, size);
     }
     if (l > 0) {
       h = upsample(h, `up.${l}.upsample/nearest`);
@@ -247,6 +297,7 @@ export function exportUNetToOnnx(config: UNetConfig, params: NamedParams, opts: 
 
   const doc = `diffuse-ts U-Net ${S}x${S}x${c.inChannels} -> ${c.outChannels}ch. Inputs: x float32 [N,H,W,C] (NHWC), ` +
     `t float32 [N] (timestep index)` + (c.numClasses > 0 ? `, classes int64 [N] (0..${c.numClasses}; ${c.numClasses} = no class)` : '') +
+    (c.text !== undefined ? `, tokens int64 [N,${c.text.maxTokens}] (prompt token ids, 0 = pad)` : '') +
     '. Output: out float32 [N,H,W,outC].';
   return g.toBytes({
     opset,

@@ -10,8 +10,20 @@ export interface UNetFeedArrays {
   /** x as given, and t repeated per image. */
   readonly x: Float32Array;
   readonly t: Float32Array;
-  /** int64 class per image for conditional models ("no class" when none given). */
+  /** int64 class per image for class-conditional models ("no class" when none given). */
   readonly classes?: BigInt64Array;
+  /** int64 token ids [n, tokenLength] for text models (all pads = no prompt when none given). */
+  readonly tokens?: BigInt64Array;
+}
+
+/** What the feeds need to know about a model. */
+export interface UNetFeedModel {
+  readonly imageShape: readonly [number, number, number];
+  readonly conditional: boolean;
+  readonly numClasses: number;
+  /** Text models: tokens per prompt and vocabulary size (absent or 0 = class model / unconditional). */
+  readonly tokenLength?: number;
+  readonly vocabSize?: number;
 }
 
 /**
@@ -20,7 +32,7 @@ export interface UNetFeedArrays {
  */
 export function unetFeeds(
   what: string,
-  model: { readonly imageShape: readonly [number, number, number]; readonly conditional: boolean; readonly numClasses: number },
+  model: UNetFeedModel,
   x: Float32Array,
   t: number,
   shape: Shape4,
@@ -39,6 +51,20 @@ export function unetFeeds(
   if (!model.conditional) {
     if (classes !== undefined) throw new DiffuseError(`${what}: class labels given to an unconditional model`);
     return { x, t: tArr };
+  }
+  const L = model.tokenLength ?? 0;
+  if (L > 0) {
+    const V = model.vocabSize ?? 0;
+    const tok = new BigInt64Array(n * L);
+    if (classes !== undefined) {
+      if (classes.length !== n * L) throw new DiffuseError(`${what}: ${classes.length} token ids for a batch of ${n} prompts of ${L} tokens`);
+      for (let i = 0; i < n * L; i++) {
+        const c = classes[i]!;
+        if (!Number.isInteger(c) || c < 0 || c >= V) throw new DiffuseError(`${what}: token ${c} of prompt ${Math.floor(i / L)} is outside the vocabulary 0..${V - 1}`);
+        tok[i] = BigInt(c);
+      }
+    }
+    return { x, t: tArr, tokens: tok };
   }
   const k = model.numClasses;
   const cls = new BigInt64Array(n);
@@ -68,6 +94,9 @@ export interface UNetSessionInfo {
   readonly outChannels: number;
   readonly conditional: boolean;
   readonly numClasses: number;
+  /** Text models: tokens per prompt and vocabulary size (0 otherwise). */
+  readonly tokenLength: number;
+  readonly vocabSize: number;
 }
 
 function staticDim(d: number | string | undefined, what: string): number {
@@ -93,8 +122,9 @@ export function describeUNetSession(session: UNetSessionLike, meta: Readonly<Rec
   }
   const imageShape = [staticDim(xMeta.shape?.[1], "x's height"), staticDim(xMeta.shape?.[2], "x's width"), staticDim(xMeta.shape?.[3], "x's channels")] as const;
   const outChannels = staticDim(oMeta.shape?.[3], "out's channels");
-  const conditional = inputs.has('classes');
-  if (!conditional) return { imageShape, outChannels, conditional, numClasses: 0 };
+  const text = inputs.has('tokens');
+  const conditional = inputs.has('classes') || text;
+  if (!conditional) return { imageShape, outChannels, conditional, numClasses: 0, tokenLength: 0, vocabSize: 0 };
   let parsed: unknown;
   try {
     const cfg = meta[configKey];
@@ -102,9 +132,17 @@ export function describeUNetSession(session: UNetSessionLike, meta: Readonly<Rec
   } catch {
     parsed = undefined;
   }
+  if (text) {
+    const tc = (parsed as { text?: { vocab?: unknown; maxTokens?: unknown } } | undefined)?.text;
+    const L = tc?.maxTokens;
+    if (tc === undefined || !Array.isArray(tc.vocab) || typeof L !== 'number' || !Number.isInteger(L) || L < 1) {
+      throw new DiffuseError(`${source}: text model without a valid '${configKey}' metadata entry (text.vocab, text.maxTokens)`);
+    }
+    return { imageShape, outChannels, conditional, numClasses: 0, tokenLength: L, vocabSize: tc.vocab.length };
+  }
   const nc = (parsed as { numClasses?: unknown } | undefined)?.numClasses;
   if (typeof nc !== 'number' || !Number.isInteger(nc) || nc < 1) {
     throw new DiffuseError(`${source}: conditional model without a valid '${configKey}' metadata entry (numClasses)`);
   }
-  return { imageShape, outChannels, conditional, numClasses: nc };
+  return { imageShape, outChannels, conditional, numClasses: nc, tokenLength: 0, vocabSize: 0 };
 }

@@ -22,6 +22,8 @@ export type OrtModelFn = ((x: Float32Array, t: number, shape: Shape4, classes?: 
   readonly outChannels: number;
   /** 0 for an unconditional model. */
   readonly numClasses: number;
+  /** Text models: tokens per prompt (0 otherwise). */
+  readonly tokenLength: number;
   dispose(): Promise<void>;
 };
 
@@ -93,18 +95,19 @@ export async function createOrtModelFn(model: Uint8Array | string, opts: OrtMode
     throw err;
   }
   const [H, W, C] = info.imageShape;
-  const { outChannels: outC, conditional, numClasses } = info;
+  const { outChannels: outC, conditional, numClasses, tokenLength, vocabSize } = info;
 
   let disposed = false;
   const run = async (x: Float32Array, t: number, shape: Shape4, classes?: Int32Array): Promise<Float32Array> => {
     if (disposed) throw new DiffuseError('ORT model function used after dispose()');
     const n = shape[0];
-    const arrays = unetFeeds('ORT model', { imageShape: [H, W, C], conditional, numClasses }, x, t, shape, classes);
+    const arrays = unetFeeds('ORT model', { imageShape: [H, W, C], conditional, numClasses, tokenLength, vocabSize }, x, t, shape, classes);
     const feeds: Record<string, Ort.Tensor> = {
       x: new ort.Tensor('float32', arrays.x, [n, H, W, C]),
       t: new ort.Tensor('float32', arrays.t, [n]),
     };
     if (arrays.classes !== undefined) feeds['classes'] = new ort.Tensor('int64', arrays.classes, [n]);
+    if (arrays.tokens !== undefined) feeds['tokens'] = new ort.Tensor('int64', arrays.tokens, [n, tokenLength]);
     const result = await session.run(feeds);
     const out = result['out'];
     if (out === undefined || !(out.data instanceof Float32Array)) throw new Error("ORT model: no float32 'out' in the session's results");
@@ -114,6 +117,7 @@ export async function createOrtModelFn(model: Uint8Array | string, opts: OrtMode
     imageShape: [H, W, C] as const,
     outChannels: outC,
     numClasses,
+    tokenLength,
     dispose: async (): Promise<void> => {
       if (disposed) return;
       disposed = true;

@@ -21,6 +21,8 @@ import { loadCheckpoint, saveCheckpoint, type TrainingState, LOSS_HISTORY_TAIL }
 import { createTrainer, type Trainer, type TrainerState } from './trainer.js';
 import { JsonlLog, readLog } from './log.js';
 import { ProgressBar, type ProgressStream } from './progress.js';
+import { tokenize } from '../text/tokenizer.js';
+import { sampleCaption } from '../text/captions.js';
 
 export interface TrainOptions {
   /** The run's config (ignored when resuming: the checkpoint's config wins, except train.steps). */
@@ -91,10 +93,30 @@ export async function datasetFor(config: DiffuseConfig, opts: { dataDir?: string
   return loadDataset(spec);
 }
 
-/** Class labels for a batch, with each dropped to the "no class" index at rate p (classifier-free guidance). */
-function batchClasses(labels: Int32Array | undefined, numClasses: number, p: number, rng: Rng): Int32Array | undefined {
-  if (numClasses === 0) return undefined;
-  if (labels === undefined) throw new DiffuseError('the model is class-conditional (numClasses > 0) but the data set has no labels');
+/**
+ * The condition rows of a batch, each dropped to "no condition" at rate p
+ * (classifier-free guidance): class models get the label (numClasses = no
+ * class); text models get the tokens of a random caption of the label
+ * (text/captions.ts), or all pads.
+ */
+function batchCondition(config: DiffuseConfig, labels: Int32Array | undefined, p: number, rng: Rng): Int32Array | undefined {
+  const m = config.model;
+  if (m.numClasses === 0 && m.text === undefined) return undefined;
+  if (labels === undefined) throw new DiffuseError('the model is conditional (classes or text) but the data set has no labels');
+  if (m.text !== undefined) {
+    const caps = config.data.captions;
+    if (caps === undefined) throw new DiffuseError('a text-conditioned model needs data.captions in its config');
+    const L = m.text.maxTokens;
+    const out = new Int32Array(labels.length * L);
+    for (let i = 0; i < labels.length; i++) {
+      const l = labels[i]!;
+      if (l < 0 || l >= caps.length) throw new DiffuseError(`label ${l} out of range for captions of ${caps.length} classes`);
+      if (rng.uniform() < p) continue; // all pads: no prompt
+      out.set(tokenize(sampleCaption(l, caps, rng), m.text), i * L);
+    }
+    return out;
+  }
+  const numClasses = m.numClasses;
   const out = new Int32Array(labels.length);
   for (let i = 0; i < labels.length; i++) {
     const l = labels[i]!;
@@ -126,7 +148,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   if (h !== config.data.imageSize || w !== config.data.imageSize || c !== config.data.channels) {
     throw new DiffuseError(`data set images are ${h}x${w}x${c} but the config expects ${config.data.imageSize}x${config.data.imageSize}x${config.data.channels}`);
   }
-  if (config.model.numClasses > 0 && config.data.labelNames === undefined && data.labelNames !== undefined) {
+  if ((config.model.numClasses > 0 || config.model.text !== undefined) && config.data.labelNames === undefined && data.labelNames !== undefined) {
     config = { ...config, data: { ...config.data, labelNames: [...data.labelNames] } };
   }
 
@@ -169,12 +191,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     while (step < stepsThisCall) {
       const idx = batches.next();
       const { x, labels, shape } = gatherBatch(data, idx);
-      const classes = batchClasses(labels, config.model.numClasses, tc.condDropout, rng);
+      const cond = batchCondition(config, labels, tc.condDropout, rng);
       const b = makeTrainingBatch(schedule, config.diffusion.prediction, x, shape, rng);
       const lr = learningRate(step, tc.lr, tc.warmupSteps);
       const ts = Float32Array.from(b.t);
       const r = await trainer.step(
-        { xt: b.xt, t: ts, target: b.target, shape, ...(classes !== undefined ? { classes } : {}) },
+        { xt: b.xt, t: ts, target: b.target, shape, ...(cond !== undefined ? { cond } : {}) },
         { lr, clipNorm: tc.clipNorm, emaDecay: emaDecayAt(step, tc.emaDecay) },
       );
       if (!Number.isFinite(r.loss)) throw new DiffuseError(`training diverged at step ${step}: loss is ${r.loss} (try a lower --lr)`);

@@ -34,7 +34,8 @@ export interface Shard {
   xt: Float32Array;
   t: Float32Array;
   target: Float32Array;
-  classes?: Int32Array | undefined;
+  /** Condition rows [n, L] (class indices, L = 1, or token ids). */
+  cond?: Int32Array | undefined;
   /** [n, h, w, c] of xt; target has outChannels instead of c. */
   shape: [number, number, number, number];
   /** Divisor of the summed squared error (all elements of the full batch). */
@@ -91,8 +92,13 @@ export class Replica {
         const x = tf.tensor4d(shard.xt.subarray(s * h * w * c, e * h * w * c), [k, h, w, c]);
         const tgt = tf.tensor4d(shard.target.subarray(s * h * w * oc, e * h * w * oc), [k, h, w, oc]);
         const t = tf.tensor1d(shard.t.subarray(s, e));
-        const classes = shard.classes !== undefined ? tf.tensor1d(shard.classes.subarray(s, e), 'int32') : undefined;
-        const opts = { training: true, dropoutSeed: shard.dropoutSeed + s, ...(classes !== undefined ? { classes } : {}) };
+        const L = shard.cond !== undefined ? shard.cond.length / n : 0;
+        const cond = shard.cond?.subarray(s * L, e * L);
+        const opts = {
+          training: true,
+          dropoutSeed: shard.dropoutSeed + s,
+          ...(cond === undefined ? {} : this.config.text !== undefined ? { tokens: tf.tensor2d(cond, [k, L], 'int32') } : { classes: tf.tensor1d(cond, 'int32') }),
+        };
         const { value, grads } = tf.variableGrads(
           () => tf.mul(tf.sum(tf.squaredDifference(this.unet.apply(x, t, opts), tgt)), 1 / shard.denom) as tf.Scalar,
           this.vars);

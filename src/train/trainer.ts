@@ -19,7 +19,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { type BackendName, initEngine } from '../engine/backend.js';
 import { DiffuseError } from '../errors.js';
-import { type UNetConfig, validateUNetConfig } from '../model/config.js';
+import { conditionLength, type UNetConfig, validateUNetConfig } from '../model/config.js';
 import { initParam, unetParamSpecs } from '../model/unet.js';
 import { adamStep, clipByGlobalNorm, emaUpdate, type FlatAdamState } from './adam.js';
 import { type ParamLayout, paramLayout, Replica, type Shard } from './trainer-replica.js';
@@ -32,7 +32,11 @@ export interface TrainBatch {
   target: Float32Array;
   /** [n, h, w, c] of xt (target has the model's outChannels). */
   shape: [number, number, number, number];
-  classes?: Int32Array;
+  /**
+   * Condition rows, [n, conditionLength(config)] row-major: a class index per
+   * image (class models; numClasses = no class) or token ids (text models).
+   */
+  cond?: Int32Array;
 }
 
 export interface StepHyper { lr: number; clipNorm: number; emaDecay: number }
@@ -114,11 +118,13 @@ function validateBatch(b: TrainBatch, config: UNetConfig): void {
     throw new DiffuseError(`train batch target must be a Float32Array of ${n * h * w * config.outChannels} values`);
   }
   if (!(b.t instanceof Float32Array) || b.t.length !== n) throw new DiffuseError(`train batch t must be a Float32Array of ${n} step indices`);
-  if (b.classes !== undefined) {
-    if (!(b.classes instanceof Int32Array) || b.classes.length !== n) throw new DiffuseError(`train batch classes must be an Int32Array of ${n} values`);
-    if (config.numClasses === 0) throw new DiffuseError('train batch has classes but the model is unconditional (numClasses 0)');
-    for (const k of b.classes) {
-      if (k < 0 || k > config.numClasses) throw new DiffuseError(`train batch class ${k} out of range 0..${config.numClasses}`);
+  if (b.cond !== undefined) {
+    const L = conditionLength(config);
+    if (L === 0) throw new DiffuseError('train batch has a condition but the model is unconditional (no classes, no text)');
+    if (!(b.cond instanceof Int32Array) || b.cond.length !== n * L) throw new DiffuseError(`train batch cond must be an Int32Array of ${n} x ${L} values`);
+    const max = config.text !== undefined ? config.text.vocab.length - 1 : config.numClasses;
+    for (const k of b.cond) {
+      if (k < 0 || k > max) throw new DiffuseError(`train batch condition ${k} out of range 0..${max}`);
     }
   }
 }
@@ -136,7 +142,7 @@ function shardOf(b: TrainBatch, start: number, end: number, oc: number, denom: n
     xt: b.xt.slice(start * h * w * c, end * h * w * c),
     t: b.t.slice(start, end),
     target: b.target.slice(start * h * w * oc, end * h * w * oc),
-    classes: b.classes?.slice(start, end),
+    cond: b.cond?.slice(start * (b.cond.length / b.shape[0]), end * (b.cond.length / b.shape[0])),
     shape: [end - start, h, w, c],
     denom,
     dropoutSeed,
@@ -158,7 +164,7 @@ class InProcess implements GradSource {
   readonly workers = 1;
   constructor(private readonly replica: Replica, private readonly params: Float32Array) {}
   async grads(b: TrainBatch, denom: number, dropoutSeed: number, grad: Float32Array): Promise<number> {
-    const shard: Shard = { xt: b.xt, t: b.t, target: b.target, classes: b.classes, shape: b.shape, denom, dropoutSeed };
+    const shard: Shard = { xt: b.xt, t: b.t, target: b.target, cond: b.cond, shape: b.shape, denom, dropoutSeed };
     return this.replica.computeGrads(shard, grad);
   }
   paramsChanged(): void { this.replica.setParams(this.params); }

@@ -25,6 +25,8 @@ export type OrtWebModelFn = ((x: Float32Array, t: number, shape: Shape4, classes
   readonly outChannels: number;
   /** 0 for an unconditional model. */
   readonly numClasses: number;
+  /** Text models: tokens per prompt (0 otherwise). */
+  readonly tokenLength: number;
   /** The execution provider the session runs on. */
   readonly backend: WebBackend;
   /** Why WebGPU was not used ('auto' only), e.g. "no WebGPU in this browser". */
@@ -108,18 +110,19 @@ export async function createOrtWebModelFn(ort: OrtWebModule, bytes: Uint8Array, 
     throw err;
   }
   const [H, W, C] = info.imageShape;
-  const { outChannels: outC, conditional, numClasses } = info;
+  const { outChannels: outC, conditional, numClasses, tokenLength, vocabSize } = info;
 
   let disposed = false;
   const run = async (x: Float32Array, t: number, shape: Shape4, classes?: Int32Array): Promise<Float32Array> => {
     if (disposed) throw new DiffuseError('ORT web model function used after dispose()');
     const n = shape[0];
-    const arrays = unetFeeds('the model', { imageShape: [H, W, C], conditional, numClasses }, x, t, shape, classes);
+    const arrays = unetFeeds('the model', { imageShape: [H, W, C], conditional, numClasses, tokenLength, vocabSize }, x, t, shape, classes);
     const feeds: Record<string, OrtWeb.Tensor> = {
       x: new ort.Tensor('float32', arrays.x, [n, H, W, C]),
       t: new ort.Tensor('float32', arrays.t, [n]),
     };
     if (arrays.classes !== undefined) feeds['classes'] = new ort.Tensor('int64', arrays.classes, [n]);
+    if (arrays.tokens !== undefined) feeds['tokens'] = new ort.Tensor('int64', arrays.tokens, [n, tokenLength]);
     const result = await session.run(feeds);
     const out = result['out'];
     if (out === undefined) throw new DiffuseError("ORT web model: no 'out' in the session's results");
@@ -131,6 +134,7 @@ export async function createOrtWebModelFn(ort: OrtWebModule, bytes: Uint8Array, 
     imageShape: [H, W, C] as const,
     outChannels: outC,
     numClasses,
+    tokenLength,
     backend,
     fallbackReason,
     metadata: Object.freeze({ ...meta }),

@@ -11,7 +11,7 @@ import { initEngine } from '../../src/engine/backend.js';
 import { DiffuseError } from '../../src/errors.js';
 import { Rng } from '../../src/rng.js';
 import { loadClassifier, classifierAccuracy } from '../../src/eval/classifier.js';
-import { evaluateSamples, fitToClassifier, realFloor, referenceFeatures, sampleIndices, type ImageBatch, type SampleScores } from '../../src/eval/evaluate.js';
+import { classAgreement, evaluateSamples, fitToClassifier, realFloor, referenceFeatures, sampleIndices, type ImageBatch, type SampleScores } from '../../src/eval/evaluate.js';
 import { loadEvalSplits } from '../../src/eval/splits.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -90,4 +90,28 @@ test('shipped MNIST classifier: FID(noise) ≫ FID(blurred digits) > FID(real di
     clf.dispose();
   }
   assert.equal(tf.memory().numTensors, before, 'no tensors leak');
+});
+
+test('class agreement: real test digits agree with their labels, shifted labels do not, unconditional rows are ignored', async () => {
+  await initEngine({ backend: 'wasm' });
+  const clf = loadClassifier(join(root, 'models', 'classifier-mnist'));
+  try {
+    const splits = await loadEvalSplits('mnist');
+    const ds = splits.heldOut;
+    const n = 200;
+    const [, h, w, c] = ds.shape;
+    const batch: ImageBatch = { images: ds.images.slice(0, n * h * w * c), shape: [n, h, w, c] };
+    const labels = Int32Array.from(ds.labels!.slice(0, n));
+    const right = classAgreement(clf, batch, labels);
+    assert.ok(right.overall > 0.95, `true labels: ${right.overall}`);
+    assert.equal(right.counts.reduce((a, b) => a + b, 0), n);
+    const wrong = classAgreement(clf, batch, labels.map((l) => (l + 1) % 10));
+    assert.ok(wrong.overall < 0.1, `shifted labels: ${wrong.overall}`);
+    assert.ok(wrong.worst <= wrong.overall);
+    const half = labels.map((l, i) => (i % 2 === 0 ? l : -1));
+    assert.equal(classAgreement(clf, batch, half).counts.reduce((a, b) => a + b, 0), n / 2);
+    assert.throws(() => classAgreement(clf, batch, labels.subarray(0, 5)), DiffuseError);
+  } finally {
+    clf.dispose();
+  }
 });

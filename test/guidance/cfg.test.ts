@@ -53,23 +53,43 @@ test('guidance mixes (1+w)·cond − w·uncond in one doubled batch', async () =
     for (let i = 0; i < shape[0]; i++) out.fill(classes![i] === 3 ? 10 : 1 + classes![i]!, i * per, (i + 1) * per);
     return out;
   };
-  const g = classifierFreeGuidance(fake, { classes: Int32Array.of(0, 2), nullClass: 3, weight: 2 });
+  const g = classifierFreeGuidance(fake, { cond: Int32Array.of(0, 2), nullCond: Int32Array.of(3), weight: 2 });
   const shape: Shape4 = [2, 1, 2, 1];
   const out = await g(new Float32Array(4), 5, shape);
   assert.deepEqual(calls, [{ n: 4, classes: [0, 2, 3, 3] }]);
   // sample 0: 3·1 − 2·10 = −17; sample 1: 3·3 − 2·10 = −11
   assert.deepEqual([...out], [-17, -17, -11, -11]);
   // w = 0: one conditional pass, no doubling
-  const g0 = classifierFreeGuidance(fake, { classes: Int32Array.of(1, 1), nullClass: 3, weight: 0 });
+  const g0 = classifierFreeGuidance(fake, { cond: Int32Array.of(1, 1), nullCond: Int32Array.of(3), weight: 0 });
   assert.deepEqual([...(await g0(new Float32Array(4), 5, shape))], [2, 2, 2, 2]);
   assert.equal(calls.length, 2);
   assert.equal(calls[1]!.n, 2);
 });
 
-test('guidance rejects bad weights and class indices', () => {
+test('guidance rejects bad weights and ragged condition rows', () => {
   const m: ModelFn = (x) => x;
-  assert.throws(() => classifierFreeGuidance(m, { classes: Int32Array.of(0), nullClass: 3, weight: -1 }), DiffuseError);
-  assert.throws(() => classifierFreeGuidance(m, { classes: Int32Array.of(4), nullClass: 3, weight: 1 }), /out of range/);
+  assert.throws(() => classifierFreeGuidance(m, { cond: Int32Array.of(0), nullCond: Int32Array.of(3), weight: -1 }), DiffuseError);
+  assert.throws(() => classifierFreeGuidance(m, { cond: Int32Array.of(1, 2, 3), nullCond: Int32Array.of(0, 0), weight: 1 }), /rows of 2/);
+});
+
+test('guidance with token rows (text models): null rows are all pads, doubled batch keeps rows intact', async () => {
+  const calls: number[][] = [];
+  const fake: ModelFn = (x, _t, shape, cond) => {
+    calls.push([...(cond ?? [])]);
+    const per = x.length / shape[0];
+    const out = new Float32Array(x.length);
+    // output = sum of the row's tokens
+    for (let i = 0; i < shape[0]; i++) out.fill(cond![2 * i]! + cond![2 * i + 1]!, i * per, (i + 1) * per);
+    return out;
+  };
+  const g = classifierFreeGuidance(fake, { cond: Int32Array.of(3, 4, 5, 0), nullCond: Int32Array.of(0, 0), weight: 1 });
+  const out = await g(new Float32Array(2), 9, [2, 1, 1, 1]);
+  assert.deepEqual(calls[0], [3, 4, 5, 0, 0, 0, 0, 0]);
+  assert.deepEqual([...out], [14, 10]); // 2·7 − 0, 2·5 − 0
+  // all rows null: one unconditional pass
+  const u = classifierFreeGuidance(fake, { cond: new Int32Array(4), nullCond: Int32Array.of(0, 0), weight: 3 });
+  await u(new Float32Array(2), 9, [2, 1, 1, 1]);
+  assert.equal(calls[1]!.length, 4);
 });
 
 test('generate() with a class condition samples that class; guidance pushes away from the unconditional', async () => {
@@ -79,7 +99,7 @@ test('generate() with a class condition samples that class; guidance pushes away
     const r = await generate(model, {
       schedule: 'linear', timesteps: 1000, prediction: 'epsilon', imageSize: 1, channels: 1,
       sampler: 'ddim', steps: 50, n, seed: 7 + k, clip: false,
-      condition: { classes: new Int32Array(n).fill(k), nullClass: 2, guidance },
+      condition: { cond: new Int32Array(n).fill(k), nullCond: Int32Array.of(2), guidance },
     });
     return { mean: stats(r.images).mean, wrongSide: r.images.filter((v) => Math.sign(v) !== Math.sign(MEANS[k]!)).length };
   };
@@ -99,7 +119,7 @@ test('generate() with a class condition samples that class; guidance pushes away
   const r = await generate(model, {
     schedule: 'linear', timesteps: 1000, prediction: 'epsilon', imageSize: 1, channels: 1,
     sampler: 'ddim', steps: 50, n, seed: 3, clip: false,
-    condition: { classes: new Int32Array(n).fill(2), nullClass: 2, guidance: 0 },
+    condition: { cond: new Int32Array(n).fill(2), nullCond: Int32Array.of(2), guidance: 0 },
   });
   const pos = r.images.filter((v) => v > 0).length / n;
   assert.ok(pos > 0.4 && pos < 0.6, `unconditional: ${pos} of samples on the + mode`);

@@ -84,7 +84,7 @@ test('bad batches and hyper-parameters throw DiffuseError', async () => {
     await assert.rejects(tr.step({ ...b, shape: [6, 9, 8, 1] }, HP), DiffuseError);
     await assert.rejects(tr.step({ ...b, t: new Float32Array(2) }, HP), DiffuseError);
     await assert.rejects(tr.step({ ...b, target: new Float32Array(3) }, HP), DiffuseError);
-    await assert.rejects(tr.step({ ...b, classes: new Int32Array(6) }, HP), /unconditional/);
+    await assert.rejects(tr.step({ ...b, cond: new Int32Array(6) }, HP), /unconditional/);
     await assert.rejects(tr.step(b, { ...HP, lr: Number.NaN }), DiffuseError);
     await assert.rejects(tr.importState({ params: {}, ema: {}, adam: { step: 0, m: {}, v: {} } }), /lacks parameter/);
   } finally { await tr.dispose(); }

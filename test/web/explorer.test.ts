@@ -244,7 +244,7 @@ describe('explorer in chromium', { skip }, () => {
         const classes = Int32Array.from({ length: n }, (_, i) => i % 10);
         const ref = await generate(fn, {
           schedule: 'linear', timesteps: 1000, prediction: 'epsilon', imageSize: S, channels: 1, sampler: 'ddim', steps: 10, n, seed: 3,
-          condition: { classes, nullClass: 10, guidance: 2 },
+          condition: { cond: classes, nullCond: Int32Array.of(10), guidance: 2 },
         });
         const d = Math.max(...images.map((v, i) => Math.abs(v - ref.images[i]!)));
         console.log(`page vs generate() on onnxruntime-node: max abs difference ${d.toExponential(2)}`);

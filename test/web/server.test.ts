@@ -113,7 +113,7 @@ describe('explorer server', () => {
       assert.equal(webFn.metadata['diffuse.timesteps'], '1000');
       const opts = {
         schedule: 'linear', timesteps: 1000, prediction: 'epsilon', imageSize: 8, channels: 1, sampler: 'ddpm', steps: 6, n: 3, seed: 9,
-        condition: { classes: Int32Array.from([1, 2, 10]), nullClass: 10, guidance: 1.5 },
+        condition: { cond: Int32Array.from([1, 2, 10]), nullCond: Int32Array.of(10), guidance: 1.5 },
       } as const;
       const a = await generate(webFn, opts);
       const b = await generate(nodeFn, opts);
