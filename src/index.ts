@@ -32,6 +32,11 @@ export { createSampler, SAMPLER_NAMES, type SamplerName, type CreateSamplerOptio
 // Guidance and generation
 export { classifierFreeGuidance, type GuidanceOptions } from './guidance/cfg.js';
 export { resolveClass } from './guidance/labels.js';
+export { classCondition, promptCondition, nullCondition, classPrompt, classCount, resolveClassFor, type Condition } from './guidance/condition.js';
+
+// Text prompts (engine-free)
+export { words, buildVocab, tokenize, detokenize } from './text/tokenizer.js';
+export { defaultCaptions, allCaptions, sampleCaption, withTextConditioning, CAPTION_TEMPLATES, DEFAULT_TEXT_DIM } from './text/captions.js';
 export { generate, frameSteps, type GenerateOptions, type GenerateResult, type ReverseFrame } from './generate.js';
 export { loadPipeline, shippedModelDir, resolveCheckpoint, tfjsModelFn, generateWith, defaultSteps, ENGINE_NAMES, type SampleRequest, type Pipeline, type PipelineOptions, type EngineName } from './pipeline.js';
 
@@ -52,7 +57,7 @@ export { JsonlLog, readLog, type LogRecord } from './train/log.js';
 export { train, learningRate, emaDecayAt, datasetFor, checkpointDir, type TrainOptions, type TrainResult } from './train/train.js';
 
 // The network (engine-free config; tfjs model)
-export { defaultUNetConfig, validateUNetConfig, levelResolutions, type UNetConfig } from './model/config.js';
+export { defaultUNetConfig, validateUNetConfig, levelResolutions, conditionLength, PAD_TOKEN, type UNetConfig, type TextEncoderConfig } from './model/config.js';
 
 // ONNX export and ONNX Runtime (the fast sampling path)
 export { exportUNetToOnnx, hwioToOihw, DEFAULT_OPSET, ONNX_UNET_CONFIG_KEY, type OnnxExportOptions, type NamedParams } from './onnx/export-unet.js';
@@ -62,7 +67,7 @@ export { encodeOnnxModel, decodeOnnxModel, readOnnxMetadata } from './onnx/proto
 
 // Sample quality (metrics, evaluate and splits don't load tfjs; classifier does)
 export { frechetDistance, frechetDistanceGaussians, kernelInceptionDistance, classHistogram, meanAndCovariance, symmetricEigen, sqrtPsd, type FeatureSet, type KidOptions, type KidResult, type ClassHistogram } from './eval/metrics.js';
-export { evaluateSamples, realFloor, referenceFeatures, fitToClassifier, type SampleScores, type ImageBatch, type ReferenceFeatures, type EvaluateOptions, type RealFloorOptions } from './eval/evaluate.js';
+export { evaluateSamples, realFloor, referenceFeatures, fitToClassifier, classAgreement, type ClassAgreement, type SampleScores, type ImageBatch, type ReferenceFeatures, type EvaluateOptions, type RealFloorOptions } from './eval/evaluate.js';
 export { loadEvalSplits, splitHeldOut, EVAL_DATASETS, MNIST_HELD_OUT_SEED, type EvalSplits, type EvalDatasetName } from './eval/splits.js';
 export { createClassifier, buildClassifier, loadClassifier, saveClassifier, trainClassifier, classifierAccuracy, defaultClassifierConfig, validateClassifierConfig, classifierParamCount, CLASSIFIER_FILES, type Classifier, type ClassifierConfig, type ClassPrediction, type TrainClassifierOptions, type TrainedClassifier, type ClassifierProgress, type ClassifierTrainingInfo } from './eval/classifier.js';
 

@@ -10,6 +10,7 @@ import { Rng } from '../src/rng.js';
 import { createSampler, SAMPLER_NAMES, type SamplerName } from '../src/samplers/factory.js';
 import { sample } from '../src/samplers/loop.js';
 import { classifierFreeGuidance } from '../src/guidance/cfg.js';
+import { classCondition, classCount, classPrompt, promptCondition, type Condition } from '../src/guidance/condition.js';
 import type { GenerateOptions } from '../src/generate.js';
 import type { ModelFn, Shape4 } from '../src/diffusion/types.js';
 import type { DiffuseConfig } from '../src/config.js';
@@ -55,6 +56,7 @@ const revSeed = el('rev-seed', HTMLInputElement);
 const revN = el('rev-n', HTMLInputElement);
 const revClass = el('rev-class', HTMLSelectElement);
 const revGuidance = el('rev-guidance', HTMLInputElement);
+const revPrompt = el('rev-prompt', HTMLInputElement);
 const revBackendChoice = el('rev-backend-choice', HTMLSelectElement);
 const revGenerate = el('rev-generate', HTMLButtonElement);
 const revStop = el('rev-stop', HTMLButtonElement);
@@ -303,6 +305,11 @@ async function loadModel(): Promise<OrtWebModelFn> {
     await fn.dispose();
     throw new Error(`the ONNX model has ${fn.numClasses} classes but its config says ${nc}`);
   }
+  const L = config.model.text?.maxTokens ?? 0;
+  if (fn.tokenLength !== L) {
+    await fn.dispose();
+    throw new Error(`the ONNX model reads prompts of ${fn.tokenLength} tokens but its config says ${L}`);
+  }
   return fn;
 }
 
@@ -353,19 +360,30 @@ async function runGeneration(): Promise<void> {
       n: intInput(revN, 'images', 1, 32),
       seed: intInput(revSeed, 'seed', 0, 2 ** 31 - 1),
     };
-    const nc = config.model.numClasses;
+    // Class models take a class index, text models a prompt (a class's own
+    // prompt when a class is picked); the library builds the condition rows.
+    const nc = classCount(config);
+    let condition: Condition | null = null;
     let classes: Int32Array | null = null;
     let guidance = 0;
+    const prompt = revPrompt.value.trim();
     if (nc > 0) {
       const v = revClass.value;
-      classes = new Int32Array(opts.n);
-      if (v === 'mixed') classes.forEach((_, i) => { classes![i] = i % nc; });
-      else classes.fill(v === 'none' ? nc : Number(v));
-      guidance = v === 'none' ? 0 : Number(revGuidance.value);
+      guidance = v === 'none' && prompt === '' ? 0 : Number(revGuidance.value);
       if (!(Number.isFinite(guidance) && guidance >= 0)) throw new Error(`guidance weight must be a number ≥ 0, got '${revGuidance.value}'`);
+      if (config.model.text !== undefined && prompt !== '') {
+        condition = promptCondition(config, new Array<string>(opts.n).fill(prompt), guidance);
+      } else {
+        classes = new Int32Array(opts.n);
+        if (v === 'mixed') classes.forEach((_, i) => { classes![i] = i % nc; });
+        else classes.fill(v === 'none' ? -1 : Number(v));
+        condition = classCondition(config, classes, guidance);
+      }
     }
     const names = config.data.labelNames;
-    revClasses.textContent = classes === null ? '' : `— classes ${Array.from(classes, (k) => (k === nc ? '∅' : names?.[k] ?? String(k))).join(', ')}${guidance > 0 ? `, guidance w = ${guidance}` : ''}`;
+    const asked = (k: number): string => (k < 0 ? '∅' : config!.model.text !== undefined ? `"${classPrompt(config!, k)}"` : names?.[k] ?? String(k));
+    revClasses.textContent = condition === null ? ''
+      : `— ${classes === null ? `prompt "${prompt}"` : `classes ${Array.from(classes, asked).join(', ')}`}${guidance > 0 ? `, guidance w = ${guidance}` : ''}`;
     revStatus.textContent = 'loading the model…';
     const net0 = await ensureModel();
     const schedule = makeSchedule(opts.schedule, opts.timesteps);
@@ -389,7 +407,7 @@ async function runGeneration(): Promise<void> {
       modelMs = performance.now() - t0;
       return out;
     };
-    const net = classes === null ? timed : classifierFreeGuidance(timed, { cond: classes, nullCond: Int32Array.of(nc), weight: guidance });
+    const net = condition === null ? timed : classifierFreeGuidance(timed, { cond: condition.cond, nullCond: condition.nullCond, weight: condition.guidance });
     const scale = opts.n > 8 ? 2 : 4;
     drawBatch(revX, xT, opts.n, S, C, scale);
     drawBatch(revX0, new Float32Array(xT.length), opts.n, S, C, scale);
@@ -450,8 +468,12 @@ async function start(): Promise<void> {
     S = cfg.config.data.imageSize;
     C = cfg.config.data.channels;
     const d = cfg.config.diffusion;
-    const nc = cfg.config.model.numClasses;
-    modelInfo.textContent = `model: ${cfg.checkpoint} · step ${cfg.step} · ${S}×${S}×${C} · ${d.schedule} schedule, T = ${d.timesteps}, predicts ${d.prediction}${nc > 0 ? ` · ${nc} classes` : ' · unconditional'}`;
+    const nc = classCount(cfg.config);
+    const text = cfg.config.model.text;
+    modelInfo.textContent = `model: ${cfg.checkpoint} · step ${cfg.step} · ${S}×${S}×${C} · ${d.schedule} schedule, T = ${d.timesteps}, predicts ${d.prediction}` +
+      (text !== undefined ? ` · text prompts (${text.vocab.length - 1} words)` : nc > 0 ? ` · ${nc} classes` : ' · unconditional');
+    document.body.dataset['text'] = String(text !== undefined);
+    if (text !== undefined) revPrompt.title = `words this model knows: ${text.vocab.slice(1).join(', ')}`;
     fwdSchedule.value = d.schedule;
     fwdT.value = String(d.timesteps);
     document.body.dataset['conditional'] = String(nc > 0);

@@ -2,7 +2,11 @@
  * A DDPM-style U-Net, written functionally over explicitly named parameters.
  *
  * x [N,H,W,inC] (NHWC), t [N] (float timestep index)
- *   temb = dense(silu(dense(sinusoidal(t))))            (+ class embedding)
+ *   temb = dense(silu(dense(sinusoidal(t))))            (+ class embedding, or + dense(mean(context)))
+ *   text models: context = TextEncoder(tokens) [N, L, D] (token + position
+ *         embeddings, one self-attention layer, a token-wise MLP); a
+ *         cross-attention block (queries: image positions, keys/values: the
+ *         context) follows the middle self-attention and every other one
  *   h = conv3x3(x)
  *   down: per level, numResBlocks x (ResBlock [+ Attention]); then a stride-2 conv3x3
  *   mid:  ResBlock, Attention, ResBlock

@@ -29,6 +29,7 @@ import { defaultUNetConfig } from '../../src/model/config.js';
 import { initParam, unetParamSpecs } from '../../src/model/unet.js';
 import type {} from '../../src/web/explorer-handle.js';
 import { encodePng } from '../../src/io/image.js';
+import { promptCondition } from '../../src/guidance/condition.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 /** The `diffuse` CLI (DIFFUSE_CLI overrides, e.g. another build). */
@@ -283,6 +284,80 @@ describe('explorer in chromium', { skip }, () => {
     // The forward view still works without a model.
     await setSlider(page, 500);
     assert.match((await page.textContent('#fwd-t-label')) ?? '', /500 \/ 1000/);
+    await page.close();
+  });
+});
+
+describe('explorer in chromium, text model', { skip }, () => {
+  let work = '';
+  let checkpoint = '';
+  let server: Served | undefined;
+  let context: BrowserContext | undefined;
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'diffuse-explorer-text-'));
+    await run(process.execPath, [CLI, 'train', '--steps', '3', '--workers', '1', '--base-channels', '8', '--attention', 'none',
+      '--text', '--text-dim', '16', '--out', join(work, 'run'), '--sample-every', '0'], { cwd: ROOT, timeout: 300_000 });
+    checkpoint = join(work, 'run', 'checkpoint');
+    server = await serve(checkpoint);
+    const { chromium } = await import('playwright-core');
+    context = await chromium.launchPersistentContext(join(work, 'profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-dev-shm-usage'],
+    });
+  });
+
+  after(async () => {
+    await context?.close();
+    if (server !== undefined) {
+      const exited = new Promise((ok) => server!.proc.once('exit', ok));
+      server.proc.kill('SIGTERM');
+      await exited;
+    }
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  test('a prompt steers generation in the page exactly as promptCondition + generate() in Node; unknown words show an error', async () => {
+    const page = await context!.newPage();
+    page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
+    await page.goto(server!.url);
+    assert.equal(await waitState(page, ['ready', 'error']), 'ready', `page error: ${await page.evaluate(() => window.explorer.error)}`);
+    assert.ok(await page.isVisible('#rev-prompt'), 'the prompt box is shown for a text model');
+    assert.match((await page.textContent('#model-info')) ?? '', /text prompts/);
+    await page.selectOption('#rev-sampler', 'ddim');
+    await page.fill('#rev-steps', '5');
+    await page.fill('#rev-n', '4');
+    await page.fill('#rev-seed', '2');
+    await page.fill('#rev-guidance', '3');
+    await page.fill('#rev-prompt', 'a photo of a seven');
+    await page.click('#rev-generate');
+    assert.equal(await waitState(page, ['done', 'error']), 'done', `page error: ${await page.evaluate(() => window.explorer.error)}`);
+    assert.match((await page.textContent('#rev-classes')) ?? '', /prompt "a photo of a seven", guidance w = 3/);
+    const images = await page.evaluate(() => window.explorer.lastImages);
+    const { config, params } = await loadModelWeights(checkpoint, 'ema');
+    if (await ortAvailable()) {
+      const fn = await createOrtModelFn(exportUNetToOnnx(config.model, params), { threads: 1 });
+      try {
+        const ref = await generate(fn, {
+          schedule: 'linear', timesteps: 1000, prediction: 'epsilon', imageSize: 28, channels: 1, sampler: 'ddim', steps: 5, n: 4, seed: 2,
+          condition: promptCondition(config, new Array<string>(4).fill('a photo of a seven'), 3),
+        });
+        const d = Math.max(...images!.map((v, i) => Math.abs(v - ref.images[i]!)));
+        assert.ok(d < 1e-3, `page equals Node generate() with the prompt (max abs difference ${d})`);
+        const other = await generate(fn, {
+          schedule: 'linear', timesteps: 1000, prediction: 'epsilon', imageSize: 28, channels: 1, sampler: 'ddim', steps: 5, n: 4, seed: 2,
+          condition: promptCondition(config, new Array<string>(4).fill('zero'), 3),
+        });
+        assert.ok(Math.max(...images!.map((v, i) => Math.abs(v - other.images[i]!))) > 1e-3, 'another prompt gives other images');
+      } finally {
+        await fn.dispose();
+      }
+    }
+    await page.fill('#rev-prompt', 'a purple seven');
+    await page.click('#rev-generate');
+    assert.equal(await waitState(page, ['done', 'error']), 'error');
+    assert.match((await page.textContent('#error')) ?? '', /unknown word 'purple'.*knows: /);
     await page.close();
   });
 });

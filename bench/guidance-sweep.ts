@@ -1,0 +1,150 @@
+/**
+ * Guidance sweep (issue #7): does the model make what it is asked for, and at
+ * what cost in FID? For each guidance weight W, N samples split evenly over
+ * the classes (class models: the class index; text models: the class's
+ * canonical prompt, e.g. "ankle boot"), DDIM 50 steps, fixed seed; the
+ * project's classifier says which class each sample shows. Writes
+ * docs/guidance-<dataset>.md (+ .svg plot, + .json, + one PNG grid per W:
+ * a row per class).
+ *
+ *   node dist/bench/guidance-sweep.js --dataset mnist                                  # models/mnist
+ *   node dist/bench/guidance-sweep.js --dataset fashion-mnist --checkpoint models/fashion-mnist-text
+ *   options: --n 500 --weights 0,1,2,4,8 --seed 0 --steps 50 --out docs/guidance-<dataset>
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Flags, parseArgs } from '../src/cli/args.js';
+import { DiffuseError } from '../src/errors.js';
+import { initEngine } from '../src/engine/backend.js';
+import { loadClassifier } from '../src/eval/classifier.js';
+import { classAgreement, evaluateSamples, realFloor, referenceFeatures, type ClassAgreement, type SampleScores } from '../src/eval/evaluate.js';
+import { EVAL_DATASETS, loadEvalSplits } from '../src/eval/splits.js';
+import { classCondition, classCount, classPrompt } from '../src/guidance/condition.js';
+import { imageGrid, writePng } from '../src/io/image.js';
+import { generateWith, loadPipeline } from '../src/pipeline.js';
+import { ProgressBar } from '../src/train/progress.js';
+import { fixed, markdownTable } from './study-common.js';
+import { svgPlot } from './study-plot.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+interface Row {
+  w: number;
+  agreement: ClassAgreement;
+  scores: SampleScores;
+  seconds: number;
+  grid: string;
+}
+
+async function main(): Promise<void> {
+  const f = new Flags(parseArgs(process.argv.slice(2)));
+  const dataset = f.choice('dataset', EVAL_DATASETS, 'mnist');
+  const checkpoint = f.string('checkpoint', dataset === 'mnist' ? join(ROOT, 'models', 'mnist') : join(ROOT, 'models', 'fashion-mnist-text'));
+  const n = f.int('n', 500);
+  const seed = f.int('seed', 0);
+  const steps = f.int('steps', 50);
+  const weights = f.string('weights', '0,1,2,4,8').split(',').map(Number);
+  const out = f.string('out', join(ROOT, 'docs', `guidance-${dataset}`));
+  const classifierDir = f.string('classifier', join(ROOT, 'models', `classifier-${dataset}`));
+  f.rejectUnknown();
+  if (weights.some((w) => !(w >= 0))) throw new DiffuseError('--weights must be numbers ≥ 0');
+
+  await initEngine({ backend: 'wasm' });
+  const clf = loadClassifier(classifierDir);
+  const pipe = await loadPipeline(checkpoint);
+  const rows: Row[] = [];
+  try {
+    const cfg = pipe.config;
+    const K = classCount(cfg);
+    if (K === 0) throw new DiffuseError(`${checkpoint} is unconditional: nothing to guide`);
+    const names = cfg.data.labelNames ?? Array.from({ length: K }, (_, k) => String(k));
+    const asked = (k: number): string => (cfg.model.text !== undefined ? `"${classPrompt(cfg, k)}"` : names[k]!);
+    const requested = Int32Array.from({ length: n }, (_, i) => Math.floor((i * K) / n));
+    const splits = await loadEvalSplits(dataset);
+    const ref = referenceFeatures(clf, splits.heldOut, n, seed);
+    const floor = realFloor({ classifier: clf, train: splits.train, reference: splits.heldOut, referenceFeatures: ref, n, seed });
+    mkdirSync(dirname(out), { recursive: true });
+    for (const w of weights) {
+      const bar = new ProgressBar({ total: steps, label: `W=${w}`, unit: 'step' });
+      const r = await generateWith(pipe, {
+        sampler: 'ddim', steps, n, seed, batchSize: 64,
+        condition: classCondition(cfg, requested, w),
+        onStep: (done) => bar.update(Math.min(steps, Math.ceil(done / Math.ceil(n / 64))), {}),
+      });
+      bar.finish();
+      const samples = { images: r.images, shape: r.shape };
+      const agreement = classAgreement(clf, samples, requested);
+      const scores = evaluateSamples({ classifier: clf, samples, reference: ref, n, seed });
+      // Grid: one row per class, its first 8 samples.
+      const per = r.shape[1] * r.shape[2] * r.shape[3];
+      const cols = Math.max(1, Math.min(8, Math.floor(n / K)));
+      const pick = new Float32Array(K * cols * per);
+      for (let k = 0; k < K; k++) {
+        const first = requested.indexOf(k);
+        for (let j = 0; j < cols; j++) pick.set(r.images.subarray((first + j) * per, (first + j + 1) * per), (k * cols + j) * per);
+      }
+      const grid = `${out}-w${w}.png`;
+      await writePng(grid, imageGrid(pick, [K * cols, r.shape[1], r.shape[2], r.shape[3]], { cols }));
+      rows.push({ w, agreement, scores, seconds: r.seconds, grid });
+      process.stderr.write(`W=${w}: agreement ${(100 * agreement.overall).toFixed(1)}% (worst ${(100 * agreement.worst).toFixed(1)}%), FID ${scores.fid.toFixed(2)}, ${r.seconds.toFixed(1)} s\n`);
+    }
+
+    const pct = (x: number): string => `${fixed(100 * x, 1)}%`;
+    const worstName = (a: ClassAgreement): string => names[a.perClass.indexOf(a.worst)] ?? '?';
+    const main = markdownTable(
+      ['W', 'agreement (all)', 'worst class', 'FID', 'KID ×1e3', 'classes covered', 'seconds'],
+      rows.map((r) => [String(r.w), pct(r.agreement.overall), `${pct(r.agreement.worst)} (${worstName(r.agreement)})`, fixed(r.scores.fid, 2), `${fixed(1e3 * r.scores.kid, 2)} ± ${fixed(1e3 * r.scores.kidStd, 2)}`, String(r.scores.classesCovered), fixed(r.seconds, 1)]),
+      ['r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    );
+    const perClass = markdownTable(
+      ['class (asked as)', ...rows.map((r) => `W=${r.w}`)],
+      names.map((name, k) => [`${name} (${asked(k)})`, ...rows.map((r) => pct(r.agreement.perClass[k]!))]),
+      ['l', ...rows.map(() => 'r' as const)],
+    );
+    const plot = svgPlot({
+      title: `Guidance on ${dataset}: agreement and FID vs W (N = ${n}, DDIM ${steps})`,
+      xLabel: 'guidance weight W',
+      yLabel: 'agreement % / FID',
+      xTicks: weights,
+      series: [
+        { name: 'agreement, all (%)', points: rows.map((r) => ({ x: r.w, y: 100 * r.agreement.overall })) },
+        { name: 'agreement, worst class (%)', points: rows.map((r) => ({ x: r.w, y: 100 * r.agreement.worst })), dashed: true },
+        { name: 'FID', points: rows.map((r) => ({ x: r.w, y: r.scores.fid, label: fixed(r.scores.fid, 1) })) },
+      ],
+      refLines: [{ y: floor.fid, label: `real-vs-real FID floor ${fixed(floor.fid, 1)}` }, { y: dataset === 'mnist' ? 95 : 90, label: `target agreement ${dataset === 'mnist' ? 95 : 90}%` }],
+    });
+    writeFileSync(`${out}.svg`, plot);
+    const rel = (p: string): string => p.slice(p.lastIndexOf('/') + 1);
+    const md = [
+      `# Guidance on ${dataset}: agreement and FID against W`,
+      '',
+      `Generated by \`node dist/bench/guidance-sweep.js --dataset ${dataset}${checkpoint.endsWith('models/mnist') || checkpoint.endsWith('models/fashion-mnist-text') ? '' : ` --checkpoint ${checkpoint}`}\` on ${new Date().toISOString().slice(0, 10)}.`,
+      `Model: \`${checkpoint.replace(ROOT + '/', '')}\` (step ${pipe.step}, ${cfg.model.text !== undefined ? `text-conditioned: each class asked for by its prompt` : `class-conditional`}), engine ${pipe.engine}.`,
+      `N = ${n} samples per W (${n / K} per class, classes in order), DDIM ${steps} steps, seed ${seed} (the same starting noise for every W).`,
+      `Agreement = the share of samples that the project's classifier (\`${classifierDir.replace(ROOT + '/', '')}\`) assigns to the class that was asked for.`,
+      `FID/KID against ${n} held-out images; the real-vs-real floor at this N is **FID ${fixed(floor.fid, 2)}** (KID ×1e3 ${fixed(1e3 * floor.kid, 2)}): what a perfect generator would score.`,
+      '',
+      main,
+      `![agreement and FID vs W](${rel(out)}.svg)`,
+      '',
+      '## Per class',
+      '',
+      perClass,
+      '## Samples (a row per class, 8 samples each)',
+      '',
+      markdownTable(rows.map((r) => `W = ${r.w}`), [rows.map((r) => `![W=${r.w}](${rel(r.grid)})`)]),
+    ].join('\n');
+    writeFileSync(`${out}.md`, md + '\n');
+    writeFileSync(`${out}.json`, JSON.stringify({ dataset, checkpoint: checkpoint.replace(ROOT + '/', ''), step: pipe.step, n, seed, steps, floor: { fid: floor.fid, kid: floor.kid }, rows: rows.map((r) => ({ w: r.w, agreement: r.agreement, fid: r.scores.fid, kid: r.scores.kid, kidStd: r.scores.kidStd, classHistogram: r.scores.classHistogram, seconds: r.seconds })) }, null, 1) + '\n');
+    process.stderr.write(`wrote ${out}.md, .svg, .json and ${rows.length} grids\n`);
+  } finally {
+    await pipe.dispose();
+    clf.dispose();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`guidance-sweep: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
