@@ -114,36 +114,51 @@ async function waitState(page: Page, states: string[], timeout = 120_000): Promi
   return page.evaluate(() => window.explorer.state);
 }
 
+
+interface Explorer {
+  work: string;
+  checkpoint: string;
+  server: Served;
+  context: BrowserContext;
+}
+
+/** Train a tiny model with `trainArgs` into a temp folder, serve it, and open headless chromium. */
+async function startExplorer(prefix: string, trainArgs: string[]): Promise<Explorer> {
+  const work = mkdtempSync(join(tmpdir(), prefix));
+  await run(process.execPath, [CLI, 'train', ...trainArgs, '--out', join(work, 'run'), '--sample-every', '0'], { cwd: ROOT, timeout: 300_000 });
+  const checkpoint = join(work, 'run', 'checkpoint');
+  const server = await serve(checkpoint);
+  const { chromium } = await import('playwright-core');
+  const context = await chromium.launchPersistentContext(join(work, 'profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+  return { work, checkpoint, server, context };
+}
+
+async function stopExplorer(e: Explorer | undefined): Promise<void> {
+  if (e === undefined) return;
+  await e.context.close();
+  const exited = new Promise((ok) => e.server.proc.once('exit', ok));
+  e.server.proc.kill('SIGTERM');
+  await exited;
+  rmSync(e.work, { recursive: true, force: true });
+}
+
 describe('explorer in chromium', { skip }, () => {
-  let work = '';
+  let ex: Explorer | undefined;
   let checkpoint = '';
   let server: Served | undefined;
   let context: BrowserContext | undefined;
 
   before(async () => {
-    work = mkdtempSync(join(tmpdir(), 'diffuse-explorer-'));
-    await run(process.execPath, [CLI, 'train', '--steps', '4', '--workers', '1', '--base-channels', '8', '--res-blocks', '1',
-      '--attention', 'none', '--conditional', '--out', join(work, 'run'), '--sample-every', '0'], { cwd: ROOT, timeout: 300_000 });
-    checkpoint = join(work, 'run', 'checkpoint');
-    server = await serve(checkpoint);
-    const { chromium } = await import('playwright-core');
-    context = await chromium.launchPersistentContext(join(work, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-    });
+    ex = await startExplorer('diffuse-explorer-', ['--steps', '4', '--workers', '1', '--base-channels', '8', '--res-blocks', '1', '--attention', 'none', '--conditional']);
+    ({ checkpoint, server, context } = ex);
   });
 
-  after(async () => {
-    await context?.close();
-    if (server !== undefined) {
-      const exited = new Promise((ok) => server!.proc.once('exit', ok));
-      server.proc.kill('SIGTERM');
-      await exited;
-    }
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  after(async () => stopExplorer(ex));
 
   async function openPage(): Promise<Page> {
     const page = await context!.newPage();
@@ -289,34 +304,17 @@ describe('explorer in chromium', { skip }, () => {
 });
 
 describe('explorer in chromium, text model', { skip }, () => {
-  let work = '';
+  let ex: Explorer | undefined;
   let checkpoint = '';
   let server: Served | undefined;
   let context: BrowserContext | undefined;
 
   before(async () => {
-    work = mkdtempSync(join(tmpdir(), 'diffuse-explorer-text-'));
-    await run(process.execPath, [CLI, 'train', '--steps', '3', '--workers', '1', '--base-channels', '8', '--attention', 'none',
-      '--text', '--text-dim', '16', '--out', join(work, 'run'), '--sample-every', '0'], { cwd: ROOT, timeout: 300_000 });
-    checkpoint = join(work, 'run', 'checkpoint');
-    server = await serve(checkpoint);
-    const { chromium } = await import('playwright-core');
-    context = await chromium.launchPersistentContext(join(work, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-dev-shm-usage'],
-    });
+    ex = await startExplorer('diffuse-explorer-text-', ['--steps', '3', '--workers', '1', '--base-channels', '8', '--attention', 'none', '--text', '--text-dim', '16']);
+    ({ checkpoint, server, context } = ex);
   });
 
-  after(async () => {
-    await context?.close();
-    if (server !== undefined) {
-      const exited = new Promise((ok) => server!.proc.once('exit', ok));
-      server.proc.kill('SIGTERM');
-      await exited;
-    }
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  after(async () => stopExplorer(ex));
 
   test('a prompt steers generation in the page exactly as promptCondition + generate() in Node; unknown words show an error', async () => {
     const page = await context!.newPage();
