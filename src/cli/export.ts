@@ -9,7 +9,9 @@ export const HELP = `usage: diffuse export --checkpoint DIR [options]
 
 Write the checkpoint's U-Net as an ONNX model: inputs x float32 [N,H,W,C] (NHWC),
 t float32 [N] (timestep index), classes int64 [N] (class-conditional models only;
-numClasses = no class); output out float32 [N,H,W,outC]. The batch size is dynamic.
+numClasses = no class) or tokens int64 [N,L] (text models only: prompt token ids,
+0 = pad; the vocabulary is in the metadata); output out float32 [N,H,W,outC].
+The batch size is dynamic.
 The model config and the diffusion settings (schedule, timesteps, prediction) are
 stored in the file's metadata.
 
