@@ -27,7 +27,9 @@ const HELP = `usage: diffuse train [options]
   --prediction P        epsilon (default) | x0 | v | mean
   --schedule S          linear (default) | cosine | sigmoid;  --timesteps T (default 1000)
   --size N, --channels 1|3   image size and channels (default: the data set's)
-  --base-channels N (32), --channel-mults 1,2,2, --res-blocks N (1), --attention 7[,14]|none (none: middle block only), --dropout X
+  --base-channels N (32), --channel-mults 1,2,2, --res-blocks N (1), --dropout X
+  --attention 7[,14]|none   resolutions with self-attention (and, for --text, cross-attention) blocks
+                        besides the middle block's (default: the lowest level, 7 for 28px; none: middle block only)
   --conditional         class-conditional (labels from the data set) for guidance; --cond-dropout P (default 0.1)
   --text                text-conditioned: a small text encoder over captions made from the class names
                         (e.g. "a photo of an ankle boot"), cross-attention in the U-Net; --text-dim N (64)
