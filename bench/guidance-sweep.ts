@@ -97,10 +97,10 @@ async function main(): Promise<void> {
     const pct = (x: number): string => `${fixed(100 * x, 1)}%`;
     const worstName = (a: ClassAgreement): string => names[a.perClass.indexOf(a.worst)] ?? '?';
     const main = markdownTable(
-      ['W', 'agreement (all)', 'worst class', 'FID', 'KID ×1e3', 'classes covered', 'seconds'],
+      ['W', 'agreement (all)', 'worst class', 'FID', 'KID', 'classes covered', 'seconds'],
       [
-        ...rows.map((r) => [String(r.w), pct(r.agreement.overall), `${pct(r.agreement.worst)} (${worstName(r.agreement)})`, fixed(r.scores.fid, 2), `${fixed(1e3 * r.scores.kid, 2)} ± ${fixed(1e3 * r.scores.kidStd, 2)}`, String(r.scores.classesCovered), fixed(r.seconds, 1)]),
-        [`real held-out images (${ho.shape[0]})`, pct(real.overall), `${pct(real.worst)} (${worstName(real)})`, `${fixed(floor.fid, 2)} (floor)`, `${fixed(1e3 * floor.kid, 2)} ± ${fixed(1e3 * floor.kidStd, 2)}`, String(floor.classesCovered), '—'],
+        ...rows.map((r) => [String(r.w), pct(r.agreement.overall), `${pct(r.agreement.worst)} (${worstName(r.agreement)})`, fixed(r.scores.fid, 2), `${fixed(r.scores.kid, 2)} ± ${fixed(r.scores.kidStd, 2)}`, String(r.scores.classesCovered), fixed(r.seconds, 1)]),
+        [`real held-out images (${ho.shape[0]})`, pct(real.overall), `${pct(real.worst)} (${worstName(real)})`, `${fixed(floor.fid, 2)} (floor)`, `${fixed(floor.kid, 2)} ± ${fixed(floor.kidStd, 2)}`, String(floor.classesCovered), '—'],
       ],
       ['r', 'r', 'r', 'r', 'r', 'r', 'r'],
     );
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
       `N = ${n} samples per W (${n / K} per class, classes in order), DDIM ${steps} steps, seed ${seed} (the same starting noise for every W).`,
       `Agreement = the share of samples that the project's classifier (\`${classifierDir.replace(ROOT + '/', '')}\`) assigns to the class that was asked for;`,
       `the last row/column is the same classifier on the ${ho.shape[0]} real held-out images with their true labels (its own accuracy: the ceiling a per-class figure can be judged against).`,
-      `FID/KID against ${n} held-out images; the real-vs-real floor at this N is **FID ${fixed(floor.fid, 2)}** (KID ×1e3 ${fixed(1e3 * floor.kid, 2)}): what a perfect generator would score.`,
+      `FID/KID against ${n} held-out images; the real-vs-real floor at this N is **FID ${fixed(floor.fid, 2)}** (KID ${fixed(floor.kid, 2)}): what a perfect generator would score.`,
       '',
       main,
       `![agreement and FID vs W](${rel(out)}.svg)`,
