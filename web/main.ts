@@ -108,16 +108,18 @@ interface SamplesResponse {
   note?: string;
 }
 
+/** Why a response failed: the server's JSON `error` when it sent one, else the HTTP status. */
+async function failureDetail(res: Response): Promise<string> {
+  try {
+    const body = (await res.json()) as { error?: string };
+    if (body.error) return body.error;
+  } catch { /* not JSON */ }
+  return `${res.status} ${res.statusText}`;
+}
+
 async function fetchJson<T>(url: string, what: string): Promise<T> {
   const res = await fetch(url);
-  if (!res.ok) {
-    let detail = `${res.status} ${res.statusText}`;
-    try {
-      const body = (await res.json()) as { error?: string };
-      if (body.error) detail = body.error;
-    } catch { /* not JSON */ }
-    throw new Error(`cannot load ${what} (${detail})`);
-  }
+  if (!res.ok) throw new Error(`cannot load ${what} (${await failureDetail(res)})`);
   return (await res.json()) as T;
 }
 
@@ -285,14 +287,7 @@ ort.env.wasm.numThreads = window.crossOriginIsolated ? Math.max(1, Math.min(4, n
 async function loadModel(): Promise<OrtWebModelFn> {
   if (config === null) throw new Error('no model config');
   const res = await fetch('api/model.onnx');
-  if (!res.ok) {
-    let detail = `${res.status} ${res.statusText}`;
-    try {
-      const body = (await res.json()) as { error?: string };
-      if (body.error) detail = body.error;
-    } catch { /* not JSON */ }
-    throw new Error(`cannot download the model (${detail})`);
-  }
+  if (!res.ok) throw new Error(`cannot download the model (${await failureDetail(res)})`);
   const bytes = new Uint8Array(await res.arrayBuffer());
   const fn = await createOrtWebModelFn(ort, bytes, { backend: revBackendChoice.value as WebBackendChoice });
   const [h, w, c] = fn.imageShape;

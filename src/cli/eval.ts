@@ -80,10 +80,6 @@ function histogramLines(s: SampleScores, names: string[] | undefined): string {
 
 export async function run(args: ParsedArgs): Promise<void> {
   const f = new Flags(args);
-  if (f.bool('help')) {
-    process.stdout.write(HELP + '\n');
-    return;
-  }
   const checkpoint = f.string('checkpoint');
   const samplesDir = f.string('samples');
   const datasetFlag = f.string('dataset');

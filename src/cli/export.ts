@@ -25,10 +25,6 @@ options:
 
 export async function run(args: ParsedArgs): Promise<void> {
   const f = new Flags(args);
-  if (f.bool('help')) {
-    process.stdout.write(HELP + '\n');
-    return;
-  }
   const checkpoint = f.string('checkpoint');
   const weights = f.choice('weights', ['ema', 'model'] as const, 'ema');
   f.choice('format', ['onnx'] as const, 'onnx');

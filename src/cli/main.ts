@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 /**
  * The `diffuse` command: a thin layer that turns flags into library options.
- * Each command lives in its own file under src/cli/ and exports `run(args)`.
+ * Each command lives in its own file under src/cli/ and exports `run(args)`
+ * and its `HELP` text (printed here for `--help`).
  * Every error ends here, in one handler: one line on stderr, exit code 1.
  */
 import { parseArgs, type ParsedArgs } from './args.js';
 import { DiffuseError } from '../errors.js';
 
-type Command = { summary: string; load: () => Promise<{ run(args: ParsedArgs): Promise<void> }> };
+type Command = { summary: string; load: () => Promise<{ run(args: ParsedArgs): Promise<void>; HELP: string }> };
 
 const commands: Record<string, Command> = {
   sample: { summary: 'generate images (PNG grid, PNG files, GIF) from a trained model', load: () => import('./sample.js') },
@@ -33,7 +34,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   const cmd = commands[name];
   if (cmd === undefined) throw new DiffuseError(`unknown command '${name}'\n${usage()}`);
   const mod = await cmd.load();
-  await mod.run(parseArgs(rest));
+  const args = parseArgs(rest);
+  if (args.flags.has('help')) {
+    process.stdout.write(mod.HELP + '\n');
+    return 0;
+  }
+  await mod.run(args);
   return 0;
 }
 

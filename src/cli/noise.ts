@@ -21,10 +21,6 @@ options:
 
 export async function run(args: ParsedArgs): Promise<void> {
   const f = new Flags(args);
-  if (f.bool('help')) {
-    process.stdout.write(HELP + '\n');
-    return;
-  }
   const steps = f.int('steps', 1000);
   const schedule = f.choice('schedule', SCHEDULE_NAMES, 'linear');
   const frames = f.int('frames', 8);

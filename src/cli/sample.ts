@@ -13,7 +13,7 @@ import { ProgressBar } from '../train/progress.js';
 import { parseBackendName } from '../engine/backend.js';
 import { classCondition, classCount, promptCondition, resolveClassFor, type Condition } from '../guidance/condition.js';
 
-const HELP = `usage: diffuse sample [options]
+export const HELP = `usage: diffuse sample [options]
 
   --checkpoint DIR      run or checkpoint folder (default: the shipped MNIST model, models/mnist)
   --sampler NAME        ddpm | ddim (default) | dpm-solver
@@ -52,10 +52,6 @@ function gifFrames(r: GenerateResult): ImageU8[] {
 
 export async function run(args: ParsedArgs): Promise<void> {
   const f = new Flags(args);
-  if (f.bool('help')) {
-    process.stdout.write(HELP + '\n');
-    return;
-  }
   const ckptFlag = f.string('checkpoint');
   const checkpoint = ckptFlag ?? shippedModelDir();
   const sampler = f.choice('sampler', SAMPLER_NAMES, 'ddim');

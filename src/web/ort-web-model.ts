@@ -11,7 +11,7 @@
  */
 import type * as OrtWeb from 'onnxruntime-web';
 import { DiffuseError } from '../errors.js';
-import { unetFeeds, describeUNetSession, type UNetSessionInfo } from '../onnx/feeds.js';
+import { unetFeedTensors, type TensorMaker, describeUNetSession, type UNetSessionInfo } from '../onnx/feeds.js';
 import type { ModelFn, Shape4 } from '../diffusion/types.js';
 import { ONNX_UNET_CONFIG_KEY, readOnnxMetadata } from '../onnx/proto.js';
 
@@ -110,19 +110,16 @@ export async function createOrtWebModelFn(ort: OrtWebModule, bytes: Uint8Array, 
     throw err;
   }
   const [H, W, C] = info.imageShape;
-  const { outChannels: outC, conditional, numClasses, tokenLength, vocabSize } = info;
+  const { outChannels: outC, numClasses, tokenLength } = info;
+  const tensors: TensorMaker<OrtWeb.Tensor> = {
+    float32: (data, dims) => new ort.Tensor('float32', data, dims),
+    int64: (data, dims) => new ort.Tensor('int64', data, dims),
+  };
 
   let disposed = false;
   const run = async (x: Float32Array, t: number, shape: Shape4, classes?: Int32Array): Promise<Float32Array> => {
     if (disposed) throw new DiffuseError('ORT web model function used after dispose()');
-    const n = shape[0];
-    const arrays = unetFeeds('the model', { imageShape: [H, W, C], conditional, numClasses, tokenLength, vocabSize }, x, t, shape, classes);
-    const feeds: Record<string, OrtWeb.Tensor> = {
-      x: new ort.Tensor('float32', arrays.x, [n, H, W, C]),
-      t: new ort.Tensor('float32', arrays.t, [n]),
-    };
-    if (arrays.classes !== undefined) feeds['classes'] = new ort.Tensor('int64', arrays.classes, [n]);
-    if (arrays.tokens !== undefined) feeds['tokens'] = new ort.Tensor('int64', arrays.tokens, [n, tokenLength]);
+    const feeds = unetFeedTensors('the model', info, x, t, shape, classes, tensors);
     const result = await session.run(feeds);
     const out = result['out'];
     if (out === undefined) throw new DiffuseError("ORT web model: no 'out' in the session's results");
