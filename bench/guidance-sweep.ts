@@ -10,8 +10,9 @@
  *   node dist/bench/guidance-sweep.js --dataset mnist                                  # models/mnist
  *   node dist/bench/guidance-sweep.js --dataset fashion-mnist --checkpoint models/fashion-mnist-text
  *   options: --n 500 --weights 0,1,2,4,8 --seed 0 --steps 50 --out docs/guidance-<dataset>
+ *            --misses-at W (the weight whose misses the per-class table lists; default 2, or the last swept)
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Flags, parseArgs } from '../src/cli/args.js';
@@ -24,7 +25,7 @@ import { classCondition, classCount, classPrompt } from '../src/guidance/conditi
 import { imageGrid, writePng } from '../src/io/image.js';
 import { generateWith, loadPipeline } from '../src/pipeline.js';
 import { ProgressBar } from '../src/train/progress.js';
-import { fixed, markdownTable } from './study-common.js';
+import { fixed, markdownTable, withDiscussion } from './study-common.js';
 import { svgPlot } from './study-plot.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -47,8 +48,10 @@ async function main(): Promise<void> {
   const weights = f.string('weights', '0,1,2,4,8').split(',').map(Number);
   const out = f.string('out', join(ROOT, 'docs', `guidance-${dataset}`));
   const classifierDir = f.string('classifier', join(ROOT, 'models', `classifier-${dataset}`));
+  const missesAt = f.number('misses-at') ?? (weights.includes(2) ? 2 : weights[weights.length - 1]!);
   f.rejectUnknown();
   if (weights.some((w) => !(w >= 0))) throw new DiffuseError('--weights must be numbers ≥ 0');
+  if (!weights.includes(missesAt)) throw new DiffuseError(`--misses-at ${missesAt} is not one of the swept weights (${weights.join(', ')})`);
 
   await initEngine({ backend: 'wasm' });
   const clf = loadClassifier(classifierDir);
@@ -104,10 +107,19 @@ async function main(): Promise<void> {
       ],
       ['r', 'r', 'r', 'r', 'r', 'r', 'r'],
     );
+    // Where the misses go, at one W and on real images: the classes the
+    // classifier saw instead, most frequent first.
+    const at = rows.find((r) => r.w === missesAt)!;
+    const misses = (a: ClassAgreement, k: number): string => {
+      const row = a.confusion[k]!;
+      const total = a.counts[k]!;
+      const wrong = row.map((c, j) => ({ c, j })).filter((e) => e.j !== k && e.c > 0).sort((x, y) => y.c - x.c).slice(0, 3);
+      return wrong.length === 0 ? '—' : wrong.map((e) => `${names[e.j]} ${pct(e.c / total)}`).join(', ');
+    };
     const perClass = markdownTable(
-      ['class (asked as)', ...rows.map((r) => `W=${r.w}`), 'real images'],
-      names.map((name, k) => [`${name} (${asked(k)})`, ...rows.map((r) => pct(r.agreement.perClass[k]!)), pct(real.perClass[k]!)]),
-      ['l', ...rows.map(() => 'r' as const), 'r'],
+      ['class (asked as)', ...rows.map((r) => `W=${r.w}`), 'real images', `seen instead at W=${at.w}`, 'seen instead, real images'],
+      names.map((name, k) => [`${name} (${asked(k)})`, ...rows.map((r) => pct(r.agreement.perClass[k]!)), pct(real.perClass[k]!), misses(at.agreement, k), misses(real, k)]),
+      ['l', ...rows.map(() => 'r' as const), 'r', 'l', 'l'],
     );
     const plot = svgPlot({
       title: `Guidance on ${dataset}: agreement and FID vs W (N = ${n}, DDIM ${steps})`,
@@ -143,9 +155,10 @@ async function main(): Promise<void> {
       '',
       markdownTable(rows.map((r) => `W = ${r.w}`), [rows.map((r) => `![W=${r.w}](${rel(r.grid)})`)]),
     ].join('\n');
-    writeFileSync(`${out}.md`, md + '\n');
+    const report = withDiscussion(md, existsSync(`${out}.md`) ? readFileSync(`${out}.md`, 'utf8') : undefined);
+    writeFileSync(`${out}.md`, report.text);
     writeFileSync(`${out}.json`, JSON.stringify({ dataset, checkpoint: checkpoint.replace(ROOT + '/', ''), step: pipe.step, n, seed, steps, floor: { fid: floor.fid, kid: floor.kid }, realAgreement: real, rows: rows.map((r) => ({ w: r.w, agreement: r.agreement, fid: r.scores.fid, kid: r.scores.kid, kidStd: r.scores.kidStd, classHistogram: r.scores.classHistogram, seconds: r.seconds })) }, null, 1) + '\n');
-    process.stderr.write(`wrote ${out}.md, .svg, .json and ${rows.length} grids\n`);
+    process.stderr.write(`wrote ${out}.md (kept ${report.keptLines} hand-written lines), .svg, .json and ${rows.length} grids\n`);
   } finally {
     await pipe.dispose();
     clf.dispose();

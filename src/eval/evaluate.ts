@@ -209,6 +209,8 @@ export interface ClassAgreement {
   counts: number[];
   /** The lowest per-class agreement over the classes asked for. */
   worst: number;
+  /** confusion[asked][seen]: how many samples asked for one class the classifier assigns to each class. */
+  confusion: number[][];
 }
 
 /**
@@ -223,6 +225,7 @@ export function classAgreement(classifier: Classifier, samples: ImageBatch, requ
   const { labels } = classifier.predict(fit.images, n);
   const hits = new Array<number>(K).fill(0);
   const counts = new Array<number>(K).fill(0);
+  const confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0));
   let total = 0;
   let agree = 0;
   for (let i = 0; i < n; i++) {
@@ -230,6 +233,7 @@ export function classAgreement(classifier: Classifier, samples: ImageBatch, requ
     if (k < 0) continue;
     if (k >= K) throw new DiffuseError(`class agreement: requested class ${k} but the classifier knows ${K}`);
     counts[k]!++;
+    confusion[k]![labels[i]!]!++;
     total++;
     if (labels[i] === k) {
       hits[k]!++;
@@ -239,5 +243,5 @@ export function classAgreement(classifier: Classifier, samples: ImageBatch, requ
   if (total === 0) throw new DiffuseError('class agreement: no sample was generated for a class');
   const perClass = hits.map((h, k) => (counts[k]! > 0 ? h / counts[k]! : NaN));
   const worst = Math.min(...perClass.filter((v) => !Number.isNaN(v)));
-  return { overall: agree / total, perClass, counts, worst };
+  return { overall: agree / total, perClass, counts, worst, confusion };
 }

@@ -108,6 +108,13 @@ test('class agreement: real test digits agree with their labels, shifted labels 
     const wrong = classAgreement(clf, batch, labels.map((l) => (l + 1) % 10));
     assert.ok(wrong.overall < 0.1, `shifted labels: ${wrong.overall}`);
     assert.ok(wrong.worst <= wrong.overall);
+    // The confusion matrix: rows sum to the counts, its diagonal is the hits, and
+    // shifting the asked-for labels by one shifts the matrix by one column.
+    right.confusion.forEach((row, k) => {
+      assert.equal(row.reduce((a, b) => a + b, 0), right.counts[k]);
+      assert.ok(Math.abs(row[k]! / right.counts[k]! - right.perClass[k]!) < 1e-12);
+      assert.deepEqual(wrong.confusion[(k + 1) % 10], row);
+    });
     const half = labels.map((l, i) => (i % 2 === 0 ? l : -1));
     assert.equal(classAgreement(clf, batch, half).counts.reduce((a, b) => a + b, 0), n / 2);
     assert.throws(() => classAgreement(clf, batch, labels.subarray(0, 5)), DiffuseError);
