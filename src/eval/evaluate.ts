@@ -223,25 +223,20 @@ export function classAgreement(classifier: Classifier, samples: ImageBatch, requ
   const K = classifier.config.numClasses;
   const fit = fitToClassifier(classifier, samples);
   const { labels } = classifier.predict(fit.images, n);
-  const hits = new Array<number>(K).fill(0);
   const counts = new Array<number>(K).fill(0);
   const confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0));
-  let total = 0;
-  let agree = 0;
   for (let i = 0; i < n; i++) {
     const k = requested[i]!;
     if (k < 0) continue;
     if (k >= K) throw new DiffuseError(`class agreement: requested class ${k} but the classifier knows ${K}`);
     counts[k]!++;
     confusion[k]![labels[i]!]!++;
-    total++;
-    if (labels[i] === k) {
-      hits[k]!++;
-      agree++;
-    }
   }
+  // The hits are the confusion matrix's diagonal.
+  const total = counts.reduce((a, b) => a + b, 0);
   if (total === 0) throw new DiffuseError('class agreement: no sample was generated for a class');
-  const perClass = hits.map((h, k) => (counts[k]! > 0 ? h / counts[k]! : NaN));
+  const agree = confusion.reduce((a, row, k) => a + row[k]!, 0);
+  const perClass = confusion.map((row, k) => (counts[k]! > 0 ? row[k]! / counts[k]! : NaN));
   const worst = Math.min(...perClass.filter((v) => !Number.isNaN(v)));
   return { overall: agree / total, perClass, counts, worst, confusion };
 }
