@@ -463,8 +463,10 @@ function slice(args: KernelArgs): TensorInfo {
   const attrs = args.attrs ?? {};
   const rank = x.shape.length;
   if (x.dtype !== 'float32' || rank < 2) return one(origSlice(args));
-  const [begin, size] = tf.slice_util.parseSliceParams(
+  const parsed = tf.slice_util.parseSliceParams(
     { shape: x.shape } as unknown as tf.TensorInfo & tf.Tensor, attrs['begin'] as number | number[], attrs['size'] as number | number[]);
+  const [begin, size] = parsed;
+  if (begin === undefined || size === undefined) throw new Error('Slice: could not parse begin/size');
   if (tf.slice_util.isSliceContinous(x.shape, begin, size)) return one(origSlice(args));
   const backend = args.backend as unknown as WasmBackendLike;
   const out = backend.makeOutput(size, 'float32');
