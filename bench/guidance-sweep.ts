@@ -24,7 +24,7 @@ import { EVAL_DATASETS, loadEvalSplits } from '../src/eval/splits.js';
 import { classCondition, classCount, classPrompt } from '../src/guidance/condition.js';
 import { imageGrid, writePng } from '../src/io/image.js';
 import { generateWith, loadPipeline } from '../src/pipeline.js';
-import { ProgressBar } from '../src/train/progress.js';
+import { ProgressBar } from '../src/io/progress.js';
 import { fixed, markdownTable, withDiscussion } from './study-common.js';
 import { svgPlot } from './study-plot.js';
 

@@ -25,13 +25,15 @@ import { parseArgs, Flags } from '../src/cli/args.js';
 import { initEngine } from '../src/engine/backend.js';
 import { generate } from '../src/generate.js';
 import { defaultUNetConfig, type UNetConfig } from '../src/model/config.js';
-import { buildUNet, initParam, mulberry32, unetParamSpecs } from '../src/model/unet.js';
-import { exportUNetToOnnx, type NamedParams } from '../src/onnx/export-unet.js';
+import { buildUNet, initParam, unetParamSpecs } from '../src/model/unet.js';
+import { mulberry32 } from '../src/rng.js';
+import { exportUNetToOnnx } from '../src/onnx/export-unet.js';
 import { createOrtModelFn } from '../src/onnx/runner.js';
-import { encodeSafetensors } from '../src/train/safetensors.js';
+import { encodeSafetensors } from '../src/io/safetensors.js';
 import { loadModelWeights } from '../src/train/checkpoint.js';
 import type { PredictionType } from '../src/diffusion/types.js';
 import type { ScheduleName } from '../src/schedule.js';
+import type { Weights } from '../src/tensor.js';
 
 const BATCHES = [1, 16, 64] as const;
 const CHECK_N = 4;
@@ -54,9 +56,9 @@ async function timeForward(f: Forward, x: Float32Array, n: number, budgetS: numb
 }
 
 /** Seeded weights for every parameter, none trivial (zero-initialised ones get small random values too). */
-function randomParams(config: UNetConfig, seed: number): NamedParams {
+function randomParams(config: UNetConfig, seed: number): Weights {
   const rnd = mulberry32(seed + 1);
-  const out: NamedParams = {};
+  const out: Weights = {};
   for (const s of unetParamSpecs(config)) {
     let data = initParam(s, seed);
     if (s.init === 'zeros' || s.init === 'ones') {
@@ -89,7 +91,7 @@ async function main(): Promise<void> {
   f.rejectUnknown();
 
   let config: UNetConfig = defaultUNetConfig();
-  let params: NamedParams;
+  let params: Weights;
   let schedule: ScheduleName = 'linear';
   let timesteps = 1000;
   let prediction: PredictionType = 'epsilon';

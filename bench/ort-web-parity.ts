@@ -11,10 +11,12 @@ import * as path from 'node:path';
 import * as ortWeb from 'onnxruntime-web';
 import { Flags, parseArgs } from '../src/cli/args.js';
 import { defaultUNetConfig, type UNetConfig } from '../src/model/config.js';
-import { initParam, mulberry32, unetParamSpecs } from '../src/model/unet.js';
-import { exportUNetToOnnx, type NamedParams } from '../src/onnx/export-unet.js';
+import { initParam, unetParamSpecs } from '../src/model/unet.js';
+import { mulberry32 } from '../src/rng.js';
+import { exportUNetToOnnx } from '../src/onnx/export-unet.js';
 import { createOrtModelFn } from '../src/onnx/runner.js';
 import { loadModelWeights } from '../src/train/checkpoint.js';
+import type { Weights } from '../src/tensor.js';
 
 const f = new Flags(parseArgs(process.argv.slice(2)));
 const checkpoint = f.string('checkpoint');
@@ -22,7 +24,7 @@ const n = f.int('batch', 16);
 f.rejectUnknown();
 
 let config: UNetConfig = defaultUNetConfig();
-let params: NamedParams = {};
+let params: Weights = {};
 if (checkpoint !== undefined) {
   const w = await loadModelWeights(checkpoint, 'ema');
   config = w.config.model;

@@ -23,7 +23,7 @@ import { generateWith, loadPipeline, type Pipeline } from '../src/pipeline.js';
 import type { SamplerName } from '../src/samplers/factory.js';
 import { loadModelWeights } from '../src/train/checkpoint.js';
 import { readLog } from '../src/train/log.js';
-import { ProgressBar } from '../src/train/progress.js';
+import { ProgressBar } from '../src/io/progress.js';
 import { train } from '../src/train/train.js';
 import { configDiff, fixed, StudyError, withDiscussion } from './study-common.js';
 

@@ -38,7 +38,7 @@ export { classCondition, promptCondition, nullCondition, classPrompt, classCount
 export { words, buildVocab, tokenize, detokenize } from './text/tokenizer.js';
 export { defaultCaptions, allCaptions, sampleCaption, withTextConditioning, CAPTION_TEMPLATES, DEFAULT_TEXT_DIM } from './text/captions.js';
 export { generate, frameSteps, type GenerateOptions, type GenerateResult, type ReverseFrame } from './generate.js';
-export { loadPipeline, shippedModelDir, resolveCheckpoint, tfjsModelFn, generateWith, defaultSteps, ENGINE_NAMES, type SampleRequest, type Pipeline, type PipelineOptions, type EngineName } from './pipeline.js';
+export { loadPipeline, shippedModelDir, tfjsModelFn, generateWith, defaultSteps, ENGINE_NAMES, type SampleRequest, type Pipeline, type PipelineOptions, type EngineName } from './pipeline.js';
 
 // Images
 export { readImage, decodeImage, detectFormat, encodePng, writePng, toFloat, toBytes, toFloatImage, toByteImage, toGrayscale, toRgb, centerCropSquare, resizeBilinear, imageGrid, checkImage, type ImageU8, type ImageF32, type Channels, type GridOptions, type ImageFormat } from './io/image.js';
@@ -50,17 +50,18 @@ export { type Dataset, type DatasetSpec, type DatasetName, type LoadedDataset, D
 
 // Config, checkpoints, training
 export { type DiffuseConfig, type DiffusionConfig, type DataConfig, type TrainConfig, type DeepPartial, defaultConfig, parseConfig, stringifyConfig } from './config.js';
-export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, writeSafetensorsSync, type SafetensorsFile, type SafeDtype, type Tensor } from './train/safetensors.js';
-export { saveCheckpoint, loadCheckpoint, loadModelWeights, modelParamShapes, type Checkpoint, type TrainingState, type LoadOptions, CHECKPOINT_FILES, LOSS_HISTORY_TAIL } from './train/checkpoint.js';
-export { ProgressBar, type ProgressOptions, type ProgressStream, Ema, formatDuration, formatLoss } from './train/progress.js';
+export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, writeSafetensorsSync, type SafetensorsFile, type SafeDtype } from './io/safetensors.js';
+export type { F32Tensor, Weights } from './tensor.js';
+export { saveCheckpoint, loadCheckpoint, checkpointDir, loadModelWeights, modelParamShapes, type Checkpoint, type TrainingState, type LoadOptions, CHECKPOINT_FILES, LOSS_HISTORY_TAIL } from './train/checkpoint.js';
+export { ProgressBar, type ProgressOptions, type ProgressStream, Ema, formatDuration, formatLoss } from './io/progress.js';
 export { JsonlLog, readLog, type LogRecord } from './train/log.js';
-export { train, learningRate, emaDecayAt, datasetFor, checkpointDir, type TrainOptions, type TrainResult } from './train/train.js';
+export { train, learningRate, emaDecayAt, datasetFor, type TrainOptions, type TrainResult } from './train/train.js';
 
 // The network (engine-free config; tfjs model)
 export { defaultUNetConfig, validateUNetConfig, levelResolutions, conditionLength, PAD_TOKEN, type UNetConfig, type TextEncoderConfig } from './model/config.js';
 
 // ONNX export and ONNX Runtime (the fast sampling path)
-export { exportUNetToOnnx, hwioToOihw, DEFAULT_OPSET, ONNX_UNET_CONFIG_KEY, type OnnxExportOptions, type NamedParams } from './onnx/export-unet.js';
+export { exportUNetToOnnx, hwioToOihw, DEFAULT_OPSET, ONNX_UNET_CONFIG_KEY, type OnnxExportOptions } from './onnx/export-unet.js';
 export { createOrtModelFn, ortAvailable, type OrtModelFn, type OrtModelOptions } from './onnx/runner.js';
 export { OnnxGraph, attr } from './onnx/graph.js';
 export { encodeOnnxModel, decodeOnnxModel, readOnnxMetadata } from './onnx/proto.js';
@@ -75,7 +76,7 @@ export { createClassifier, buildClassifier, loadClassifier, saveClassifier, trai
 export { initEngine, parseBackendName, tfjsNodeAvailable, BACKEND_NAMES, type BackendName, type Engine } from './engine/backend.js';
 export { createUNet, buildUNet, describeUNet, unetParamCount, unetParamSpecs, type UNet, type UNetApplyOptions } from './model/unet.js';
 export { modelFnFromUNet, loadUNetFromState, type ModelFnOptions } from './model/runner.js';
-export { createTrainer, replicaParams, DEFAULT_MICRO_BATCH, type Trainer, type TrainerState, type TrainBatch, type TrainerOptions, type StepHyper, type NamedArrays } from './train/trainer.js';
+export { createTrainer, replicaParams, DEFAULT_MICRO_BATCH, type Trainer, type TrainerState, type TrainBatch, type TrainerOptions, type StepHyper } from './train/trainer.js';
 
 // The explorer (diffuse serve)
 export { startExplorerServer, type ExplorerServer, type ExplorerServerOptions } from './web/server.js';

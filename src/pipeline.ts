@@ -3,16 +3,16 @@
  * `ModelFn` on the chosen engine. The samplers never see which engine runs.
  */
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DiffuseError } from './errors.js';
 import type { DiffuseConfig } from './config.js';
 import type { ModelFn } from './diffusion/types.js';
-import { loadModelWeights } from './train/checkpoint.js';
-import type { NamedArrays } from './train/trainer.js';
+import { checkpointDir, loadModelWeights } from './train/checkpoint.js';
 import type { BackendName } from './engine/backend.js';
 import { generate, type GenerateOptions, type GenerateResult } from './generate.js';
 import type { SamplerName } from './samplers/factory.js';
+import type { Weights } from './tensor.js';
 
 /** What runs the network: tfjs (any backend) or ONNX Runtime (exported on the fly, the fast path). */
 export type EngineName = 'tfjs' | 'onnx';
@@ -48,16 +48,8 @@ export function shippedModelDir(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'mnist');
 }
 
-/** A run folder (holding checkpoint/) or a checkpoint folder (holding config.json). */
-export function resolveCheckpoint(dir: string): string {
-  if (existsSync(join(dir, 'config.json'))) return dir;
-  if (existsSync(join(dir, 'checkpoint', 'config.json'))) return join(dir, 'checkpoint');
-  if (!existsSync(dir)) throw new DiffuseError(`checkpoint ${dir}: no such folder`);
-  return dir; // loadModelWeights names what is missing (and recovers an interrupted save)
-}
-
 /** Build a ModelFn for given weights on the tfjs engine. */
-export async function tfjsModelFn(config: DiffuseConfig, params: NamedArrays, opts: { backend?: BackendName; batchSize?: number } = {}): Promise<{ model: ModelFn; engine: string; dispose(): Promise<void> }> {
+export async function tfjsModelFn(config: DiffuseConfig, params: Weights, opts: { backend?: BackendName; batchSize?: number } = {}): Promise<{ model: ModelFn; engine: string; dispose(): Promise<void> }> {
   const { initEngine } = await import('./engine/backend.js');
   const { loadUNetFromState, modelFnFromUNet } = await import('./model/runner.js');
   const engine = await initEngine(opts.backend !== undefined ? { backend: opts.backend } : {});
@@ -73,12 +65,13 @@ async function ortAvailableLazy(): Promise<boolean> {
 
 /** Load a checkpoint for generation. */
 export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Promise<Pipeline> {
-  const checkpoint = resolveCheckpoint(dir);
+  if (!existsSync(dir) && checkpointDir(dir) !== dir) throw new DiffuseError(`checkpoint ${dir}: no such folder`);
+  const checkpoint = checkpointDir(dir);
   const { config, params, step } = await loadModelWeights(checkpoint, opts.weights ?? 'ema');
   const engineName: EngineName = opts.engine ?? ((await ortAvailableLazy()) ? 'onnx' : 'tfjs');
   switch (engineName) {
     case 'tfjs': {
-      const r = await tfjsModelFn(config, params as NamedArrays, {
+      const r = await tfjsModelFn(config, params as Weights, {
         ...(opts.backend !== undefined ? { backend: opts.backend } : {}),
         ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
       });
@@ -88,7 +81,7 @@ export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Pro
       const { exportUNetToOnnx } = await import('./onnx/export-unet.js');
       const { createOrtModelFn, ortAvailable } = await import('./onnx/runner.js');
       if (!(await ortAvailable())) throw new DiffuseError("engine 'onnx' needs onnxruntime-node (npm install onnxruntime-node)");
-      const bytes = exportUNetToOnnx(config.model, params as NamedArrays);
+      const bytes = exportUNetToOnnx(config.model, params as Weights);
       const fn = await createOrtModelFn(bytes, opts.threads !== undefined ? { threads: opts.threads } : {});
       return { config, step, checkpoint, model: fn, engine: 'onnxruntime-node', dispose: () => fn.dispose() };
     }

@@ -1,14 +1,12 @@
 /** `diffuse eval`: FID / KID / class histogram of a model's samples (or a folder of PNGs). */
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Flags, type ParsedArgs } from './args.js';
 import { DiffuseError } from '../errors.js';
 import { initEngine, parseBackendName } from '../engine/backend.js';
-import { readImage, toFloat, toGrayscale, toRgb } from '../io/image.js';
+import { readImageFolder } from '../data/folder.js';
 import { loadClassifier, type Classifier } from '../eval/classifier.js';
 import { classAgreement, evaluateSamples, realFloor, referenceFeatures, type ImageBatch, type SampleScores } from '../eval/evaluate.js';
 import { EVAL_DATASETS, loadEvalSplits } from '../eval/splits.js';
-import { ProgressBar } from '../train/progress.js';
+import { ProgressBar } from '../io/progress.js';
 import { classCondition, classCount, resolveClassFor } from '../guidance/condition.js';
 
 export const HELP = `usage: diffuse eval (--checkpoint DIR | --samples DIR) --dataset mnist|fashion-mnist [options]
@@ -37,35 +35,6 @@ options:
   --data-dir DIR    fashion-mnist IDX folder (default /usr/share/datasets/fashion-mnist)
   --backend B       wasm | tensorflow | webgpu (default: tensorflow if installed, else wasm)
   --help            show this help`;
-
-/** Read every PNG/JPEG in `dir` (sorted by name), at most `limit`, as one batch in [-1, 1]. */
-export async function readImageFolder(dir: string, channels: number, limit?: number): Promise<ImageBatch> {
-  let names: string[];
-  try {
-    names = (await readdir(dir)).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort();
-  } catch (err) {
-    throw new DiffuseError(`cannot read samples folder '${dir}': ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
-  if (names.length === 0) throw new DiffuseError(`samples folder '${dir}' has no .png or .jpg files`);
-  if (limit !== undefined) names = names.slice(0, limit);
-  let size: [number, number] | undefined;
-  const c = channels === 1 ? 1 : 3;
-  const parts: Float32Array[] = [];
-  for (const name of names) {
-    const img = await readImage(join(dir, name));
-    const conv = c === 1 ? toGrayscale(img) : toRgb(img);
-    if (size === undefined) size = [conv.height, conv.width];
-    else if (conv.height !== size[0] || conv.width !== size[1]) {
-      throw new DiffuseError(`samples folder '${dir}': ${name} is ${conv.width}×${conv.height}, the first image ${size[1]}×${size[0]} (all must be one size)`);
-    }
-    parts.push(toFloat(conv.data));
-  }
-  const [h, w] = size!;
-  const per = h * w * c;
-  const images = new Float32Array(parts.length * per);
-  parts.forEach((p, i) => images.set(p, i * per));
-  return { images, shape: [parts.length, h, w, c] };
-}
 
 function summary(label: string, s: SampleScores): string {
   return `${label.padEnd(22)} FID ${s.fid.toFixed(3).padStart(9)}   KID ${s.kid.toExponential(3)} ± ${s.kidStd.toExponential(2)}   classes covered ${s.classesCovered}, entropy ${s.classEntropy.toFixed(3)} nats (${(100 * s.classEntropyNormalized).toFixed(1)}% of max)`;

@@ -1,13 +1,13 @@
 /** The sample grids written during training: a few EMA samples, DDIM 25 steps, fixed seed. */
 import type { DiffuseConfig } from '../config.js';
-import type { NamedArrays } from '../train/trainer.js';
 import { imageGrid, writePng } from '../io/image.js';
 import { tfjsModelFn, generateWith } from '../pipeline.js';
 import { mkdir } from 'node:fs/promises';
 import { classCondition, classCount } from '../guidance/condition.js';
 import { dirname } from 'node:path';
+import type { Weights } from '../tensor.js';
 
-export async function writeSampleGrid(ema: NamedArrays, config: DiffuseConfig, file: string): Promise<void> {
+export async function writeSampleGrid(ema: Weights, config: DiffuseConfig, file: string): Promise<void> {
   const m = await tfjsModelFn(config, ema);
   try {
     const n = 16;

@@ -9,7 +9,7 @@ import type { GenerateResult } from '../generate.js';
 import { SAMPLER_NAMES } from '../samplers/factory.js';
 import { imageGrid, writePng, type ImageU8 } from '../io/image.js';
 import { writeGif } from '../io/gif.js';
-import { ProgressBar } from '../train/progress.js';
+import { ProgressBar } from '../io/progress.js';
 import { parseBackendName } from '../engine/backend.js';
 import { classCondition, classCount, promptCondition, resolveClassFor, type Condition } from '../guidance/condition.js';
 

@@ -2,7 +2,7 @@
 import { Flags, type ParsedArgs } from './args.js';
 import { parseBackendName, initEngine } from '../engine/backend.js';
 import { DiffuseError } from '../errors.js';
-import { ProgressBar } from '../train/progress.js';
+import { ProgressBar } from '../io/progress.js';
 import { classifierParamCount, saveClassifier, trainClassifier } from '../eval/classifier.js';
 import { EVAL_DATASETS, loadEvalSplits } from '../eval/splits.js';
 import { limitDataset } from '../data/dataset.js';

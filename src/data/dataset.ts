@@ -17,12 +17,6 @@ export interface Dataset {
   labelNames?: string[];
 }
 
-/** Convert 8-bit pixels (0..255) to floats in [-1, 1]. */
-export function bytesToUnit(src: Uint8Array, dst: Float32Array = new Float32Array(src.length), dstOffset = 0): Float32Array {
-  for (let i = 0; i < src.length; i++) dst[dstOffset + i] = src[i]! / 127.5 - 1;
-  return dst;
-}
-
 /** Indices of `count` items spread evenly over `total` (deterministic, keeps class balance of grouped data). */
 export function evenlySpacedIndices(total: number, count: number): Int32Array {
   const k = Math.min(total, count);

@@ -13,9 +13,11 @@
  * either the whole set loads or one DiffuseError says why not.
  */
 import { readdirSync, statSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { DiffuseError } from '../errors.js';
-import { readImage } from '../io/image.js';
+import { readImage, toFloat, toGrayscale, toRgb } from '../io/image.js';
+import type { ImageBatch } from '../tensor.js';
 import { balancedIndices, type Dataset, resizeBilinearFloat } from './dataset.js';
 
 export const IMAGE_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg'];
@@ -178,4 +180,33 @@ export async function loadImageFolder(dir: string, opts: FolderOptions = {}): Pr
     out.labelNames = labelNames;
   }
   return out;
+}
+
+/** Read every PNG/JPEG in `dir` (sorted by name), at most `limit`, as one batch in [-1, 1]. */
+export async function readImageFolder(dir: string, channels: number, limit?: number): Promise<ImageBatch> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort();
+  } catch (err) {
+    throw new DiffuseError(`cannot read samples folder '${dir}': ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  if (names.length === 0) throw new DiffuseError(`samples folder '${dir}' has no .png or .jpg files`);
+  if (limit !== undefined) names = names.slice(0, limit);
+  let size: [number, number] | undefined;
+  const c = channels === 1 ? 1 : 3;
+  const parts: Float32Array[] = [];
+  for (const name of names) {
+    const img = await readImage(join(dir, name));
+    const conv = c === 1 ? toGrayscale(img) : toRgb(img);
+    if (size === undefined) size = [conv.height, conv.width];
+    else if (conv.height !== size[0] || conv.width !== size[1]) {
+      throw new DiffuseError(`samples folder '${dir}': ${name} is ${conv.width}×${conv.height}, the first image ${size[1]}×${size[0]} (all must be one size)`);
+    }
+    parts.push(toFloat(conv.data));
+  }
+  const [h, w] = size!;
+  const per = h * w * c;
+  const images = new Float32Array(parts.length * per);
+  parts.forEach((p, i) => images.set(p, i * per));
+  return { images, shape: [parts.length, h, w, c] };
 }

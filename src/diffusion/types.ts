@@ -12,8 +12,9 @@
 export type PredictionType = 'epsilon' | 'x0' | 'v' | 'mean';
 export const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'x0', 'v', 'mean'];
 
-/** Image batch layout, NHWC: [batch, height, width, channels]. */
-export type Shape4 = readonly [n: number, h: number, w: number, c: number];
+import type { Shape4 } from '../tensor.js';
+
+export type { Shape4 };
 
 /**
  * A denoising network as the samplers see it: a plain function over arrays.

@@ -24,7 +24,8 @@ import { subsetDataset } from '../data/dataset.js';
 import { DiffuseError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { Rng } from '../rng.js';
-import { encodeSafetensors, readSafetensors } from '../train/safetensors.js';
+import { encodeSafetensors, readSafetensors } from '../io/safetensors.js';
+import type { Weights } from '../tensor.js';
 
 export const CLASSIFIER_FILES = ['config.json', 'weights.safetensors'] as const;
 
@@ -475,7 +476,7 @@ export async function saveClassifier(dir: string, clf: Classifier): Promise<void
   const old = join(parent, `.${basename(dir)}.old-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
-  const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+  const tensors: Weights = {};
   for (const [name, v] of clf.params) tensors[name] = { shape: v.shape.slice(), data: v.dataSync() as Float32Array };
   try {
     await writeFileAtomic(join(tmp, 'weights.safetensors'), encodeSafetensors(tensors, { format: 'diffuse-ts classifier' }, dir));

@@ -11,6 +11,7 @@ import { DiffuseError } from '../errors.js';
 import { Rng } from '../rng.js';
 import type { Classifier } from './classifier.js';
 import { classHistogram, type ClassHistogram, frechetDistance, kernelInceptionDistance, type KidOptions } from './metrics.js';
+import type { ImageBatch } from '../tensor.js';
 
 export interface SampleScores {
   /** Fréchet distance between classifier features of the samples and the reference images. */
@@ -32,11 +33,7 @@ export interface SampleScores {
   n: number;
 }
 
-export interface ImageBatch {
-  /** NHWC in [-1, 1]. */
-  images: Float32Array;
-  shape: readonly [number, number, number, number];
-}
+export type { ImageBatch };
 
 /**
  * Classifier features of n reference images drawn with `seed`, computed once

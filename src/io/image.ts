@@ -8,7 +8,7 @@ import pngjs from 'pngjs';
 import jpeg from 'jpeg-js';
 import { DiffuseError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
-import type { Shape4 } from '../diffusion/types.js';
+import type { Shape4 } from '../tensor.js';
 
 const { PNG } = pngjs;
 

@@ -6,6 +6,7 @@ import type { ModelFn, Shape4 } from '../diffusion/types.js';
 import { DiffuseError } from '../errors.js';
 import type { UNetConfig } from './config.js';
 import { buildUNet, type UNet } from './unet.js';
+import type { Weights } from '../tensor.js';
 
 export interface ModelFnOptions {
   /** Images per network evaluation (memory bound). Default 64. */
@@ -66,7 +67,7 @@ export function modelFnFromUNet(unet: UNet, tf: typeof tfType, opts: ModelFnOpti
 }
 
 /** A U-Net holding the given parameters (e.g. TrainerState.ema or .params). */
-export function loadUNetFromState(config: UNetConfig, params: Record<string, { shape: number[]; data: Float32Array }>): UNet {
+export function loadUNetFromState(config: UNetConfig, params: Weights): UNet {
   for (const [name, v] of Object.entries(params)) {
     if (!(v?.data instanceof Float32Array)) throw new DiffuseError(`parameter '${name}' must hold a Float32Array`);
   }

@@ -24,6 +24,8 @@ import * as tf from '@tensorflow/tfjs';
 import { DiffuseError } from '../errors.js';
 import { type UNetConfig, levelResolutions, validateUNetConfig } from './config.js';
 import { fusedOpsEnabled, groupNormAct } from '../engine/fused.js';
+import type { Weights } from '../tensor.js';
+import { hash32, mulberry32 } from '../rng.js';
 
 export interface UNetApplyOptions {
   /** Enables dropout (when config.dropout > 0). */
@@ -182,28 +184,6 @@ export function unetParamCount(config: UNetConfig): number {
   return unetParamSpecs(config).reduce((s, p) => s + size(p.shape), 0);
 }
 
-/** 32-bit FNV-1a of a string. */
-function hash32(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
-}
-
-/** mulberry32: small deterministic PRNG, floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Deterministic initial values of one parameter (depends on seed and name only). */
 export function initParam(spec: ParamSpec, seed: number): Float32Array {
   const n = size(spec.shape);
@@ -235,7 +215,7 @@ export function createUNet(config: UNetConfig, seed: number): UNet {
 }
 
 /** Build a U-Net from given parameter values (names and shapes must match the config). */
-export function buildUNet(config: UNetConfig, values: Map<string, Float32Array> | Record<string, { shape: number[]; data: Float32Array }>): UNet {
+export function buildUNet(config: UNetConfig, values: Map<string, Float32Array> | Weights): UNet {
   const specs = unetParamSpecs(config);
   const get = (name: string): Float32Array | undefined => {
     if (values instanceof Map) return values.get(name);

@@ -32,6 +32,7 @@ import { type UNetConfig, levelResolutions, validateUNetConfig } from '../model/
 import { unetParamSpecs } from '../model/unet.js';
 import { attr, OnnxGraph } from './graph.js';
 import { ONNX_UNET_CONFIG_KEY, OnnxDataType } from './proto.js';
+import type { Weights } from '../tensor.js';
 
 export interface OnnxExportOptions {
   /** Default-domain opset, 13..21 (default 17). */
@@ -47,7 +48,6 @@ export interface OnnxExportOptions {
   groupNorm?: 'layer' | 'instance';
 }
 
-export type NamedParams = Record<string, { shape: number[]; data: Float32Array }>;
 
 export { ONNX_UNET_CONFIG_KEY };
 export const DEFAULT_OPSET = 17;
@@ -77,7 +77,7 @@ function samePads(size: number, k: number, stride: number): [number, number] {
   return [before, total - before];
 }
 
-function checkParams(config: UNetConfig, params: NamedParams): void {
+function checkParams(config: UNetConfig, params: Weights): void {
   if (typeof params !== 'object' || params === null) throw new DiffuseError('exportUNetToOnnx: params must be an object of {shape, data}');
   const specs = unetParamSpecs(config);
   const known = new Set(specs.map((s) => s.name));
@@ -101,7 +101,7 @@ function checkParams(config: UNetConfig, params: NamedParams): void {
 }
 
 /** The U-Net with the given weights as ONNX model bytes. */
-export function exportUNetToOnnx(config: UNetConfig, params: NamedParams, opts: OnnxExportOptions = {}): Uint8Array {
+export function exportUNetToOnnx(config: UNetConfig, params: Weights, opts: OnnxExportOptions = {}): Uint8Array {
   const c = validateUNetConfig(config);
   const opset = opts.opset ?? DEFAULT_OPSET;
   if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {

@@ -20,8 +20,9 @@ import { type DiffuseConfig, parseConfig, stringifyConfig } from '../config.js';
 import { BatchSampler, type SamplerState } from '../data/batches.js';
 import { DiffuseError } from '../errors.js';
 import { Rng, type RngState } from '../rng.js';
-import { encodeSafetensors, readSafetensors, type Tensor } from './safetensors.js';
+import { encodeSafetensors, readSafetensors } from '../io/safetensors.js';
 import type { TrainerState } from './trainer.js';
+import type { Weights } from '../tensor.js';
 
 export const CHECKPOINT_FILES = ['config.json', 'model.safetensors', 'ema.safetensors', 'optimizer.safetensors', 'state.json'] as const;
 /** How many recent losses state.json keeps. */
@@ -47,7 +48,6 @@ export interface Checkpoint {
   trainingState: TrainingState;
 }
 
-export type ParamMap = Record<string, Tensor>;
 
 export interface LoadOptions {
   /**
@@ -111,11 +111,25 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * The checkpoint folder behind a path, for saving and loading alike: the path
+ * itself when it is a checkpoint folder (it holds config.json, or it is gone
+ * but an interrupted save left its siblings, which the loaders recover), else
+ * the run folder's `checkpoint/`.
+ */
+export function checkpointDir(dir: string): string {
+  if (existsSync(join(dir, 'config.json'))) return dir;
+  const inner = join(dir, 'checkpoint');
+  if (existsSync(inner)) return inner;
+  if (!existsSync(dir) && siblings(dir, 'tmp').length + siblings(dir, 'old').length > 0) return dir;
+  return inner;
+}
+
 function looksLikeCheckpoint(dir: string): boolean {
   return existsSync(join(dir, 'config.json')) || existsSync(join(dir, 'state.json'));
 }
 
-function checkParams(params: ParamMap, what: string): void {
+function checkParams(params: Weights, what: string): void {
   for (const [name, t] of Object.entries(params)) {
     const n = t.shape.reduce((a, b) => a * b, 1);
     if (!(t.data instanceof Float32Array) || t.data.length !== n) {
@@ -170,7 +184,7 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<voi
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   const meta = { 'diffuse-ts': '1', step: String(trainingState.step) };
-  const optTensors: ParamMap = {};
+  const optTensors: Weights = {};
   for (const [k, t] of Object.entries(state.adam.m)) optTensors[`m.${k}`] = t;
   for (const [k, t] of Object.entries(state.adam.v)) optTensors[`v.${k}`] = t;
   try {
@@ -251,7 +265,7 @@ function shapeKey(shape: readonly number[]): string {
 }
 
 /** Check `got` has exactly the names/shapes of `want`; errors name `file`. */
-function matchShapes(got: ParamMap, want: Record<string, readonly number[]>, file: string, wantFrom: string): void {
+function matchShapes(got: Weights, want: Record<string, readonly number[]>, file: string, wantFrom: string): void {
   for (const [name, shape] of Object.entries(want)) {
     const t = got[name];
     if (!t) throw new DiffuseError(`${file}: missing tensor "${name}" ${shapeKey(shape)} expected by ${wantFrom}`);
@@ -262,8 +276,8 @@ function matchShapes(got: ParamMap, want: Record<string, readonly number[]>, fil
   }
 }
 
-function stripTensors(file: ReturnType<typeof readSafetensors>): ParamMap {
-  const out: ParamMap = {};
+function stripTensors(file: ReturnType<typeof readSafetensors>): Weights {
+  const out: Weights = {};
   for (const [k, t] of Object.entries(file.tensors)) out[k] = { shape: t.shape, data: t.data };
   return out;
 }
@@ -301,8 +315,8 @@ function loadFolder(dir: string, opts: LoadOptions): Checkpoint {
   const params = stripTensors(readSafetensors(modelFile));
   const ema = stripTensors(readSafetensors(emaFile));
   const opt = readSafetensors(optFile);
-  const m: ParamMap = {};
-  const v: ParamMap = {};
+  const m: Weights = {};
+  const v: Weights = {};
   for (const [k, t] of Object.entries(opt.tensors)) {
     if (k.startsWith('m.')) m[k.slice(2)] = { shape: t.shape, data: t.data };
     else if (k.startsWith('v.')) v[k.slice(2)] = { shape: t.shape, data: t.data };
@@ -374,7 +388,7 @@ export async function loadModelWeights(
   dir: string,
   which: 'ema' | 'model' = 'ema',
   options: LoadOptions = {},
-): Promise<{ config: DiffuseConfig; params: ParamMap; step: number }> {
+): Promise<{ config: DiffuseConfig; params: Weights; step: number }> {
   const opts = await resolveOptions(options);
   const file = which === 'ema' ? 'ema.safetensors' : 'model.safetensors';
   const needed = ['config.json', file, 'state.json'];

@@ -17,10 +17,10 @@ import { BatchSampler, gatherBatch } from '../data/batches.js';
 import type { Dataset } from '../data/dataset.js';
 import { loadDataset, type DatasetSpec } from '../data/index.js';
 import type { DiffuseConfig } from '../config.js';
-import { loadCheckpoint, saveCheckpoint, type TrainingState, LOSS_HISTORY_TAIL } from './checkpoint.js';
+import { checkpointDir, loadCheckpoint, saveCheckpoint, type TrainingState, LOSS_HISTORY_TAIL } from './checkpoint.js';
 import { createTrainer, type Trainer, type TrainerState } from './trainer.js';
 import { JsonlLog, readLog } from './log.js';
-import { ProgressBar, type ProgressStream } from './progress.js';
+import { ProgressBar, type ProgressStream } from '../io/progress.js';
 import { tokenize } from '../text/tokenizer.js';
 import { sampleCaption } from '../text/captions.js';
 
@@ -57,11 +57,6 @@ export interface TrainResult {
   readonly lastLoss: number;
   readonly seconds: number;
   readonly imgPerSec: number;
-}
-
-/** The checkpoint folder of a run folder: `<run>/checkpoint`, or the folder itself if it is a checkpoint. */
-export function checkpointDir(dir: string): string {
-  return existsSync(join(dir, 'config.json')) ? dir : join(dir, 'checkpoint');
 }
 
 /** Linear warm-up to the peak rate, then constant. */

@@ -24,6 +24,7 @@ import { initParam, unetParamSpecs } from '../model/unet.js';
 import { adamStep, clipByGlobalNorm, emaUpdate, type FlatAdamState } from './adam.js';
 import { type ParamLayout, paramLayout, Replica, type Shard } from './trainer-replica.js';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './trainer-worker.js';
+import type { Weights } from '../tensor.js';
 
 export interface TrainBatch {
   xt: Float32Array;
@@ -41,12 +42,10 @@ export interface TrainBatch {
 
 export interface StepHyper { lr: number; clipNorm: number; emaDecay: number }
 
-export type NamedArrays = Record<string, { shape: number[]; data: Float32Array }>;
-
 export interface TrainerState {
-  params: NamedArrays;
-  ema: NamedArrays;
-  adam: { step: number; m: NamedArrays; v: NamedArrays };
+  params: Weights;
+  ema: Weights;
+  adam: { step: number; m: Weights; v: Weights };
 }
 
 export interface Trainer {
@@ -74,8 +73,8 @@ export function initialFlatParams(config: UNetConfig, seed: number, layout: Para
   return out;
 }
 
-function toNamed(layout: ParamLayout, flat: Float32Array): NamedArrays {
-  const r: NamedArrays = {};
+function toNamed(layout: ParamLayout, flat: Float32Array): Weights {
+  const r: Weights = {};
   layout.names.forEach((n, i) => {
     const o = layout.offsets[i] as number;
     r[n] = { shape: [...(layout.shapes[i] as number[])], data: flat.slice(o, o + (layout.sizes[i] as number)) };
@@ -83,7 +82,7 @@ function toNamed(layout: ParamLayout, flat: Float32Array): NamedArrays {
   return r;
 }
 
-function fromNamed(layout: ParamLayout, named: NamedArrays, what: string, into: Float32Array): void {
+function fromNamed(layout: ParamLayout, named: Weights, what: string, into: Float32Array): void {
   if (typeof named !== 'object' || named === null) throw new DiffuseError(`trainer state: ${what} is missing`);
   const extra = Object.keys(named).filter((k) => !layout.names.includes(k));
   if (extra.length > 0) throw new DiffuseError(`trainer state: ${what} has unknown parameter '${extra[0]}'`);

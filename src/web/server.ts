@@ -27,7 +27,7 @@ import type { DiffuseConfig } from '../config.js';
 import type { DatasetSpec } from '../data/index.js';
 import { loadModelWeights } from '../train/checkpoint.js';
 import { exportUNetToOnnx } from '../onnx/export-unet.js';
-import { resolveCheckpoint } from '../pipeline.js';
+import { checkpointDir } from '../train/checkpoint.js';
 
 export interface ExplorerServerOptions {
   /** Checkpoint folder (or a run folder holding checkpoint/). */
@@ -199,7 +199,7 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
     throw new DiffuseError(`the explorer page is not built (no ${join(webRoot, 'index.html')}); run 'npm run build' first`);
   }
   const ortDir = ortWebDistDir();
-  const checkpoint = resolveCheckpoint(opts.checkpoint);
+  const checkpoint = checkpointDir(opts.checkpoint);
   const { config, params, step } = await loadModelWeights(checkpoint, 'ema');
   const configBody: ConfigResponse = { config, step, checkpoint, labelNames: config.data.labelNames ?? null };
 

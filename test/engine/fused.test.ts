@@ -6,7 +6,8 @@ import {
   GROUP_NORM_EPS, fusedGroupNormAvailable, groupNormAct, groupNormComposite, setFusedOps,
 } from '../../src/engine/fused.js';
 import { defaultUNetConfig, type UNetConfig } from '../../src/model/config.js';
-import { buildUNet, mulberry32, unetParamSpecs } from '../../src/model/unet.js';
+import { buildUNet, unetParamSpecs } from '../../src/model/unet.js';
+import { mulberry32 } from '../../src/rng.js';
 
 function rand(n: number, seed: number, scale = 1, offset = 0): Float32Array {
   const r = mulberry32(seed);

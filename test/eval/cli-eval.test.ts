@@ -5,10 +5,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from '../../src/cli/args.js';
-import { readImageFolder, run } from '../../src/cli/eval.js';
+import { run } from '../../src/cli/eval.js';
+import { readImageFolder } from '../../src/data/folder.js';
 import { DiffuseError } from '../../src/errors.js';
 import { imageGrid, writePng } from '../../src/io/image.js';
 import { loadEvalSplits } from '../../src/eval/splits.js';
+import type { Weights } from '../../src/tensor.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -72,7 +74,7 @@ test('diffuse eval --checkpoint DIR: generates N samples with the model and scor
   try {
     const config = defaultConfig({ model: { baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attentionResolutions: [], groups: 4 } });
     const unet = createUNet(config.model, 1);
-    const params: Record<string, { shape: number[]; data: Float32Array }> = {};
+    const params: Weights = {};
     for (const s of unetParamSpecs(config.model)) params[s.name] = { shape: s.shape, data: unet.params.get(s.name)!.dataSync() as Float32Array };
     unet.dispose();
     const zeros = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, { shape: v.shape, data: new Float32Array(v.data.length) }]));

@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
 import { DiffuseError } from '../../src/errors.js';
 import { defaultUNetConfig, validateUNetConfig, type UNetConfig } from '../../src/model/config.js';
-import { buildUNet, createUNet, describeUNet, mulberry32, unetParamCount, unetParamSpecs } from '../../src/model/unet.js';
+import { buildUNet, createUNet, describeUNet, unetParamCount, unetParamSpecs } from '../../src/model/unet.js';
+import { mulberry32 } from '../../src/rng.js';
 
 const TINY: UNetConfig = defaultUNetConfig({
   imageSize: 8, inChannels: 1, outChannels: 1, baseChannels: 8, channelMults: [1, 2],

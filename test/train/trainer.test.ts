@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
 import { DiffuseError } from '../../src/errors.js';
 import { defaultUNetConfig, type UNetConfig } from '../../src/model/config.js';
-import { mulberry32 } from '../../src/model/unet.js';
+import { mulberry32 } from '../../src/rng.js';
 import { createTrainer, replicaParams, type TrainBatch, type TrainerState } from '../../src/train/trainer.js';
 
 const CFG: UNetConfig = defaultUNetConfig({

@@ -23,13 +23,14 @@ import { qSample } from '../../src/diffusion/forward.js';
 import { Rng } from '../../src/rng.js';
 import { generate } from '../../src/generate.js';
 import { loadModelWeights } from '../../src/train/checkpoint.js';
-import { exportUNetToOnnx, type NamedParams } from '../../src/onnx/export-unet.js';
+import { exportUNetToOnnx } from '../../src/onnx/export-unet.js';
 import { createOrtModelFn, ortAvailable } from '../../src/onnx/runner.js';
 import { defaultUNetConfig } from '../../src/model/config.js';
 import { initParam, unetParamSpecs } from '../../src/model/unet.js';
 import type {} from '../../src/web/explorer-handle.js';
 import { encodePng } from '../../src/io/image.js';
 import { promptCondition } from '../../src/guidance/condition.js';
+import type { Weights } from '../../src/tensor.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 /** The `diffuse` CLI (DIFFUSE_CLI overrides, e.g. another build). */
@@ -286,7 +287,7 @@ describe('explorer in chromium', { skip }, () => {
 
     // 2. A valid U-Net for 16×16 images where the config says 28×28.
     const cfg = defaultUNetConfig({ imageSize: 16, inChannels: 1, outChannels: 1, baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attentionResolutions: [], groups: 4, numClasses: 10 });
-    const params: NamedParams = {};
+    const params: Weights = {};
     for (const s of unetParamSpecs(cfg)) params[s.name] = { shape: [...s.shape], data: initParam(s, 0) };
     const small = exportUNetToOnnx(cfg, params);
     page = await context!.newPage();

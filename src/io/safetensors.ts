@@ -18,7 +18,8 @@
  */
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { DiffuseError } from '../errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeFileAtomic } from './atomic.js';
+import type { F32Tensor, Weights } from '../tensor.js';
 
 export type SafeDtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -27,13 +28,8 @@ const DTYPE_SIZE: Record<SafeDtype, number> = { F32: 4, F16: 2, BF16: 2, F64: 8,
 /** Largest header we accept. */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
-export interface Tensor {
-  shape: number[];
-  data: Float32Array;
-}
-
 export interface SafetensorsFile {
-  tensors: Record<string, Tensor & { dtype: SafeDtype }>;
+  tensors: Record<string, F32Tensor & { dtype: SafeDtype }>;
   metadata: Record<string, string>;
 }
 
@@ -46,7 +42,7 @@ function numel(shape: readonly number[]): number {
 }
 
 /** Serialize tensors (F32) and string metadata to safetensors bytes. */
-export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}, source = 'safetensors'): Uint8Array {
+export function encodeSafetensors(tensors: Weights, metadata: Record<string, string> = {}, source = 'safetensors'): Uint8Array {
   const names = Object.keys(tensors).sort();
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) {
@@ -213,7 +209,7 @@ export function readSafetensors(file: string): SafetensorsFile {
  * Write a .safetensors file and fsync it (not atomic by itself: checkpoints
  * get atomicity from writing a whole temp folder and renaming it).
  */
-export function writeSafetensorsSync(file: string, tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): void {
+export function writeSafetensorsSync(file: string, tensors: Weights, metadata: Record<string, string> = {}): void {
   const bytes = encodeSafetensors(tensors, metadata, file);
   const fd = openSync(file, 'w');
   try {
@@ -226,6 +222,6 @@ export function writeSafetensorsSync(file: string, tensors: Record<string, Tenso
 }
 
 /** Write a .safetensors file atomically (temp file + rename). */
-export async function writeSafetensors(file: string, tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): Promise<void> {
+export async function writeSafetensors(file: string, tensors: Weights, metadata: Record<string, string> = {}): Promise<void> {
   await writeFileAtomic(file, encodeSafetensors(tensors, metadata, file));
 }

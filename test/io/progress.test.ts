@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Ema, formatDuration, formatLoss, ProgressBar } from '../../src/train/progress.js';
+import { Ema, formatDuration, formatLoss, ProgressBar } from '../../src/io/progress.js';
 
 function sink(isTTY: boolean): { out: string[]; write(s: string): void; isTTY: boolean } {
   const out: string[] = [];
