@@ -28,7 +28,7 @@ export const HELP = `usage: diffuse sample [options]
   --gif FILE            animated GIF of the reverse process, pure noise to image (first 8 images)
   --class C             conditional models: a class index or name (e.g. 7, seven, 'ankle boot'), or 'all' for one row per class
   --prompt TEXT         text-conditioned models: a short prompt (e.g. "ankle boot", "a photo of a sneaker");
-                        unknown words get an error listing the model's vocabulary. Class models accept
+                        an unknown word is an error naming the closest known words. Class models accept
                         a class name or synonym here too.
   --guidance W          classifier-free guidance weight (default 2 with --class or --prompt)
   --weights ema|model   which weights (default ema)

@@ -10,7 +10,7 @@ import { loadMnist } from './mnist.js';
 
 export type { Dataset } from './dataset.js';
 export { BatchSampler, type SamplerState, epochPermutation, gatherBatch } from './batches.js';
-export { balancedIndices, evenlySpacedIndices, limitDataset, resizeDataset, convertChannels, subsetDataset } from './dataset.js';
+export { balancedIndices, evenlySpacedIndices, limitDataset, resizeDataset, resizeAreaFloat, convertChannels, subsetDataset } from './dataset.js';
 export { loadMnist, MNIST_LABEL_NAMES } from './mnist.js';
 export { loadFashionMnist, FASHION_MNIST_DIR, FASHION_MNIST_LABEL_NAMES } from './fashion-mnist.js';
 export { loadImageFolder, folderCaptions, type FolderDataset, type FolderOptions } from './folder.js';
