@@ -38,6 +38,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DiffuseError } from '../errors.js';
 import { decodeImage } from '../io/image.js';
+import { words } from '../text/tokenizer.js';
 import { balancedIndices, type Dataset, resizeAreaFloat } from './dataset.js';
 
 export const EMOJI_STYLES = ['twitter', 'google'] as const;
@@ -118,7 +119,7 @@ function article(phrase: string): string {
 /** The phrases of an emoji: its name, then the short names that have a letter and differ from it (in words). */
 export function emojiPhrases(name: string, shortNames: readonly string[]): string[] {
   const out = [name.toLowerCase()];
-  const key = (p: string): string => p.toLowerCase().split(/[^a-z0-9]+/).filter(Boolean).join(' ');
+  const key = (p: string): string => words(p).join(' ');
   const seen = new Set(out.map(key));
   for (const s of shortNames) {
     const p = s.toLowerCase().replace(/[_-]+/g, ' ').trim();
