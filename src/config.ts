@@ -22,7 +22,7 @@
  *   label dropout 0.1 for class-conditional models (classifier-free guidance).
  */
 import { DiffuseError } from './errors.js';
-import { defaultUNetConfig, type UNetConfig, validateUNetConfig } from './model/config.js';
+import { defaultUNetConfig, MAX_TOKENS, type UNetConfig, validateUNetConfig } from './model/config.js';
 
 import { SCHEDULE_NAMES, type ScheduleName } from './schedule.js';
 import { PREDICTION_TYPES, type PredictionType } from './diffusion/types.js';
@@ -37,7 +37,7 @@ export interface DiffusionConfig {
 }
 
 export interface DataConfig {
-  /** 'mnist', 'fashion-mnist', or 'folder:<path>' / any name a loader knows. */
+  /** 'mnist', 'fashion-mnist', 'emoji' (its train split, both styles), or 'folder:<path>'. */
   dataset: string;
   /** Side length of the (square) training images. */
   imageSize: number;
@@ -45,9 +45,11 @@ export interface DataConfig {
   /** Class names (index = label), when the data set has labels. */
   labelNames?: string[];
   /**
-   * Text-conditioned models: the phrases that describe each class (index =
-   * label; first = the class's canonical prompt). Training captions are these
-   * phrases inside the templates of text/captions.ts.
+   * Text-conditioned models on class labels: the phrases that describe each
+   * class (index = label; first = the class's canonical prompt). Training
+   * captions are these phrases inside the templates of text/captions.ts.
+   * Unset for text models on a captioned data set (emoji, a folder with
+   * metadata.jsonl): those captions come with the images.
    */
   captions?: string[][];
 }
@@ -257,7 +259,7 @@ function validateConfig(value: unknown, source: string): DiffuseConfig {
     const tx = v.obj(rawText, 'model.text', ['vocab', 'maxTokens', 'dim']);
     const vocab = tx['vocab'];
     if (!Array.isArray(vocab) || vocab.some((w) => typeof w !== 'string')) v.fail('model.text.vocab', `must be an array of strings, got ${describe(vocab)}`);
-    model.text = { vocab: [...(vocab as string[])], maxTokens: v.int(tx['maxTokens'], 'model.text.maxTokens', 1, 256), dim: v.int(tx['dim'], 'model.text.dim', 1, 4096) };
+    model.text = { vocab: [...(vocab as string[])], maxTokens: v.int(tx['maxTokens'], 'model.text.maxTokens', 1, MAX_TOKENS), dim: v.int(tx['dim'], 'model.text.dim', 1, 4096) };
   }
   try {
     validateUNetConfig(model);
@@ -318,8 +320,10 @@ function validateConfig(value: unknown, source: string): DiffuseConfig {
     v.fail('model.numClasses', `(${model.numClasses}) must equal the number of data.labelNames (${data.labelNames.length})`);
   }
   if (model.text !== undefined) {
-    if (data.captions === undefined) v.fail('data.captions', 'is missing (a text-conditioned model needs the phrases of each class)');
-    if (data.labelNames !== undefined && data.captions.length !== data.labelNames.length) {
+    if (data.captions === undefined && (data.dataset === 'mnist' || data.dataset === 'fashion-mnist')) {
+      v.fail('data.captions', `is missing (a text-conditioned model on ${data.dataset}, which has no captions of its own, needs the phrases of each class)`);
+    }
+    if (data.captions !== undefined && data.labelNames !== undefined && data.captions.length !== data.labelNames.length) {
       v.fail('data.captions', `has ${data.captions.length} rows for ${data.labelNames.length} labelNames`);
     }
   }

@@ -35,8 +35,8 @@ export { resolveClass } from './guidance/labels.js';
 export { classCondition, promptCondition, nullCondition, classPrompt, classCount, resolveClassFor, type Condition } from './guidance/condition.js';
 
 // Text prompts (engine-free)
-export { words, buildVocab, tokenize, detokenize } from './text/tokenizer.js';
-export { defaultCaptions, allCaptions, sampleCaption, withTextConditioning, CAPTION_TEMPLATES, DEFAULT_TEXT_DIM } from './text/captions.js';
+export { words, buildVocab, tokenize, detokenize, closestWords, editDistance } from './text/tokenizer.js';
+export { defaultCaptions, allCaptions, sampleCaption, withTextConditioning, withCaptionConditioning, textEncoderFor, CAPTION_TEMPLATES, DEFAULT_TEXT_DIM } from './text/captions.js';
 export { generate, frameSteps, type GenerateOptions, type GenerateResult, type ReverseFrame } from './generate.js';
 export { loadPipeline, shippedModelDir, tfjsModelFn, generateWith, defaultSteps, ENGINE_NAMES, type SampleRequest, type Pipeline, type PipelineOptions, type EngineName } from './pipeline.js';
 
@@ -46,7 +46,8 @@ export { writeGif, encodeGif, type GifOptions } from './io/gif.js';
 export { writeFileAtomic } from './io/atomic.js';
 
 // Data
-export { type Dataset, type DatasetSpec, type DatasetName, type LoadedDataset, DATASET_NAMES, loadDataset, loadMnist, MNIST_LABEL_NAMES, loadFashionMnist, FASHION_MNIST_DIR, FASHION_MNIST_LABEL_NAMES, loadImageFolder, type FolderDataset, type FolderOptions, readIdx, parseIdx, type IdxArray, BatchSampler, type SamplerState, epochPermutation, gatherBatch, balancedIndices, evenlySpacedIndices, limitDataset, resizeDataset, convertChannels, subsetDataset } from './data/index.js';
+export { type Dataset, type DatasetSpec, type DatasetName, type LoadedDataset, DATASET_NAMES, loadDataset, loadMnist, MNIST_LABEL_NAMES, loadFashionMnist, FASHION_MNIST_DIR, FASHION_MNIST_LABEL_NAMES, loadImageFolder, type FolderDataset, type FolderOptions, readIdx, parseIdx, type IdxArray, BatchSampler, type SamplerState, epochPermutation, gatherBatch, balancedIndices, evenlySpacedIndices, limitDataset, resizeDataset, convertChannels, subsetDataset, resizeAreaFloat, datasetCaptions, folderCaptions, readFolderCaptions, METADATA_FILE, type FolderCaptions,
+  loadEmoji, emojiCatalog, emojiCaptions, emojiSplit, fnv1a32, EMOJI_STYLES, EMOJI_SIZE, EMOJI_HELD_OUT_MODULUS, SKIN_TONES, type EmojiDataset, type EmojiImage, type EmojiOptions, type EmojiStyle, type EmojiSplit } from './data/index.js';
 
 // Config, checkpoints, training
 export { type DiffuseConfig, type DiffusionConfig, type DataConfig, type TrainConfig, type DeepPartial, defaultConfig, parseConfig, stringifyConfig } from './config.js';

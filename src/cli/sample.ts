@@ -12,6 +12,7 @@ import { writeGif } from '../io/gif.js';
 import { ProgressBar } from '../io/progress.js';
 import { parseBackendName } from '../engine/backend.js';
 import { classCondition, classCount, promptCondition, resolveClassFor, type Condition } from '../guidance/condition.js';
+import { conditionLength } from '../model/config.js';
 
 export const HELP = `usage: diffuse sample [options]
 
@@ -27,7 +28,7 @@ export const HELP = `usage: diffuse sample [options]
   --gif FILE            animated GIF of the reverse process, pure noise to image (first 8 images)
   --class C             conditional models: a class index or name (e.g. 7, seven, 'ankle boot'), or 'all' for one row per class
   --prompt TEXT         text-conditioned models: a short prompt (e.g. "ankle boot", "a photo of a sneaker");
-                        unknown words get an error listing the model's vocabulary. Class models accept
+                        an unknown word is an error naming the closest known words. Class models accept
                         a class name or synonym here too.
   --guidance W          classifier-free guidance weight (default 2 with --class or --prompt)
   --weights ema|model   which weights (default ema)
@@ -91,10 +92,12 @@ export async function run(args: ParsedArgs): Promise<void> {
     let cols = colsFlag;
     let condition: Condition | undefined;
     if (classFlag !== undefined || guidanceFlag !== undefined || promptFlag !== undefined) {
-      if (k === 0) throw new DiffuseError(`checkpoint ${pipe.checkpoint} is unconditional: --class, --prompt and --guidance need a conditional model (train with --conditional or --text)`);
+      if (conditionLength(cfg.model) === 0) throw new DiffuseError(`checkpoint ${pipe.checkpoint} is unconditional: --class, --prompt and --guidance need a conditional model (train with --conditional or --text)`);
       const guidance = guidanceFlag ?? 2;
       if (promptFlag !== undefined) {
         condition = promptCondition(cfg, new Array<string>(n).fill(promptFlag), guidance);
+      } else if (k === 0) {
+        throw new DiffuseError(`checkpoint ${pipe.checkpoint} was trained on its data set's captions, not on classes: give --prompt "..."`);
       } else if (classFlag === undefined || classFlag === 'all') {
         const per = Math.max(1, Math.round(n / k));
         n = per * k;
@@ -103,7 +106,7 @@ export async function run(args: ParsedArgs): Promise<void> {
       } else {
         condition = classCondition(cfg, new Int32Array(n).fill(resolveClassFor(cfg, classFlag)), guidance);
       }
-    } else if (k > 0) {
+    } else if (conditionLength(cfg.model) > 0) {
       condition = classCondition(cfg, new Int32Array(n).fill(-1), 0);
     }
     const bar = new ProgressBar({ total: steps * Math.ceil(n / batch), label: 'sample', unit: 'nfe' });

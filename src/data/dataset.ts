@@ -15,6 +15,12 @@ export interface Dataset {
   shape: [n: number, h: number, w: number, c: number];
   labels?: Int32Array;
   labelNames?: string[];
+  /**
+   * Captioned sets (emoji, folders with metadata.jsonl or .txt sidecars): per
+   * image, the captions it may be trained with (at least one; training draws
+   * one per image per step). `captions[i][0]` is the image's canonical prompt.
+   */
+  captions?: string[][];
 }
 
 /** Indices of `count` items spread evenly over `total` (deterministic, keeps class balance of grouped data). */
@@ -37,6 +43,11 @@ export function validateDataset(ds: Dataset): void {
   if (ds.labels && ds.labels.length !== n) {
     throw new DiffuseError(`data set ${ds.name}: ${ds.labels.length} labels for ${n} images`);
   }
+  if (ds.captions) {
+    if (ds.captions.length !== n) throw new DiffuseError(`data set ${ds.name}: ${ds.captions.length} caption lists for ${n} images`);
+    const i = ds.captions.findIndex((c) => c.length === 0);
+    if (i >= 0) throw new DiffuseError(`data set ${ds.name}: image ${i} has no caption`);
+  }
   if (ds.labels && ds.labelNames) {
     for (let i = 0; i < ds.labels.length; i++) {
       const l = ds.labels[i]!;
@@ -51,15 +62,18 @@ export function subsetDataset(ds: Dataset, indices: ArrayLike<number>): Dataset 
   const per = h * w * c;
   const images = new Float32Array(indices.length * per);
   const labels = ds.labels ? new Int32Array(indices.length) : undefined;
+  const captions: string[][] | undefined = ds.captions ? [] : undefined;
   for (let j = 0; j < indices.length; j++) {
     const i = indices[j]!;
     if (!Number.isInteger(i) || i < 0 || i >= n) throw new DiffuseError(`data set ${ds.name}: index ${i} out of range 0..${n - 1}`);
     images.set(ds.images.subarray(i * per, (i + 1) * per), j * per);
     if (labels) labels[j] = ds.labels![i]!;
+    if (captions) captions.push(ds.captions![i]!);
   }
   const out: Dataset = { name: ds.name, images, shape: [indices.length, h, w, c] };
   if (labels) out.labels = labels;
   if (ds.labelNames) out.labelNames = ds.labelNames.slice();
+  if (captions) out.captions = captions;
   return out;
 }
 
@@ -127,6 +141,60 @@ export function resizeBilinearFloat(src: Float32Array, h: number, w: number, c: 
     }
   }
   return dst;
+}
+
+/**
+ * Area-average downsampling of one HWC float image to oh×ow (oh ≤ h, ow ≤ w):
+ * each output pixel is the mean of the input area it covers, input pixels cut
+ * by its border counted by the fraction inside. For integer factors this is
+ * the plain block mean (64→32: the mean of each 2×2 block); unlike point or
+ * bilinear sampling it never drops input pixels, so thin lines fade instead
+ * of aliasing.
+ */
+export function resizeAreaFloat(src: Float32Array, h: number, w: number, c: number, oh: number, ow: number, dst: Float32Array = new Float32Array(oh * ow * c), dstOffset = 0): Float32Array {
+  if (!(Number.isInteger(oh) && Number.isInteger(ow) && oh >= 1 && ow >= 1 && oh <= h && ow <= w)) {
+    throw new DiffuseError(`area resize shrinks only: ${h}×${w} to ${oh}×${ow}`);
+  }
+  const rows = areaWeights(h, oh);
+  const cols = areaWeights(w, ow);
+  const tmp = new Float64Array(h * ow * c); // horizontal pass
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < ow; x++) {
+      const { first, weights } = cols[x]!;
+      const o = (y * ow + x) * c;
+      for (let k = 0; k < weights.length; k++) {
+        const s = (y * w + first + k) * c;
+        const wt = weights[k]!;
+        for (let ch = 0; ch < c; ch++) tmp[o + ch] = tmp[o + ch]! + wt * src[s + ch]!;
+      }
+    }
+  }
+  for (let y = 0; y < oh; y++) {
+    const { first, weights } = rows[y]!;
+    for (let x = 0; x < ow; x++) {
+      const o = dstOffset + (y * ow + x) * c;
+      for (let ch = 0; ch < c; ch++) {
+        let acc = 0;
+        for (let k = 0; k < weights.length; k++) acc += weights[k]! * tmp[((first + k) * ow + x) * c + ch]!;
+        dst[o + ch] = acc;
+      }
+    }
+  }
+  return dst;
+}
+
+/** Per output index: the first input index it covers and each covered input's share (summing to 1). */
+function areaWeights(n: number, on: number): { first: number; weights: number[] }[] {
+  const out: { first: number; weights: number[] }[] = [];
+  for (let o = 0; o < on; o++) {
+    const lo = (o * n) / on;
+    const hi = ((o + 1) * n) / on;
+    const first = Math.floor(lo);
+    const weights: number[] = [];
+    for (let i = first; i < Math.min(n, Math.ceil(hi)); i++) weights.push((Math.min(hi, i + 1) - Math.max(lo, i)) / (hi - lo));
+    out.push({ first, weights });
+  }
+  return out;
 }
 
 /** Resize every image of a data set to size×size (bilinear). Returns the same object if already that size. */

@@ -50,6 +50,8 @@ export interface TextEncoderConfig {
 }
 
 export const PAD_TOKEN = '<pad>';
+/** The most tokens a prompt may have (config.json's model.text.maxTokens range). */
+export const MAX_TOKENS = 256;
 
 /** Integers per image of the condition: 1 (class index), maxTokens (token ids) or 0 (unconditional). */
 export function conditionLength(c: UNetConfig): number {

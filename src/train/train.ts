@@ -74,29 +74,71 @@ export function emaDecayAt(step: number, decay: number): number {
   return Math.min(decay, (1 + step) / (10 + step));
 }
 
-/** Load the data set a config names (mnist, fashion-mnist, folder:<path>). */
-export async function datasetFor(config: DiffuseConfig, opts: { dataDir?: string; skipBad?: boolean; split?: 'train' | 'test' } = {}): Promise<Dataset & { skipped?: { file: string; reason: string }[] }> {
+/** Load the data set a config names (mnist, fashion-mnist, emoji, folder:<path>); a progress bar if loading takes more than 2 s. */
+export async function datasetFor(config: DiffuseConfig, opts: { dataDir?: string; skipBad?: boolean; split?: 'train' | 'test' | 'heldout'; progress?: ProgressStream | null } = {}): Promise<Dataset & { skipped?: { file: string; reason: string }[] }> {
   const name = config.data.dataset;
+  const size = { imageSize: config.data.imageSize, channels: config.data.channels };
+  let bar: ProgressBar | undefined;
+  const onProgress = opts.progress === null ? undefined : (done: number, total: number): void => {
+    bar ??= new ProgressBar({ total, label: 'load', unit: 'file', quietForMs: 2000, ...(opts.progress ? { stream: opts.progress } : {}) });
+    bar.update(done, { items: 1 });
+    if (done === total) bar.finish();
+  };
   let spec: DatasetSpec;
   if (name === 'mnist' || name === 'fashion-mnist') {
-    spec = { name, imageSize: config.data.imageSize, channels: config.data.channels, split: opts.split ?? 'train', ...(opts.dataDir !== undefined ? { dir: opts.dataDir } : {}) };
+    spec = { name, ...size, split: opts.split ?? 'train', ...(opts.dataDir !== undefined ? { dir: opts.dataDir } : {}) };
+  } else if (name === 'emoji') {
+    spec = { name, ...size, split: opts.split ?? 'train', skipBad: opts.skipBad ?? false, ...(onProgress ? { onProgress } : {}) };
   } else if (name.startsWith('folder:')) {
-    spec = { name: 'folder', dir: opts.dataDir ?? name.slice('folder:'.length), imageSize: config.data.imageSize, channels: config.data.channels, skipBad: opts.skipBad ?? false };
+    const requireCaptions = config.model.text !== undefined && config.data.captions === undefined;
+    spec = { name: 'folder', dir: opts.dataDir ?? name.slice('folder:'.length), ...size, skipBad: opts.skipBad ?? false, requireCaptions };
   } else {
-    throw new DiffuseError(`unknown data set '${name}': expected mnist, fashion-mnist or folder:<path>`);
+    throw new DiffuseError(`unknown data set '${name}': expected mnist, fashion-mnist, emoji or folder:<path>`);
   }
   return loadDataset(spec);
 }
 
 /**
+ * Text models on a captioned data set: every caption of every image as token
+ * rows, once, before training (a caption the vocabulary cannot read fails
+ * here, naming it, not mid-run). Undefined for other models.
+ */
+function captionTokens(config: DiffuseConfig, data: Dataset): Int32Array[][] | undefined {
+  const text = config.model.text;
+  if (text === undefined || config.data.captions !== undefined) return undefined;
+  if (data.captions === undefined) throw new DiffuseError(`data set ${data.name} has no captions: a text-conditioned model needs captions (or class names on mnist / fashion-mnist)`);
+  return data.captions.map((caps) => caps.map((c) => {
+    try {
+      return tokenize(c, text);
+    } catch (e) {
+      if (e instanceof DiffuseError) throw new DiffuseError(`training caption of data set ${data.name}: ${e.message}`, { cause: e });
+      throw e;
+    }
+  }));
+}
+
+/**
  * The condition rows of a batch, each dropped to "no condition" at rate p
  * (classifier-free guidance): class models get the label (numClasses = no
- * class); text models get the tokens of a random caption of the label
- * (text/captions.ts), or all pads.
+ * class); text models get the tokens of a random caption: of the image's own
+ * captions on a captioned data set (`tokens`, by image index), else of its
+ * label's phrases (text/captions.ts); or all pads.
  */
-function batchCondition(config: DiffuseConfig, labels: Int32Array | undefined, p: number, rng: Rng): Int32Array | undefined {
+function batchCondition(config: DiffuseConfig, batch: { idx: ArrayLike<number>; labels: Int32Array | undefined }, p: number, rng: Rng, tokens: Int32Array[][] | undefined): Int32Array | undefined {
   const m = config.model;
   if (m.numClasses === 0 && m.text === undefined) return undefined;
+  const n = batch.idx.length;
+  if (m.text !== undefined && tokens !== undefined) {
+    const L = m.text.maxTokens;
+    const out = new Int32Array(n * L);
+    for (let i = 0; i < n; i++) {
+      const rows = tokens[batch.idx[i]!]!;
+      if (rng.uniform() < p) continue; // all pads: no prompt
+      out.set(rows[Math.min(rows.length - 1, Math.floor(rng.uniform() * rows.length))]!, i * L);
+    }
+    return out;
+  }
+  const labels = batch.labels;
   if (labels === undefined) throw new DiffuseError('the model is conditional (classes or text) but the data set has no labels');
   if (m.text !== undefined) {
     const caps = config.data.captions;
@@ -136,7 +178,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   if (totalSteps !== config.train.steps) config = { ...config, train: { ...config.train, steps: totalSteps } };
   const tc = config.train;
 
-  const data = opts.dataset ?? (await datasetFor(config, { ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}), skipBad: opts.skipBad ?? false }));
+  const data = opts.dataset ?? (await datasetFor(config, { ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}), skipBad: opts.skipBad ?? false, ...(opts.progress !== undefined ? { progress: opts.progress } : {}) }));
   const skipped = (data as { skipped?: unknown[] }).skipped;
   if (skipped !== undefined && skipped.length > 0) say(`skipped ${skipped.length} unreadable image(s)`);
   const [, h, w, c] = data.shape;
@@ -147,6 +189,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     config = { ...config, data: { ...config.data, labelNames: [...data.labelNames] } };
   }
 
+  const tokens = captionTokens(config, data);
   const schedule = makeSchedule(config.diffusion.schedule, config.diffusion.timesteps);
   const rng = resumed ? Rng.fromState(resumed.training.rng) : new Rng(tc.seed);
   const batches = resumed ? BatchSampler.fromState(resumed.training.sampler, data.shape[0]) : new BatchSampler(data.shape[0], tc.batchSize, tc.seed);
@@ -186,7 +229,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     while (step < stepsThisCall) {
       const idx = batches.next();
       const { x, labels, shape } = gatherBatch(data, idx);
-      const cond = batchCondition(config, labels, tc.condDropout, rng);
+      const cond = batchCondition(config, { idx, labels }, tc.condDropout, rng, tokens);
       const b = makeTrainingBatch(schedule, config.diffusion.prediction, x, shape, rng);
       const lr = learningRate(step, tc.lr, tc.warmupSteps);
       const ts = Float32Array.from(b.t);
