@@ -345,6 +345,7 @@ async function runGeneration(): Promise<void> {
     if (!SAMPLER_NAMES.includes(sampler)) throw new Error(`unknown sampler '${sampler}'`);
     const T = config.diffusion.timesteps;
     const opts: GenerateOptions = {
+      ...config.diffusion,
       schedule: config.diffusion.schedule,
       timesteps: T,
       prediction: config.diffusion.prediction,
@@ -381,7 +382,7 @@ async function runGeneration(): Promise<void> {
       : `— ${classes === null ? `prompt "${prompt}"` : `classes ${Array.from(classes, asked).join(', ')}`}${guidance > 0 ? `, guidance w = ${guidance}` : ''}`;
     revStatus.textContent = 'loading the model…';
     const net0 = await ensureModel();
-    const schedule = makeSchedule(opts.schedule, opts.timesteps);
+    const schedule = makeSchedule(opts.schedule, opts.timesteps, opts);
     const s = createSampler(opts.sampler, { schedule, prediction: opts.prediction, clipX0: 1 });
     const shape: Shape4 = [opts.n, S, S, C];
     const rng = new Rng(opts.seed);

@@ -7,7 +7,8 @@ import { createSampler } from '../../src/samplers/factory.js';
 import { DdpmSampler } from '../../src/samplers/ddpm.js';
 import { DdimSampler } from '../../src/samplers/ddim.js';
 import { ddimInvert, sample } from '../../src/samplers/loop.js';
-import { clipX0, spacedTimesteps } from '../../src/samplers/types.js';
+import { clipX0 } from '../../src/samplers/types.js';
+import { spacedTimesteps } from '../../src/samplers/spacing.js';
 import { Rng } from '../../src/rng.js';
 import { DiffuseError } from '../../src/errors.js';
 
