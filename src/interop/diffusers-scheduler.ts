@@ -175,6 +175,9 @@ export function samplerFromDiffusersConfig(
   const ranged = schedule !== 'cosine';
   const betaStart = ranged ? f.num('beta_start', heun ? 0.00085 : 0.0001) : undefined;
   const betaEnd = ranged ? f.num('beta_end', heun ? 0.012 : 0.02) : undefined;
+  if (betaStart !== undefined && betaEnd !== undefined && !(betaStart > 0 && betaStart <= betaEnd && betaEnd < 1)) {
+    f.fail('beta_start', `and beta_end must satisfy 0 < beta_start ≤ beta_end < 1, got ${betaStart} and ${betaEnd}`);
+  }
   const zeroTerminalSnr = heun ? (f.only('rescale_betas_zero_snr', false, ': HeunDiscreteScheduler has no zero-SNR rescaling'), false) : f.bool('rescale_betas_zero_snr', false);
   const prediction = PREDICTIONS[f.oneOf('prediction_type', 'epsilon', Object.keys(PREDICTIONS))]!;
 

@@ -56,8 +56,8 @@ export class DpmSolverSampler extends SamplerBase {
     if (!KARRAS_TIMESTEPS.includes(this.karrasTimesteps)) {
       throw new DiffuseError(`dpm-solver: karrasTimesteps must be one of ${KARRAS_TIMESTEPS.join(', ')}, got '${String(this.karrasTimesteps)}'`);
     }
-    if (this.karras && (opts.timestepSpacing !== undefined || opts.customTimesteps !== undefined)) {
-      throw new DiffuseError('dpm-solver: karrasSigmas chooses the timesteps itself; give no timestepSpacing or customTimesteps with it');
+    if (this.karras && ((opts.timestepSpacing ?? 'uniform') !== 'uniform' || opts.customTimesteps !== undefined)) {
+      throw new DiffuseError(`dpm-solver: karrasSigmas chooses the timesteps itself (between σ(0) and σ(T−1)); give no timestep spacing ('${opts.timestepSpacing ?? 'custom'}') with it`);
     }
     if (opts.karrasTimesteps !== undefined && !this.karras) throw new DiffuseError('dpm-solver: karrasTimesteps applies with karrasSigmas only');
     if (this.karras && opts.prediction === 'mean') {

@@ -22,6 +22,8 @@ export function interpSigma(schedule: Schedule, t: number): number {
 /**
  * The timestep of a noise level σ: log σ interpolated linearly between the
  * two training indices around it, clamped to [0, T−1] (diffusers' `_sigma_to_t`).
+ * Within 1e-9 of an integer it is that integer (σ^{1/ρ} round trips miss
+ * the table's ends by an ulp).
  */
 export function sigmaToTimestep(schedule: Schedule, sigma: number): number {
   const T = schedule.T;
@@ -32,7 +34,8 @@ export function sigmaToTimestep(schedule: Schedule, sigma: number): number {
   const lo = Math.log(schedule.sigmas[low]!);
   const hi = Math.log(schedule.sigmas[low + 1]!);
   const w = Math.min(1, Math.max(0, (lo - logSigma) / (lo - hi)));
-  return (1 - w) * low + w * (low + 1);
+  const t = (1 - w) * low + w * (low + 1);
+  return Math.abs(t - Math.round(t)) < 1e-9 ? Math.round(t) : t;
 }
 
 /**
