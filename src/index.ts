@@ -33,7 +33,7 @@ export { EulerSampler, type EulerOptions } from './samplers/euler.js';
 export { EulerAncestralSampler, type EulerAncestralOptions } from './samplers/euler-ancestral.js';
 export { HeunSampler, type HeunOptions } from './samplers/heun.js';
 export { sample, ddimInvert, type SampleOptions, type StepInfo } from './samplers/loop.js';
-export { createSampler, SAMPLER_NAMES, type SamplerName, type CreateSamplerOptions, type SamplerSettings } from './samplers/factory.js';
+export { createSampler, checkSamplerSettings, SAMPLER_NAMES, type SamplerName, type CreateSamplerOptions, type SamplerSettings } from './samplers/factory.js';
 
 // Guidance and generation
 export { classifierFreeGuidance, type GuidanceOptions } from './guidance/cfg.js';

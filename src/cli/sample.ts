@@ -6,7 +6,7 @@ import { Flags } from './args.js';
 import { DiffuseError } from '../errors.js';
 import { loadPipeline, shippedModelDir, ENGINE_NAMES, defaultSteps, generateWith } from '../pipeline.js';
 import type { GenerateResult } from '../generate.js';
-import { SAMPLER_NAMES } from '../samplers/factory.js';
+import { checkSamplerSettings, SAMPLER_NAMES, type SamplerSettings } from '../samplers/factory.js';
 import { TIMESTEP_SPACINGS } from '../samplers/spacing.js';
 import { imageGrid, writePng, type ImageU8 } from '../io/image.js';
 import { writeGif } from '../io/gif.js';
@@ -61,8 +61,8 @@ export async function run(args: ParsedArgs): Promise<void> {
   const sampler = f.choice('sampler', SAMPLER_NAMES, 'ddim');
   const stepsFlag = f.int('steps');
   const eta = f.number('eta');
-  const spacing = f.choice('timestep-spacing', TIMESTEP_SPACINGS, 'uniform');
-  const karras = f.bool('karras');
+  const samplerOptions: SamplerSettings = { timestepSpacing: f.choice('timestep-spacing', TIMESTEP_SPACINGS, 'uniform'), ...(f.bool('karras') ? { karrasSigmas: true } : {}) };
+  checkSamplerSettings(sampler, samplerOptions);
   let n = f.int('n', 64);
   const seed = f.int('seed', 0);
   const out = f.string('out', 'samples.png');
@@ -120,7 +120,7 @@ export async function run(args: ParsedArgs): Promise<void> {
       seed,
       batchSize: batch,
       ...(eta !== undefined ? { eta } : {}),
-      samplerOptions: { timestepSpacing: spacing, ...(karras ? { karrasSigmas: true } : {}) },
+      samplerOptions,
       ...(condition !== undefined ? { condition } : {}),
       ...(gif !== undefined ? { recordFrames: Math.min(steps, 40), recordSamples: Math.min(n, 8) } : {}),
       onStep: (done, total) => (bar ??= new ProgressBar({ total, label: 'sample', unit: 'nfe' })).update(done, {}),

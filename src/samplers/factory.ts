@@ -45,12 +45,18 @@ const ONLY: { readonly [K in keyof SamplerSettings]?: readonly SamplerName[] } =
   karrasTimesteps: ['dpm-solver'],
 };
 
-export function createSampler(name: SamplerName, opts: CreateSamplerOptions): Sampler {
+/** Throw if a sampler-specific option is given to a sampler that does not read it (cheap: no schedule needed). */
+export function checkSamplerSettings(name: SamplerName, settings: SamplerSettings): void {
+  if (!SAMPLER_NAMES.includes(name)) throw new DiffuseError(`unknown sampler '${String(name)}'; expected one of ${SAMPLER_NAMES.join(', ')}`);
   for (const [key, names] of Object.entries(ONLY)) {
-    if (opts[key as keyof SamplerSettings] !== undefined && !names.includes(name)) {
+    if (settings[key as keyof SamplerSettings] !== undefined && !names.includes(name)) {
       throw new DiffuseError(`sampler option '${key}' applies to ${names.join(', ')}, not ${name}`);
     }
   }
+}
+
+export function createSampler(name: SamplerName, opts: CreateSamplerOptions): Sampler {
+  checkSamplerSettings(name, opts);
   switch (name) {
     case 'ddpm': return new DdpmSampler(opts);
     case 'ddim': return new DdimSampler(opts);
