@@ -30,7 +30,6 @@ export { DdimSampler, ddimMove, DDIM_PREV_TIMESTEPS, type DdimOptions, type Ddim
 export { DpmSolverSampler, KARRAS_TIMESTEPS, type DpmSolverOptions, type KarrasTimesteps } from './samplers/dpm-solver.js';
 export { SigmaSpaceSampler, toVarianceExploding, toVariancePreserving, type SigmaSpaceOptions } from './samplers/sigma-space.js';
 export { EulerSampler, type EulerOptions } from './samplers/euler.js';
-export { EulerAncestralSampler, type EulerAncestralOptions } from './samplers/euler-ancestral.js';
 export { HeunSampler, type HeunOptions } from './samplers/heun.js';
 export { sample, ddimInvert, type SampleOptions, type StepInfo } from './samplers/loop.js';
 export { createSampler, checkSamplerSettings, SAMPLER_NAMES, type SamplerName, type CreateSamplerOptions, type SamplerSettings } from './samplers/factory.js';

@@ -422,11 +422,12 @@ async function runGeneration(): Promise<void> {
         handle.step = i + 1;
         drawBatch(revX, x, opts.n, S, C, scale);
         drawBatch(revX0, predX0, opts.n, S, C, scale);
-        revStatus.textContent = `step ${i + 1}/${opts.steps} · t = ${t} · ${stepMs.toFixed(0)} ms this step (network ${modelMs.toFixed(0)} ms) · ${(totalMs / (i + 1)).toFixed(0)} ms/step on average · ${handle.backend ?? ''}`;
+        revStatus.textContent = `step ${i + 1}/${s.timesteps.length} · t = ${Number.isInteger(t) ? t : t.toFixed(1)} · ${stepMs.toFixed(0)} ms this step (network ${modelMs.toFixed(0)} ms) · ${(totalMs / (i + 1)).toFixed(0)} ms/step on average · ${handle.backend ?? ''}`;
       },
     });
-    const msPerStep = totalMs / opts.steps;
-    revStatus.textContent = `done: ${opts.n} images, ${opts.steps} ${opts.sampler} steps in ${(totalMs / 1000).toFixed(2)} s (${msPerStep.toFixed(0)} ms/step) on onnxruntime-web ${handle.backend ?? ''}`;
+    const msPerStep = totalMs / s.timesteps.length;
+    const calls = s.timesteps.length === opts.steps ? '' : ` (${s.timesteps.length} network calls)`;
+    revStatus.textContent = `done: ${opts.n} images, ${opts.steps} ${opts.sampler} steps${calls} in ${(totalMs / 1000).toFixed(2)} s (${msPerStep.toFixed(0)} ms/step) on onnxruntime-web ${handle.backend ?? ''}`;
     handle.lastImages = Array.from(final);
     handle.lastRun = { sampler: opts.sampler, steps: opts.steps, seed: opts.seed, n: opts.n, classes: classes === null ? null : Array.from(classes), guidance, msPerStep };
     setState('done');

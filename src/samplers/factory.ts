@@ -4,7 +4,6 @@ import { DdimSampler, type DdimPrevTimestep } from './ddim.js';
 import { DdpmSampler } from './ddpm.js';
 import { DpmSolverSampler, type KarrasTimesteps } from './dpm-solver.js';
 import { EulerSampler } from './euler.js';
-import { EulerAncestralSampler } from './euler-ancestral.js';
 import { HeunSampler } from './heun.js';
 import type { Sampler, SamplerOptions } from './types.js';
 
@@ -62,7 +61,7 @@ export function createSampler(name: SamplerName, opts: CreateSamplerOptions): Sa
     case 'ddim': return new DdimSampler(opts);
     case 'dpm-solver': return new DpmSolverSampler(opts);
     case 'euler': return new EulerSampler(opts);
-    case 'euler-ancestral': return new EulerAncestralSampler(opts);
+    case 'euler-ancestral': return new EulerSampler({ ...opts, ancestral: true });
     case 'heun': return new HeunSampler(opts);
     default: {
       const n: never = name;

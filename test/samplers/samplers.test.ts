@@ -106,16 +106,18 @@ test('DDIM: diffusers choices (set_alpha_to_one, use_clipped_model_output, strid
   assert.throws(() => createSampler('ddim', { ...base, prevTimestep: 'previous' as 'next' }), /prevTimestep/);
 });
 
-test('Euler on the same levels is deterministic DDIM (the probability-flow ODE, one Euler step in σ)', async () => {
+test('on the same levels Euler is deterministic DDIM, and Euler ancestral is DDPM (noise for noise)', async () => {
   const model = gaussianOracle({ schedule, prediction: 'v', mean: 0.3, std: 0.5 });
   const shape: Shape4 = [64, 1, 1, 1];
   const xT = new Rng(4).normalArray(64);
+  const maxDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
   for (const timestepSpacing of ['uniform', 'trailing'] as const) {
-    const e = await sample(model, createSampler('euler', { schedule, prediction: 'v', timestepSpacing }), shape, { rng: new Rng(0), steps: 12, xT });
-    const d = await sample(model, createSampler('ddim', { schedule, prediction: 'v', timestepSpacing }), shape, { rng: new Rng(0), steps: 12, xT });
-    let mx = 0;
-    for (let i = 0; i < e.length; i++) mx = Math.max(mx, Math.abs(e[i]! - d[i]!));
-    assert.ok(mx < 1e-5, `${timestepSpacing}: euler vs ddim ${mx}`);
+    const run = (name: 'euler' | 'ddim' | 'euler-ancestral' | 'ddpm'): Promise<Float32Array> =>
+      sample(model, createSampler(name, { schedule, prediction: 'v', timestepSpacing }), shape, { rng: new Rng(0), steps: 12, xT });
+    const e = maxDiff(await run('euler'), await run('ddim'));
+    assert.ok(e < 1e-5, `${timestepSpacing}: euler vs ddim ${e}`);
+    const a = maxDiff(await run('euler-ancestral'), await run('ddpm'));
+    assert.ok(a < 1e-5, `${timestepSpacing}: euler-ancestral vs ddpm ${a}`);
   }
 });
 
