@@ -32,6 +32,7 @@ export { SigmaSpaceSampler, toVarianceExploding, toVariancePreserving, type Sigm
 export { EulerSampler, type EulerOptions } from './samplers/euler.js';
 export { HeunSampler, type HeunOptions } from './samplers/heun.js';
 export { sample, ddimInvert, type SampleOptions, type StepInfo } from './samplers/loop.js';
+export { samplerFromDiffusersConfig, parseDiffusersJson, DIFFUSERS_SCHEDULER_CLASS, type DiffusersSampling, type DiffusersSchedulerClass } from './interop/diffusers-scheduler.js';
 export { createSampler, checkSamplerSettings, SAMPLER_NAMES, type SamplerName, type CreateSamplerOptions, type SamplerSettings } from './samplers/factory.js';
 
 // Guidance and generation
