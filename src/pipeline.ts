@@ -117,15 +117,12 @@ export function defaultSteps(sampler: SamplerName, T: number): number {
 /** What generation needs beyond the model's own config (schedule, prediction, size come from the checkpoint). */
 export type SampleRequest = Omit<GenerateOptions, 'schedule' | 'timesteps' | 'prediction' | 'imageSize' | 'channels' | 'steps' | keyof ScheduleOptions> & { readonly steps?: number };
 
-/** Generate from a loaded pipeline: its config fills in schedule, prediction type and image shape. */
+/** Generate from a loaded pipeline: its config fills in the schedule (name, T, β range, zero SNR), prediction type and image shape. */
 export async function generateWith(pipe: Pick<Pipeline, 'config' | 'model'>, req: SampleRequest): Promise<GenerateResult> {
   const cfg = pipe.config;
   return generate(pipe.model, {
     ...req,
     ...cfg.diffusion,
-    schedule: cfg.diffusion.schedule,
-    timesteps: cfg.diffusion.timesteps,
-    prediction: cfg.diffusion.prediction,
     imageSize: cfg.data.imageSize,
     channels: cfg.data.channels,
     steps: req.steps ?? defaultSteps(req.sampler, cfg.diffusion.timesteps),
