@@ -24,10 +24,12 @@
 import { DiffuseError } from './errors.js';
 import { defaultUNetConfig, MAX_TOKENS, type UNetConfig, validateUNetConfig } from './model/config.js';
 
-import { SCHEDULE_NAMES, type ScheduleName } from './schedule.js';
+import { makeSchedule, SCHEDULE_NAMES, type ScheduleName, type ScheduleOptions } from './schedule.js';
 import { PREDICTION_TYPES, type PredictionType } from './diffusion/types.js';
+import { checkPredictionForSchedule } from './diffusion/prediction.js';
 
-export interface DiffusionConfig {
+/** The schedule (name, T and, optionally, ScheduleOptions' β range and zero terminal SNR) and the prediction type. */
+export interface DiffusionConfig extends ScheduleOptions {
   /** β schedule. */
   schedule: ScheduleName;
   /** Number of training timesteps T. */
@@ -268,12 +270,29 @@ function validateConfig(value: unknown, source: string): DiffuseConfig {
     throw e;
   }
 
-  const d = v.obj(root['diffusion'], 'diffusion', ['schedule', 'timesteps', 'prediction']);
+  const d = v.obj(root['diffusion'], 'diffusion', ['schedule', 'timesteps', 'prediction'], ['betaStart', 'betaEnd', 'zeroTerminalSnr']);
+  const beta = (k: 'betaStart' | 'betaEnd'): number | undefined =>
+    d[k] === undefined ? undefined : v.num(d[k], `diffusion.${k}`, (x) => x > 0 && x < 1, 'in (0, 1)');
+  const betaStart = beta('betaStart');
+  const betaEnd = beta('betaEnd');
+  const zsnr = d['zeroTerminalSnr'];
+  if (zsnr !== undefined && typeof zsnr !== 'boolean') v.fail('diffusion.zeroTerminalSnr', `must be true or false, got ${describe(zsnr)}`);
   const diffusion: DiffusionConfig = {
     schedule: v.oneOf(d['schedule'], 'diffusion.schedule', SCHEDULE_NAMES),
     timesteps: v.int(d['timesteps'], 'diffusion.timesteps', 1, 100000),
     prediction: v.oneOf(d['prediction'], 'diffusion.prediction', PREDICTION_TYPES),
+    ...(betaStart !== undefined ? { betaStart } : {}),
+    ...(betaEnd !== undefined ? { betaEnd } : {}),
+    ...(zsnr !== undefined ? { zeroTerminalSnr: zsnr } : {}),
   };
+  if (betaStart !== undefined || betaEnd !== undefined || zsnr === true) {
+    try {
+      checkPredictionForSchedule(diffusion.prediction, makeSchedule(diffusion.schedule, diffusion.timesteps, diffusion));
+    } catch (e) {
+      if (e instanceof DiffuseError) throw new DiffuseError(`${source}: config field diffusion: ${e.message}`, { cause: e });
+      throw e;
+    }
+  }
 
   const da = v.obj(root['data'], 'data', ['dataset', 'imageSize', 'channels'], ['labelNames', 'captions']);
   const data: DataConfig = {

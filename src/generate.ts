@@ -6,15 +6,15 @@
  */
 import { DiffuseError } from './errors.js';
 import { Rng } from './rng.js';
-import { makeSchedule, type ScheduleName } from './schedule.js';
-import { createSampler, type SamplerName } from './samplers/factory.js';
+import { makeSchedule, type ScheduleName, type ScheduleOptions } from './schedule.js';
+import { createSampler, type SamplerName, type SamplerSettings } from './samplers/factory.js';
 import { sample } from './samplers/loop.js';
 import type { ModelFn, PredictionType, Shape4 } from './diffusion/types.js';
 import { classifierFreeGuidance } from './guidance/cfg.js';
 import type { Condition } from './guidance/condition.js';
 
-export interface GenerateOptions {
-  /** The training schedule of the model (name and T). */
+export interface GenerateOptions extends ScheduleOptions {
+  /** The training schedule of the model (name, T and the ScheduleOptions fields). */
   readonly schedule: ScheduleName;
   readonly timesteps: number;
   readonly prediction: PredictionType;
@@ -22,15 +22,17 @@ export interface GenerateOptions {
   readonly imageSize: number;
   readonly channels: number;
   readonly sampler: SamplerName;
-  /** Number of network evaluations (sampling steps). */
+  /** Number of sampling steps (one network evaluation each; Heun: 2·steps − 1). */
   readonly steps: number;
   /** How many images. */
   readonly n: number;
   readonly seed: number;
   /** DDIM's eta (0 = deterministic). */
   readonly eta?: number;
-  /** Clip the predicted clean image to [-1, 1] at every step (default true). */
-  readonly clip?: boolean;
+  /** Sampler options: timestep spacing, Karras sigmas, DDIM's choices (see SamplerSettings). */
+  readonly samplerOptions?: SamplerSettings;
+  /** Clip the predicted clean image to [-c, c] at every step: true = [-1, 1] (default), a number c, or false. */
+  readonly clip?: boolean | number;
   /** Network evaluations per call: the batch is split into chunks of this size (default: all). */
   readonly batchSize?: number;
   /** Keep this many frames of the reverse process (x_t and predicted x_0) for the first `recordSamples` images. */
@@ -42,12 +44,12 @@ export interface GenerateOptions {
    * the guidance weight w (classifier-free guidance, 0 = none).
    */
   readonly condition?: Condition;
-  /** Called after every step (progress bars). */
+  /** Called after every network evaluation (progress bars): done of total. */
   readonly onStep?: (done: number, total: number) => void;
 }
 
 export interface ReverseFrame {
-  /** Step counter (0-based) and the training index t the model saw. */
+  /** Network-call counter (0-based) and the timestep t the model saw. */
   readonly i: number;
   readonly t: number;
   /** x after this step and the predicted clean image, for the recorded samples (NHWC). */
@@ -76,19 +78,24 @@ export function frameSteps(steps: number, count: number): Set<number> {
 /** Generate `n` images from pure noise with the chosen sampler and number of steps. */
 export async function generate(model: ModelFn, opts: GenerateOptions): Promise<GenerateResult> {
   if (!Number.isInteger(opts.n) || opts.n < 1) throw new DiffuseError(`number of images must be a positive integer, got ${opts.n}`);
-  const schedule = makeSchedule(opts.schedule, opts.timesteps);
+  const schedule = makeSchedule(opts.schedule, opts.timesteps, opts);
+  const clip = opts.clip ?? true;
   const sampler = createSampler(opts.sampler, {
+    ...opts.samplerOptions,
     schedule,
     prediction: opts.prediction,
-    ...(opts.clip === false ? {} : { clipX0: 1 }),
+    ...(clip === false ? {} : { clipX0: clip === true ? 1 : clip }),
     ...(opts.eta !== undefined ? { eta: opts.eta } : {}),
   });
+  // Heun calls the network twice per step: count the calls for progress and frames.
+  sampler.setTimesteps(opts.steps);
+  const calls = sampler.timesteps.length;
   const { imageSize: s, channels: c } = opts;
   const shape: Shape4 = [opts.n, s, s, c];
   const per = s * s * c;
   const chunk = Math.max(1, Math.min(opts.batchSize ?? opts.n, opts.n));
   const recordN = Math.min(opts.recordSamples ?? 0, opts.n);
-  const recordAt = frameSteps(opts.steps, opts.recordFrames ?? 0);
+  const recordAt = frameSteps(calls, opts.recordFrames ?? 0);
   const cond = opts.condition;
   const L = cond?.nullCond.length ?? 0;
   if (cond !== undefined && cond.cond.length !== opts.n * L) {
@@ -99,7 +106,7 @@ export async function generate(model: ModelFn, opts: GenerateOptions): Promise<G
   const xT = rng.normalArray(opts.n * per);
   const frames: ReverseFrame[] = [];
   const images = new Float32Array(opts.n * per);
-  const total = opts.steps * Math.ceil(opts.n / chunk);
+  const total = calls * Math.ceil(opts.n / chunk);
   let done = 0;
   const t0 = performance.now();
   for (let start = 0; start < opts.n; start += chunk) {

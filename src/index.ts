@@ -11,23 +11,29 @@ export { DiffuseError } from './errors.js';
 
 // Randomness and schedules
 export { Rng, type RngState } from './rng.js';
-export { linearBetaSchedule, cosineBetaSchedule, sigmoidBetaSchedule, betasFor, makeSchedule, scheduleFromBetas, checkTimestep, SCHEDULE_NAMES, MIN_T, MAX_T, MAX_BETA, type Schedule, type ScheduleName } from './schedule.js';
+export { linearBetaSchedule, scaledLinearBetaSchedule, cosineBetaSchedule, sigmoidBetaSchedule, rescaleZeroTerminalSnr, betasFor, makeSchedule, scheduleFromBetas, checkTimestep, checkTime, alphaBarAt, sigmaOfAlphaBar, SCHEDULE_NAMES, MIN_T, MAX_T, MAX_BETA, ZERO_SNR_ALPHA_BAR, type Schedule, type ScheduleName, type ScheduleOptions } from './schedule.js';
 
 // The diffusion math
 export { PREDICTION_TYPES, type PredictionType, type Shape4, type ModelFn } from './diffusion/types.js';
 export { type Timesteps } from './diffusion/timesteps.js';
-export { toX0AndEps, fromX0AndEps, convertPrediction, type X0AndEps } from './diffusion/prediction.js';
+export { toX0AndEps, toX0AndEpsAt, fromX0AndEps, convertPrediction, levelAt, levelOfSigma, checkPredictionForSchedule, type X0AndEps, type NoiseLevel } from './diffusion/prediction.js';
 export { qSample, forwardStep, forwardChain, trainingTarget, makeTrainingBatch, checkShape, type ChainFrame, type TrainingBatch } from './diffusion/forward.js';
 export { gaussianOracle, gaussianMixtureOracle, gaussianPosteriorMeanX0, sampleGaussianMixture, type GaussianComponent, type OracleOptions } from './diffusion/gaussian-oracle.js';
 export { forwardStrip, stripSteps, type StripOptions } from './diffusion/strip.js';
 
 // Samplers
-export { spacedTimesteps, clipX0, SamplerBase, type Sampler, type StepResult, type SamplerOptions, type ClipX0 } from './samplers/types.js';
+export { clipX0, SamplerBase, type Sampler, type StepResult, type SamplerOptions, type ClipX0, type Prediction } from './samplers/types.js';
+export { spacedTimesteps, timestepGrid, roundHalfEven, TIMESTEP_SPACINGS, type TimestepSpacing, type SpacingOptions } from './samplers/spacing.js';
+export { interpSigma, sigmaToTimestep, karrasSigmas } from './samplers/sigmas.js';
 export { DdpmSampler, type DdpmOptions } from './samplers/ddpm.js';
-export { DdimSampler, ddimMove, type DdimOptions } from './samplers/ddim.js';
-export { DpmSolverSampler, type DpmSolverOptions } from './samplers/dpm-solver.js';
+export { DdimSampler, ddimMove, DDIM_PREV_TIMESTEPS, type DdimOptions, type DdimPrevTimestep } from './samplers/ddim.js';
+export { DpmSolverSampler, KARRAS_TIMESTEPS, type DpmSolverOptions, type KarrasTimesteps } from './samplers/dpm-solver.js';
+export { SigmaSpaceSampler, toVarianceExploding, toVariancePreserving, type SigmaSpaceOptions } from './samplers/sigma-space.js';
+export { EulerSampler, type EulerOptions } from './samplers/euler.js';
+export { HeunSampler, type HeunOptions } from './samplers/heun.js';
 export { sample, ddimInvert, type SampleOptions, type StepInfo } from './samplers/loop.js';
-export { createSampler, SAMPLER_NAMES, type SamplerName, type CreateSamplerOptions } from './samplers/factory.js';
+export { samplerFromDiffusersConfig, parseDiffusersJson, DIFFUSERS_SCHEDULER_CLASS, type DiffusersSampling, type DiffusersSchedulerClass } from './interop/diffusers-scheduler.js';
+export { createSampler, checkSamplerSettings, SAMPLER_NAMES, type SamplerName, type CreateSamplerOptions, type SamplerSettings } from './samplers/factory.js';
 
 // Guidance and generation
 export { classifierFreeGuidance, type GuidanceOptions } from './guidance/cfg.js';

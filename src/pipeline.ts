@@ -13,6 +13,7 @@ import type { BackendName } from './engine/backend.js';
 import { generate, type GenerateOptions, type GenerateResult } from './generate.js';
 import type { SamplerName } from './samplers/factory.js';
 import type { Weights } from './tensor.js';
+import type { ScheduleOptions } from './schedule.js';
 
 /** What runs the network: tfjs (any backend) or ONNX Runtime (exported on the fly, the fast path). */
 export type EngineName = 'tfjs' | 'onnx';
@@ -92,11 +93,12 @@ export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Pro
   }
 }
 
-/** The usual number of network evaluations per sampler: DDPM all T, DDIM 50, DPM-Solver++ 20. */
+/** The usual number of steps per sampler: DDPM all T, DDIM and Euler 50, Heun 25 (49 network evaluations), DPM-Solver++ 20. */
 export function defaultSteps(sampler: SamplerName, T: number): number {
   switch (sampler) {
     case 'ddpm': return T;
-    case 'ddim': return Math.min(50, T);
+    case 'ddim': case 'euler': case 'euler-ancestral': return Math.min(50, T);
+    case 'heun': return Math.min(25, T);
     case 'dpm-solver': return Math.min(20, T);
     default: {
       const never: never = sampler;
@@ -106,16 +108,14 @@ export function defaultSteps(sampler: SamplerName, T: number): number {
 }
 
 /** What generation needs beyond the model's own config (schedule, prediction, size come from the checkpoint). */
-export type SampleRequest = Omit<GenerateOptions, 'schedule' | 'timesteps' | 'prediction' | 'imageSize' | 'channels' | 'steps'> & { readonly steps?: number };
+export type SampleRequest = Omit<GenerateOptions, 'schedule' | 'timesteps' | 'prediction' | 'imageSize' | 'channels' | 'steps' | keyof ScheduleOptions> & { readonly steps?: number };
 
-/** Generate from a loaded pipeline: its config fills in schedule, prediction type and image shape. */
+/** Generate from a loaded pipeline: its config fills in the schedule (name, T, β range, zero SNR), prediction type and image shape. */
 export async function generateWith(pipe: Pick<Pipeline, 'config' | 'model'>, req: SampleRequest): Promise<GenerateResult> {
   const cfg = pipe.config;
   return generate(pipe.model, {
     ...req,
-    schedule: cfg.diffusion.schedule,
-    timesteps: cfg.diffusion.timesteps,
-    prediction: cfg.diffusion.prediction,
+    ...cfg.diffusion,
     imageSize: cfg.data.imageSize,
     channels: cfg.data.channels,
     steps: req.steps ?? defaultSteps(req.sampler, cfg.diffusion.timesteps),

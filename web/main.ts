@@ -345,6 +345,7 @@ async function runGeneration(): Promise<void> {
     if (!SAMPLER_NAMES.includes(sampler)) throw new Error(`unknown sampler '${sampler}'`);
     const T = config.diffusion.timesteps;
     const opts: GenerateOptions = {
+      ...config.diffusion,
       schedule: config.diffusion.schedule,
       timesteps: T,
       prediction: config.diffusion.prediction,
@@ -381,7 +382,7 @@ async function runGeneration(): Promise<void> {
       : `— ${classes === null ? `prompt "${prompt}"` : `classes ${Array.from(classes, asked).join(', ')}`}${guidance > 0 ? `, guidance w = ${guidance}` : ''}`;
     revStatus.textContent = 'loading the model…';
     const net0 = await ensureModel();
-    const schedule = makeSchedule(opts.schedule, opts.timesteps);
+    const schedule = makeSchedule(opts.schedule, opts.timesteps, opts);
     const s = createSampler(opts.sampler, { schedule, prediction: opts.prediction, clipX0: 1 });
     const shape: Shape4 = [opts.n, S, S, C];
     const rng = new Rng(opts.seed);
@@ -421,11 +422,12 @@ async function runGeneration(): Promise<void> {
         handle.step = i + 1;
         drawBatch(revX, x, opts.n, S, C, scale);
         drawBatch(revX0, predX0, opts.n, S, C, scale);
-        revStatus.textContent = `step ${i + 1}/${opts.steps} · t = ${t} · ${stepMs.toFixed(0)} ms this step (network ${modelMs.toFixed(0)} ms) · ${(totalMs / (i + 1)).toFixed(0)} ms/step on average · ${handle.backend ?? ''}`;
+        revStatus.textContent = `step ${i + 1}/${s.timesteps.length} · t = ${Number.isInteger(t) ? t : t.toFixed(1)} · ${stepMs.toFixed(0)} ms this step (network ${modelMs.toFixed(0)} ms) · ${(totalMs / (i + 1)).toFixed(0)} ms/step on average · ${handle.backend ?? ''}`;
       },
     });
-    const msPerStep = totalMs / opts.steps;
-    revStatus.textContent = `done: ${opts.n} images, ${opts.steps} ${opts.sampler} steps in ${(totalMs / 1000).toFixed(2)} s (${msPerStep.toFixed(0)} ms/step) on onnxruntime-web ${handle.backend ?? ''}`;
+    const msPerStep = totalMs / s.timesteps.length;
+    const calls = s.timesteps.length === opts.steps ? '' : ` (${s.timesteps.length} network calls)`;
+    revStatus.textContent = `done: ${opts.n} images, ${opts.steps} ${opts.sampler} steps${calls} in ${(totalMs / 1000).toFixed(2)} s (${msPerStep.toFixed(0)} ms/step) on onnxruntime-web ${handle.backend ?? ''}`;
     handle.lastImages = Array.from(final);
     handle.lastRun = { sampler: opts.sampler, steps: opts.steps, seed: opts.seed, n: opts.n, classes: classes === null ? null : Array.from(classes), guidance, msPerStep };
     setState('done');

@@ -6,7 +6,8 @@ import { Flags } from './args.js';
 import { DiffuseError } from '../errors.js';
 import { loadPipeline, shippedModelDir, ENGINE_NAMES, defaultSteps, generateWith } from '../pipeline.js';
 import type { GenerateResult } from '../generate.js';
-import { SAMPLER_NAMES } from '../samplers/factory.js';
+import { checkSamplerSettings, SAMPLER_NAMES, type SamplerSettings } from '../samplers/factory.js';
+import { TIMESTEP_SPACINGS } from '../samplers/spacing.js';
 import { imageGrid, writePng, type ImageU8 } from '../io/image.js';
 import { writeGif } from '../io/gif.js';
 import { ProgressBar } from '../io/progress.js';
@@ -17,9 +18,12 @@ import { conditionLength } from '../model/config.js';
 export const HELP = `usage: diffuse sample [options]
 
   --checkpoint DIR      run or checkpoint folder (default: the shipped MNIST model, models/mnist)
-  --sampler NAME        ddpm | ddim (default) | dpm-solver
-  --steps K             network evaluations (default: ddpm = all T, ddim 50, dpm-solver 20)
+  --sampler NAME        ddpm | ddim (default) | dpm-solver | euler | euler-ancestral | heun
+  --steps K             sampling steps, one network evaluation each (heun: 2K-1)
+                        (default: ddpm = all T, ddim and euler 50, heun 25, dpm-solver 20)
   --eta X               DDIM noise (0 = deterministic, default)
+  --timestep-spacing S  uniform (default) | linspace | leading | trailing: where the steps sit (docs/samplers.md)
+  --karras              Karras et al. noise levels (euler, euler-ancestral, heun, dpm-solver)
   --n N                 number of images (default 64)
   --seed S              (default 0): same seed, same images
   --out FILE            PNG grid (default samples.png)
@@ -58,6 +62,8 @@ export async function run(args: ParsedArgs): Promise<void> {
   const sampler = f.choice('sampler', SAMPLER_NAMES, 'ddim');
   const stepsFlag = f.int('steps');
   const eta = f.number('eta');
+  const samplerOptions: SamplerSettings = { timestepSpacing: f.choice('timestep-spacing', TIMESTEP_SPACINGS, 'uniform'), ...(f.bool('karras') ? { karrasSigmas: true } : {}) };
+  checkSamplerSettings(sampler, samplerOptions);
   let n = f.int('n', 64);
   const seed = f.int('seed', 0);
   const out = f.string('out', 'samples.png');
@@ -109,7 +115,7 @@ export async function run(args: ParsedArgs): Promise<void> {
     } else if (conditionLength(cfg.model) > 0) {
       condition = classCondition(cfg, new Int32Array(n).fill(-1), 0);
     }
-    const bar = new ProgressBar({ total: steps * Math.ceil(n / batch), label: 'sample', unit: 'nfe' });
+    let bar: ProgressBar | undefined;
     const r = await generateWith(pipe, {
       sampler,
       steps,
@@ -117,11 +123,12 @@ export async function run(args: ParsedArgs): Promise<void> {
       seed,
       batchSize: batch,
       ...(eta !== undefined ? { eta } : {}),
+      samplerOptions,
       ...(condition !== undefined ? { condition } : {}),
       ...(gif !== undefined ? { recordFrames: Math.min(steps, 40), recordSamples: Math.min(n, 8) } : {}),
-      onStep: (done) => bar.update(done, {}),
+      onStep: (done, total) => (bar ??= new ProgressBar({ total, label: 'sample', unit: 'nfe' })).update(done, {}),
     });
-    bar.finish();
+    bar?.finish();
     await writePng(out, imageGrid(r.images, r.shape, cols !== undefined ? { cols } : {}));
     const wrote = [out];
     if (dir !== undefined) {

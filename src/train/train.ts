@@ -190,7 +190,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
 
   const tokens = captionTokens(config, data);
-  const schedule = makeSchedule(config.diffusion.schedule, config.diffusion.timesteps);
+  const schedule = makeSchedule(config.diffusion.schedule, config.diffusion.timesteps, config.diffusion);
   const rng = resumed ? Rng.fromState(resumed.training.rng) : new Rng(tc.seed);
   const batches = resumed ? BatchSampler.fromState(resumed.training.sampler, data.shape[0]) : new BatchSampler(data.shape[0], tc.batchSize, tc.seed);
   const lossHistory = resumed ? [...resumed.training.lossHistory] : [];

@@ -12,6 +12,7 @@ import { gaussianMixtureOracle } from '../../src/diffusion/gaussian-oracle.js';
 import { makeSchedule } from '../../src/schedule.js';
 import type { ModelFn, Shape4 } from '../../src/diffusion/types.js';
 import { DiffuseError } from '../../src/errors.js';
+import { SAMPLER_NAMES } from '../../src/samplers/factory.js';
 
 const schedule = makeSchedule('linear', 1000);
 const MEANS = [-1, 1];
@@ -138,6 +139,29 @@ test('generate() is seeded, independent of batch size for deterministic samplers
   assert.equal(b.frames[0]!.x.length, 3 * 4);
   // the last recorded frame is the final sample
   assert.deepEqual(b.frames[4]!.x, b.images.subarray(0, 12));
+});
+
+test('generate() guides every sampler (σ-space ones too); progress and frames count network calls (Heun: 2n − 1)', async () => {
+  const model = conditionalOracle();
+  const n = 200;
+  for (const sampler of SAMPLER_NAMES) {
+    const steps = sampler === 'ddpm' ? 100 : 20;
+    const calls = sampler === 'heun' ? 2 * steps - 1 : steps;
+    const totals = new Set<number>();
+    let done = 0;
+    const r = await generate(model, {
+      schedule: 'linear', timesteps: 1000, prediction: 'epsilon', imageSize: 1, channels: 1, sampler, steps, n, seed: 5, clip: false, batchSize: 100,
+      samplerOptions: sampler === 'euler' || sampler === 'heun' || sampler === 'dpm-solver' ? { karrasSigmas: true } : { timestepSpacing: 'trailing' },
+      recordFrames: 4, recordSamples: 2,
+      condition: { cond: new Int32Array(n).fill(0), nullCond: Int32Array.of(2), guidance: 2 },
+      onStep: (d, total) => { done = d; totals.add(total); },
+    });
+    assert.deepEqual([done, ...totals], [2 * calls, 2 * calls], `${sampler}: two batches of ${calls} calls`);
+    assert.deepEqual(r.frames.map((f) => f.i), [...frameSteps(calls, 4)].sort((p, q) => p - q));
+    const m = stats(r.images).mean;
+    assert.ok(Math.sign(m) === Math.sign(MEANS[0]!) && Math.abs(m) > Math.abs(MEANS[0]!), `${sampler}: guided mean ${m}`);
+    assert.equal(r.images.filter((v) => Math.sign(v) !== Math.sign(MEANS[0]!)).length, 0, sampler);
+  }
 });
 
 test('resolveClass accepts indices, names and synonyms, and lists the known ones otherwise', () => {
