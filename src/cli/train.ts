@@ -118,7 +118,6 @@ once, leaving the last checkpoint intact. One run per folder at a time.`,
     }
     const config = configFromFlags(o);
     const outDir = o.resume ?? o.out ?? `runs/${o.dataset}`;
-    if (o.resume === undefined) process.stderr.write(`${describeUNet(config.model)}\n`);
     const overrides: ResumableSettings = o.resume === undefined ? {} : {
       ...(o['train-steps'] !== undefined ? { steps: o['train-steps'] } : {}),
       ...(given.has('workers') ? { workers: o.workers } : {}),
@@ -150,6 +149,7 @@ once, leaving the last checkpoint intact. One run per folder at a time.`,
         skipBad: o['skip-bad'],
         signal: ac.signal,
         log: (m) => process.stderr.write(`${m}\n`),
+        onStart: (c, resumedAt) => { if (resumedAt === undefined) process.stderr.write(`${describeUNet(c.model)}\n`); },
         sampleGrid: writeSampleGrid,
         onSamples: (file, step) => { process.stderr.write(`\nstep ${step}: samples -> ${file}\n`); },
       });

@@ -68,6 +68,8 @@ export interface TrainOptions {
   readonly sampleGrid?: (ema: TrainerState['ema'], config: DiffuseConfig, file: string) => Promise<void>;
   /** Print one-line messages (resume info, skipped files, warnings). */
   readonly log?: (msg: string) => void;
+  /** Called once the run's config is final (classes taken from the data), before the first step. */
+  readonly onStart?: (config: DiffuseConfig, resumedAt: number | undefined) => void;
 }
 
 export interface TrainResult {
@@ -233,6 +235,7 @@ async function trainLocked(opts: TrainOptions, say: (msg: string) => void): Prom
   config = withDataLabels(config, data, resumed !== undefined);
   if (config.model.numClasses !== classesBefore) say(`${config.model.numClasses} classes from the data set: ${config.data.labelNames?.join(', ')}`);
 
+  opts.onStart?.(config, resumed?.training.step);
   const schedule = makeSchedule(config.diffusion.schedule, config.diffusion.timesteps);
   const rng = resumed ? Rng.fromState(resumed.training.rng) : new Rng(tc.seed);
   const batches = resumed ? BatchSampler.fromState(resumed.training.sampler, data.shape[0]) : new BatchSampler(data.shape[0], tc.batchSize, tc.seed);
@@ -273,7 +276,10 @@ async function trainLocked(opts: TrainOptions, say: (msg: string) => void): Prom
         },
       });
     };
-    while (step < stepsThisCall && !stopRequested()) {
+    while (step < stepsThisCall) {
+      // Let the event loop run (signal handlers, timers): with one worker a step is all microtasks.
+      await new Promise<void>((r) => setImmediate(r));
+      if (stopRequested()) break;
       const idx = batches.next();
       const { x, labels, shape } = gatherBatch(data, idx);
       const cond = batchCondition(config, labels, tc.condDropout, rng);
