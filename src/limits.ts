@@ -49,7 +49,11 @@ export function memoryBudget(pool: MemoryPool): number {
 }
 
 function gb(bytes: number): string {
-  return bytes >= 1e12 ? `${(bytes / 1e12).toPrecision(3)} TB` : `${(bytes / 1e9).toPrecision(3)} GB`;
+  const units = ['GB', 'TB', 'PB', 'EB'];
+  let v = bytes / 1e9;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) { v /= 1000; u++; }
+  return v >= 1000 ? `${bytes.toExponential(2)} bytes` : `${v.toPrecision(3)} ${units[u]}`;
 }
 
 /** Throw a DiffuseError naming `what` when `bytes` exceeds the pool's budget. */

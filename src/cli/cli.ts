@@ -38,3 +38,17 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   if (entry === undefined) throw new DiffuseError(`unknown command '${name}' (commands: ${Object.keys(COMMANDS).join(', ')}; see diffuse --help)`);
   return (await entry.load()).command.execute(rest);
 }
+
+/**
+ * The one error handler: bad input (a DiffuseError) is one line, `diffuse:
+ * <message>`, and exit code 1; anything else is a bug and keeps its stack
+ * (exit code 2). Returns the exit code.
+ */
+export function report(err: unknown, write: (text: string) => void): number {
+  if (err instanceof DiffuseError) {
+    write(`diffuse: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
+    return 1;
+  }
+  write(`diffuse: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return 2;
+}

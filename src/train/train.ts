@@ -199,11 +199,11 @@ async function trainLocked(opts: TrainOptions, say: (msg: string) => void): Prom
     const ck = await loadCheckpoint(ckDir);
     config = ck.config;
     resumed = { state: ck.state, training: ck.trainingState };
-    say(`resuming ${opts.outDir} at step ${ck.trainingState.step}`);
     const sb = ck.trainingState.sampler.batchSize;
     if (sb !== config.train.batchSize) {
       throw new DiffuseError(`${join(ckDir, 'state.json')}: the data sampler's batch size ${sb} differs from the config's train.batchSize ${config.train.batchSize} (damaged checkpoint?)`);
     }
+    say(`resuming ${opts.outDir} at step ${ck.trainingState.step}`);
   } else {
     const found = existingRun(opts.outDir);
     if (found !== undefined && !opts.overwrite) {
