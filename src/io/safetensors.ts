@@ -16,9 +16,9 @@
  * invalid JSON, unknown dtypes, bad shapes, offsets out of range, overlapping
  * or leaving holes, shape × dtype size ≠ byte length, and non-string metadata.
  */
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { DiffuseError } from '../errors.js';
-import { writeFileAtomic } from './atomic.js';
+import { writeFileAtomic, writeFileSynced } from './atomic.js';
 import { openRegularSync, readExactSync } from './files.js';
 import type { F32Tensor, Weights } from '../tensor.js';
 
@@ -242,15 +242,7 @@ function describedBytes(header: Uint8Array): number | undefined {
  * get atomicity from writing a whole temp folder and renaming it).
  */
 export function writeSafetensorsSync(file: string, tensors: Weights, metadata: Record<string, string> = {}): void {
-  const bytes = encodeSafetensors(tensors, metadata, file);
-  const fd = openSync(file, 'w');
-  try {
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  writeFileSynced(file, encodeSafetensors(tensors, metadata, file));
 }
 
 /** Write a .safetensors file atomically (temp file + rename). */

@@ -16,7 +16,7 @@
  * in `<dir>.old-…` and `<dir>.tmp-…`; every loader then picks the newest
  * sibling that loads and renames it back into place.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { type DiffuseConfig, parseConfig, stringifyConfig } from '../config.js';
 import { BatchSampler, type SamplerState } from '../data/batches.js';
@@ -24,6 +24,7 @@ import { DiffuseError } from '../errors.js';
 import { Rng, type RngState } from '../rng.js';
 import { encodeSafetensors, readSafetensors } from '../io/safetensors.js';
 import { readRegularFileSync } from '../io/files.js';
+import { writeFileSynced } from '../io/atomic.js';
 import { fsyncDir, replaceFolder, restoreFolder, siblingFolders } from '../io/folder-swap.js';
 import type { TrainerState } from './trainer.js';
 import type { Weights } from '../tensor.js';
@@ -68,18 +69,6 @@ export interface LoadOptions {
 }
 
 // ------------------------------------------------------------------ writing
-
-function writeFileSynced(file: string, data: Uint8Array | string): void {
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  const fd = openSync(file, 'w');
-  try {
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /**
  * The checkpoint folder behind a path, for saving and loading alike: the path
