@@ -7,7 +7,7 @@
  * the lock is created again with O_EXCL. The lock is removed when released
  * and, failing that, when the process exits (also on process.exit).
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DiffuseError } from '../errors.js';
@@ -19,6 +19,7 @@ interface LockInfo { pid: number; host: string; started: string; command: string
 
 export interface FolderLock {
   readonly file: string;
+  /** Release the lock; the folder is removed too if the lock created it and it is still empty. */
   release(): void;
 }
 
@@ -57,11 +58,12 @@ function tryCreate(file: string, info: LockInfo): boolean {
  * when a stale lock is taken over.
  */
 export function lockFolder(dir: string, what: string, warn: (msg: string) => void = () => {}): FolderLock {
+  const created = !existsSync(dir);
   mkdirSync(dir, { recursive: true });
   const file = join(dir, LOCK_FILE);
   const me: LockInfo = { pid: process.pid, host: hostname(), started: new Date().toISOString(), command: process.argv.slice(1).join(' ') };
   for (let attempt = 0; attempt < 3; attempt++) {
-    if (tryCreate(file, me)) return holding(file);
+    if (tryCreate(file, me)) return holding(file, created ? dir : undefined);
     const other = readInfo(file);
     let stale: string | undefined;
     if (other === undefined) {
@@ -88,7 +90,7 @@ export function lockFolder(dir: string, what: string, warn: (msg: string) => voi
   throw new DiffuseError(`${dir}: could not take the lock ${file} (other processes keep taking it)`);
 }
 
-function holding(file: string): FolderLock {
+function holding(file: string, createdDir: string | undefined): FolderLock {
   let held = true;
   const release = (): void => {
     if (!held) return;
@@ -96,6 +98,9 @@ function holding(file: string): FolderLock {
     process.off('exit', release);
     if (readInfo(file)?.pid === process.pid) {
       try { unlinkSync(file); } catch { /* already gone */ }
+    }
+    if (createdDir !== undefined) {
+      try { rmdirSync(createdDir); } catch { /* not empty: the run wrote something */ }
     }
   };
   process.on('exit', release);
