@@ -219,8 +219,8 @@ async function trainLocked(opts: TrainOptions, say: (msg: string) => void): Prom
   config = parseConfig(config, opts.resume ? join(ckDir, 'config.json') : 'the run\'s config');
   const tc = config.train;
   const totalSteps = tc.steps;
-  if (tc.workers !== 1 && tc.workers !== 2) throw new DiffuseError(`train.workers must be 1 or 2 (data-parallel worker threads), got ${tc.workers}`);
-  if (resumed && resumed.training.step > totalSteps) throw new DiffuseError(`the checkpoint is at step ${resumed.training.step}, past the run's ${totalSteps} steps: give more steps to continue it`);
+  if (tc.workers !== 1 && tc.workers !== 2) throw new DiffuseError(`train.workers must be 1 or 2 (data-parallel worker threads), got ${tc.workers} (give --workers 1 or 2)`);
+  if (resumed && resumed.training.step > totalSteps) throw new DiffuseError(`the checkpoint is at step ${resumed.training.step}, past the run's ${totalSteps} steps: give --train-steps above ${resumed.training.step} to continue it`);
   const source = opts.resume ? join(ckDir, 'config.json') : 'this run';
   checkTrainingMemory(config.model, tc.batchSize, DEFAULT_MICRO_BATCH, opts.backend === 'tensorflow' ? 'native' : 'wasm', source);
 
@@ -244,18 +244,18 @@ async function trainLocked(opts: TrainOptions, say: (msg: string) => void): Prom
   let step = startStep;
   const priorWall = resumed?.training.wallTimeSec ?? 0;
 
-  const logFile = join(opts.outDir, 'log.jsonl');
-  if (existsSync(logFile) && (resumed || opts.overwrite)) {
-    // Resuming: a run killed after its last checkpoint logged steps that will be redone; keep the log in step
-    // with the checkpoint (damaged lines are dropped with a warning). Overwriting: a new run, a new log.
-    let bad = 0;
-    const kept = resumed ? readLog(logFile, { onBadLine: () => { bad++; } }).filter((r) => r.step <= startStep) : [];
-    if (bad > 0) say(`warning: ${logFile}: ${bad} damaged line(s) dropped; the rest of the log is kept`);
-    rewriteLog(logFile, kept);
-  }
   const trainer: Trainer = await createTrainer(config.model, { seed: tc.seed, workers: tc.workers === 2 ? 2 : 1, ...(opts.backend !== undefined ? { backend: opts.backend } : {}) });
-  const log = new JsonlLog(logFile);
+  const logFile = join(opts.outDir, 'log.jsonl');
   try {
+    if (existsSync(logFile) && (resumed || opts.overwrite)) {
+      // Resuming: a run killed after its last checkpoint logged steps that will be redone; keep the log in step
+      // with the checkpoint (damaged lines are dropped with a warning). Overwriting: a new run, a new log.
+      let bad = 0;
+      const kept = resumed ? readLog(logFile, { onBadLine: () => { bad++; } }).filter((r) => r.step <= startStep) : [];
+      if (bad > 0) say(`warning: ${logFile}: ${bad} damaged line(s) dropped; the rest of the log is kept`);
+      rewriteLog(logFile, kept);
+    }
+    const log = new JsonlLog(logFile);
     if (resumed) await trainer.importState(resumed.state);
     const bar = opts.progress === null ? null : new ProgressBar({ total: totalSteps, start: step, label: 'train', ...(opts.progress ? { stream: opts.progress } : {}) });
     const t0 = performance.now();
