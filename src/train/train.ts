@@ -163,6 +163,8 @@ function batchCondition(config: DiffuseConfig, labels: Int32Array | undefined, p
 function withDataLabels(config: DiffuseConfig, data: Dataset, resumed: boolean): DiffuseConfig {
   const m = config.model;
   if (m.numClasses === 0 && m.text === undefined) return config;
+  // a text model whose captions come with the images (not from class names) needs no labels
+  if (m.text !== undefined && config.data.captions === undefined) return config;
   if (data.labels === undefined) throw new DiffuseError(`the model is conditional (${m.text !== undefined ? 'text' : 'classes'}) but data set ${data.name} has no labels (a folder needs one subfolder per class, at least two)`);
   const names = data.labelNames;
   if (names === undefined) return config;
