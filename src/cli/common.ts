@@ -30,10 +30,10 @@ export function samplingSteps(given: number | undefined, sampler: SamplerName, T
  * Refuse to write or score images computed from NaN or infinite values
  * (damaged or diverged weights would otherwise give a black picture and exit 0).
  */
-export function requireFinite(images: Float32Array, source: string): void {
+export function requireFinite(images: Float32Array, what: string): void {
   let bad = 0;
   for (let i = 0; i < images.length; i++) if (!Number.isFinite(images[i]!)) bad++;
   if (bad > 0) {
-    throw new DiffuseError(`the model of ${source} produced NaN or infinite values (${bad} of ${images.length}): its weights are damaged or training diverged; nothing was written`);
+    throw new DiffuseError(`${what} produced NaN or infinite values (${bad} of ${images.length}): the weights are damaged or training diverged; nothing was written`);
   }
 }

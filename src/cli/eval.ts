@@ -103,7 +103,7 @@ Prints one JSON line on stdout and a summary on stderr.`,
             onStep: (done) => bar.update(done, {}),
           });
           bar.finish();
-          requireFinite(r.images, pipe.checkpoint);
+          requireFinite(r.images, `the model of ${pipe.checkpoint}`);
           samples = { images: r.images, shape: r.shape };
           source = {
             checkpoint: pipe.checkpoint, step: pipe.step, sampler, steps, seconds: Math.round(r.seconds * 10) / 10,

@@ -20,7 +20,7 @@ export async function writeSampleGrid(ema: Weights, config: DiffuseConfig, file:
       seed: 1234,
       ...(k > 0 ? { condition: classCondition(config, Int32Array.from({ length: n }, (_, i) => i % k), 2) } : {}),
     });
-    requireFinite(r.images, `the EMA weights at ${file}`);
+    requireFinite(r.images, `the EMA weights (sample grid ${file})`);
     await mkdir(dirname(file), { recursive: true });
     await writePng(file, imageGrid(r.images, r.shape, { cols: 8 }));
   } finally {

@@ -98,7 +98,7 @@ export const command = defineCommand({
         onStep: (done) => bar.update(done, {}),
       });
       bar.finish();
-      requireFinite(r.images, pipe.checkpoint);
+      requireFinite(r.images, `the model of ${pipe.checkpoint}`);
       await writeImage(o.out, imageGrid(r.images, r.shape, cols !== undefined ? { cols } : {}));
       const wrote = [o.out];
       if (o.dir !== undefined) {
