@@ -155,7 +155,7 @@ describe('explorer in chromium', { skip }, () => {
   let context: BrowserContext | undefined;
 
   before(async () => {
-    ex = await startExplorer('diffuse-explorer-', ['--steps', '4', '--workers', '1', '--base-channels', '8', '--res-blocks', '1', '--attention', 'none', '--conditional']);
+    ex = await startExplorer('diffuse-explorer-', ['--train-steps', '4', '--workers', '1', '--base-channels', '8', '--res-blocks', '1', '--attention', 'none', '--conditional']);
     ({ checkpoint, server, context } = ex);
   });
 
@@ -311,7 +311,7 @@ describe('explorer in chromium, text model', { skip }, () => {
   let context: BrowserContext | undefined;
 
   before(async () => {
-    ex = await startExplorer('diffuse-explorer-text-', ['--steps', '3', '--workers', '1', '--base-channels', '8', '--attention', 'none', '--text', '--text-dim', '16']);
+    ex = await startExplorer('diffuse-explorer-text-', ['--train-steps', '3', '--workers', '1', '--base-channels', '8', '--attention', 'none', '--text', '--text-dim', '16']);
     ({ checkpoint, server, context } = ex);
   });
 
