@@ -229,6 +229,7 @@ export function exportGraphToOnnx(graph: Graph, params: Weights, opts: GraphExpo
     }
   };
 
+  for (const o of graph.outputs) g.reserve(o.name);
   for (const node of graph.nodes) {
     const r = emit(node);
     if (node.op === 'split') node.outs.forEach((id, i) => { names[id] = (r as string[])[i]; });
