@@ -11,9 +11,6 @@ import type { Graph, InputDecl } from '../net/graph.js';
 import { type ParamLayout, paramLayout } from '../net/params.js';
 import { buildTfjsNetwork, type TfjsNetwork } from '../net/tfjs.js';
 
-export type { ParamLayout };
-export { paramLayout };
-
 /** Batch arrays by input name, row-major with the batch axis first. */
 export type BatchArrays = Record<string, Float32Array | Int32Array | undefined>;
 
