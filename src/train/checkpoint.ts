@@ -57,8 +57,7 @@ export interface Checkpoint {
 export interface LoadOptions {
   /**
    * Expected parameter names → shapes for the config's model. Default: the
-   * U-Net's parameter specs for `config.model` (model/unet.ts, imported
-   * lazily). Model/ema/optimizer tensors must match it exactly; they are
+   * U-Net's parameter specs for `config.model` (model/unet-description.ts). Model/ema/optimizer tensors must match it exactly; they are
    * also always checked against each other.
    */
   expectedShapes?: (config: DiffuseConfig) => Record<string, readonly number[]>;
@@ -225,9 +224,9 @@ function requireFiles(dir: string, files: readonly string[]): void {
   }
 }
 
-/** The U-Net's parameter names → shapes for a config (lazy: pulls in tfjs). */
+/** The U-Net's parameter names → shapes for a config (its description; engine-free). */
 export async function modelParamShapes(): Promise<(config: DiffuseConfig) => Record<string, readonly number[]>> {
-  const { unetParamSpecs } = await import('../model/unet.js');
+  const { unetParamSpecs } = await import('../model/unet-description.js');
   return (config) => Object.fromEntries(unetParamSpecs(config.model).map((s) => [s.name, s.shape]));
 }
 

@@ -213,6 +213,27 @@ describe('explorer in chromium', { skip }, () => {
     await page.close();
   });
 
+  test('reverse view: Stop aborts a generation after the step it is at, and the page can generate again', async () => {
+    const page = await openPage();
+    assert.equal(await waitState(page, ['ready', 'error']), 'ready', `page error: ${await page.evaluate(() => window.explorer.error)}`);
+    await page.selectOption('#rev-sampler', 'ddim');
+    await page.fill('#rev-steps', '10');
+    await page.evaluate(() => { window.explorer.pauseAtStep = 3; });
+    await page.click('#rev-generate');
+    assert.equal(await waitState(page, ['paused', 'error']), 'paused');
+    await page.click('#rev-stop');
+    await page.evaluate(() => window.explorer.resume());
+    assert.equal(await waitState(page, ['ready', 'done', 'error']), 'ready');
+    assert.equal((await page.textContent('#rev-status'))?.trim(), 'stopped');
+    assert.equal(await page.evaluate(() => window.explorer.step), 3, 'no step ran after Stop');
+    assert.equal(await page.evaluate(() => window.explorer.error), null);
+    await page.fill('#rev-steps', '2');
+    await page.click('#rev-generate');
+    assert.equal(await waitState(page, ['done', 'error']), 'done');
+    assert.equal(await page.evaluate(() => window.explorer.step), 2);
+    await page.close();
+  });
+
   test('reverse view: a 10-step generation runs in the page and ends far from noise', async () => {
     const page = await openPage();
     assert.equal(await waitState(page, ['ready', 'error']), 'ready', `page error: ${await page.evaluate(() => window.explorer.error)}`);
