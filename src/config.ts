@@ -214,15 +214,17 @@ export function defaultConfig(overrides: DeepPartial<DiffuseConfig> = {}): Diffu
 
 /** Parse and validate a config from JSON text or an already-parsed value. `source` (a file path) is named in errors. */
 export function parseConfig(json: string | unknown, source: string): DiffuseConfig {
-  let value: unknown = json;
-  if (typeof json === 'string') {
-    try {
-      value = JSON.parse(json);
-    } catch (e) {
-      throw new DiffuseError(`${source}: config is not valid JSON (${(e as Error).message})`, { cause: e });
-    }
+  return validateConfig(jsonValue(json, source), source);
+}
+
+/** JSON text parsed (a DiffuseError naming `source` when it is not JSON), or an already-parsed value as is. */
+function jsonValue(json: string | unknown, source: string): unknown {
+  if (typeof json !== 'string') return json;
+  try {
+    return JSON.parse(json);
+  } catch (e) {
+    throw new DiffuseError(`${source}: config is not valid JSON (${(e as Error).message})`, { cause: e });
   }
-  return validateConfig(value, source);
 }
 
 /** Pretty JSON for config.json. */
@@ -483,14 +485,7 @@ export function defaultAutoencoderRunConfig(overrides: DeepPartial<AutoencoderRu
 
 /** Parse and validate an autoencoder run's config (its checkpoint's config.json). */
 export function parseAutoencoderRunConfig(json: string | unknown, source: string): AutoencoderRunConfig {
-  let value: unknown = json;
-  if (typeof json === 'string') {
-    try {
-      value = JSON.parse(json);
-    } catch (e) {
-      throw new DiffuseError(`${source}: config is not valid JSON (${(e as Error).message})`, { cause: e });
-    }
-  }
+  const value = jsonValue(json, source);
   const v = new V(source);
   if (isPlainObject(value) && value['kind'] !== 'autoencoder') {
     throw new DiffuseError(`${source}: is not an autoencoder's config (no kind "autoencoder"; a diffusion model's?): give a folder made by diffuse train-autoencoder`);

@@ -43,8 +43,8 @@ export { classCondition, promptCondition, nullCondition, classPrompt, classCount
 // Text prompts (engine-free)
 export { words, buildVocab, tokenize, detokenize, closestWords, editDistance } from './text/tokenizer.js';
 export { defaultCaptions, allCaptions, sampleCaption, withTextConditioning, withCaptionConditioning, textEncoderFor, CAPTION_TEMPLATES, DEFAULT_TEXT_DIM } from './text/captions.js';
-export { generate, frameSteps, startNoise, type GenerateOptions, type GenerateResult, type GenerateStep, type ReverseFrame } from './generate.js';
-export { loadPipeline, shippedModelDir, tfjsModelFn, generateWith, defaultSteps, ENGINE_NAMES, type SampleRequest, type Pipeline, type PipelineOptions, type EngineName } from './pipeline.js';
+export { generate, frameSteps, startNoise, type GenerateOptions, type GenerateResult, type GenerateStep, type ReverseFrame, type LatentStage } from './generate.js';
+export { loadPipeline, createPipeline, shippedModelDir, tfjsModelFn, generateWith, defaultSteps, ENGINE_NAMES, type SampleRequest, type Pipeline, type PipelineOptions, type EngineName, type LatentPipeline, type ModelPipeline } from './pipeline.js';
 
 // Images
 export { readImage, decodeImage, detectFormat, encodePng, writePng, toFloat, toBytes, toFloatImage, toByteImage, toGrayscale, toRgb, centerCropSquare, resizeBilinear, imageGrid, checkImage, type ImageU8, type ImageF32, type Channels, type GridOptions, type ImageFormat } from './io/image.js';
@@ -56,13 +56,25 @@ export { type Dataset, type DatasetSpec, type DatasetName, type LoadedDataset, D
   loadEmoji, emojiCatalog, emojiCaptions, emojiSplit, fnv1a32, EMOJI_STYLES, EMOJI_SIZE, EMOJI_HELD_OUT_MODULUS, SKIN_TONES, type EmojiDataset, type EmojiImage, type EmojiOptions, type EmojiStyle, type EmojiSplit } from './data/index.js';
 
 // Config, checkpoints, training
-export { type DiffuseConfig, type DiffusionConfig, type DataConfig, type TrainConfig, type DeepPartial, defaultConfig, parseConfig, stringifyConfig } from './config.js';
+export { type DiffuseConfig, type DiffusionConfig, type DataConfig, type TrainConfig, type DeepPartial, defaultConfig, parseConfig, stringifyConfig,
+  type LatentConfig, type LatentPosterior, LATENT_POSTERIORS, type AutoencoderRunConfig, type LatentStats, defaultAutoencoderRunConfig, parseAutoencoderRunConfig, stringifyAutoencoderRunConfig } from './config.js';
 export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, writeSafetensorsSync, type SafetensorsFile, type SafeDtype } from './io/safetensors.js';
 export type { F32Tensor, Weights } from './tensor.js';
-export { saveCheckpoint, loadCheckpoint, checkpointDir, loadModelWeights, modelParamShapes, type Checkpoint, type TrainingState, type LoadOptions, CHECKPOINT_FILES, LOSS_HISTORY_TAIL } from './train/checkpoint.js';
+export { saveCheckpoint, loadCheckpoint, checkpointDir, loadModelWeights, modelParamShapes, type Checkpoint, type TrainingState, type LoadOptions, CHECKPOINT_FILES, LOSS_HISTORY_TAIL,
+  saveCheckpointWith, loadCheckpointWith, loadModelWeightsWith, checkpointKind, DIFFUSION_CODEC, AUTOENCODER_CODEC, CHECKPOINT_PARTS, type ConfigCodec, type CheckpointPart, type ModelWeights } from './train/checkpoint.js';
 export { ProgressBar, type ProgressOptions, type ProgressStream, Ema, formatDuration, formatLoss } from './io/progress.js';
 export { JsonlLog, readLog, type LogRecord } from './train/log.js';
-export { train, learningRate, emaDecayAt, datasetFor, type TrainOptions, type TrainResult } from './train/train.js';
+export { train, learningRate, emaDecayAt, datasetFor, LATENT_CACHE_FILE, type TrainOptions, type TrainResult } from './train/train.js';
+export { runTraining, existingRun, RESUMABLE_SETTINGS, type Stage, type PreparedStage, type StageContext, type RunConfig, type RunOptions as TrainingRunOptions, type RunResult, type ResumableSettings } from './train/run.js';
+
+// Latent diffusion (docs/latent.md): the autoencoder, its training and statistics, the latent stage
+export { defaultAutoencoderConfig, validateAutoencoderConfig, downsamplingFactor, latentShape, RECON_LOSSES, MAX_LATENT_CHANNELS, type AutoencoderConfig, type ReconLoss } from './model/autoencoder-config.js';
+export { autoencoderNetwork, encoderNetwork, decoderNetwork, autoencoderDescription, encoderDescription, decoderDescription, autoencoderParamSpecs, describeAutoencoder } from './model/autoencoder-description.js';
+export { trainAutoencoder, loadAutoencoder, latentConfigOf, HELDOUT_IMAGES, type AutoencoderTrainOptions, type AutoencoderTrainResult, type LoadedAutoencoder } from './latent/autoencoder.js';
+export { createAutoencoderRunner, graphWeights, type AutoencoderRunner, type AutoencoderRunnerOptions, type AutoencoderEngine } from './latent/runner.js';
+export { latentStatistics, reconstruct, psnrPerImage, meanPsnr, meanStd, posteriorSample, STATS_IMAGES, STATS_SEED, type StatsOptions } from './latent/stats.js';
+export { encodeDataset, latentBatch, scaledDecoder, scaledEncoder, readLatentCache, writeLatentCache, weightsFingerprint, type LatentData } from './latent/space.js';
+export { exportAutoencoderToOnnx, AUTOENCODER_PARTS, ONNX_AUTOENCODER_CONFIG_KEY, type AutoencoderPart } from './onnx/export-autoencoder.js';
 
 // The network (engine-free config; tfjs model)
 export { defaultUNetConfig, validateUNetConfig, levelResolutions, conditionLength, PAD_TOKEN, type UNetConfig, type TextEncoderConfig } from './model/config.js';
@@ -81,7 +93,7 @@ export { trainGraph, LOSS_KINDS, type LossSpec, type TrainGraph } from './train/
 // ONNX export and ONNX Runtime (the fast sampling path)
 export { exportUNetToOnnx, hwioToOihw, DEFAULT_OPSET, ONNX_UNET_CONFIG_KEY, type OnnxExportOptions } from './onnx/export-unet.js';
 export { exportGraphToOnnx, type GraphExportOptions } from './onnx/export-graph.js';
-export { createOrtModelFn, ortAvailable, type OrtModelFn, type OrtModelOptions } from './onnx/runner.js';
+export { createOrtModelFn, openOrtSession, ortAvailable, type OrtModelFn, type OrtModelOptions, type OrtSession } from './onnx/runner.js';
 export { OnnxGraph, attr } from './onnx/graph.js';
 export { encodeOnnxModel, decodeOnnxModel, readOnnxMetadata } from './onnx/proto.js';
 

@@ -7,7 +7,7 @@ import { DiffuseError } from '../errors.js';
 import { DATASET_NAMES } from '../data/index.js';
 import { MAX_LATENT_CHANNELS, RECON_LOSSES } from '../model/autoencoder-config.js';
 import { describeAutoencoder, trainAutoencoder } from '../latent/autoencoder.js';
-import { resumeOverrides, runOptions, runSummary, trainFlags, withStopSignals } from './training.js';
+import { resumeOverrides, runFlagOptions, runOptions, runSummary, trainFlags, withStopSignals } from './training.js';
 import type { ResumableSettings } from '../train/run.js';
 
 const base = defaultAutoencoderRunConfig();
@@ -74,15 +74,7 @@ finishes the current step, saves a checkpoint and exits (130, or 143).`,
     const outDir = o.resume ?? o.out ?? 'runs/vae';
     const { result, code } = await withStopSignals((signal) => trainAutoencoder({
       config,
-      outDir,
-      ...(o.resume !== undefined ? { resume: true, overrides } : {}),
-      overwrite: o.overwrite,
-      ...(o['stop-after'] !== undefined ? { stopAfter: o['stop-after'] } : {}),
-      ...(o['data-dir'] !== undefined ? { dataDir: o['data-dir'] } : {}),
-      ...(o.backend !== undefined ? { backend: o.backend } : {}),
-      skipBad: o['skip-bad'],
-      signal,
-      log: (msg) => process.stderr.write(`${msg}\n`),
+      ...runFlagOptions(o, outDir, overrides, signal),
       onStart: (c, resumedAt) => { if (resumedAt === undefined) process.stderr.write(`${describeAutoencoder(c.model)}\n`); },
       onSamples: (file, step) => { process.stderr.write(`\nstep ${step}: reconstructions -> ${file}\n`); },
     }));

@@ -6,7 +6,7 @@ import { defaultConfig, type DiffuseConfig, type DeepPartial, LATENT_POSTERIORS,
 import { SCHEDULE_NAMES } from '../schedule.js';
 import { PREDICTION_TYPES } from '../diffusion/types.js';
 import { train, type ResumableSettings } from '../train/train.js';
-import { resumeOverrides, runOptions, runSummary, trainFlags, withStopSignals } from './training.js';
+import { resumeOverrides, runFlagOptions, runOptions, runSummary, trainFlags, withStopSignals } from './training.js';
 import { describeAutoencoder, latentConfigOf, loadAutoencoder } from '../latent/autoencoder.js';
 import { DiffuseError } from '../errors.js';
 import { describeUNet } from '../model/unet.js';
@@ -105,16 +105,8 @@ once, leaving the last checkpoint intact. One run per folder at a time.`,
     const outDir = o.resume ?? o.out ?? `runs/${o.dataset}`;
     const { result, code } = await withStopSignals((signal) => train({
       config,
-      outDir,
-      ...(o.resume !== undefined ? { resume: true, overrides } : {}),
-      overwrite: o.overwrite,
-      ...(o['stop-after'] !== undefined ? { stopAfter: o['stop-after'] } : {}),
-      ...(o['data-dir'] !== undefined ? { dataDir: o['data-dir'] } : {}),
-      ...(o.backend !== undefined ? { backend: o.backend } : {}),
+      ...runFlagOptions(o, outDir, overrides, signal),
       ...(ae !== undefined ? { autoencoder: ae.weights } : {}),
-      skipBad: o['skip-bad'],
-      signal,
-      log: (m) => process.stderr.write(`${m}\n`),
       onStart: (c, resumedAt) => {
         if (resumedAt !== undefined) return;
         process.stderr.write(`${describeUNet(c.model)}\n`);

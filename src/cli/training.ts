@@ -6,7 +6,8 @@
  */
 import { DiffuseError } from '../errors.js';
 import type { TrainConfig } from '../config.js';
-import type { ResumableSettings, RunResult } from '../train/run.js';
+import type { ResumableSettings, RunOptions, RunResult } from '../train/run.js';
+import type { BackendName } from '../engine/backend.js';
 import { BACKEND, DATA_DIR, OVERWRITE, SEED, type OptionTable } from './options.js';
 
 /** The option rows of any training run, with `d`'s defaults in the help. */
@@ -33,6 +34,12 @@ export function runOptions(d: TrainConfig, stepsNote: string) {
 
 /** The flags of runOptions, as parsed. */
 export interface RunFlags {
+  readonly resume?: string | undefined;
+  readonly overwrite: boolean;
+  readonly 'stop-after'?: number | undefined;
+  readonly 'data-dir'?: string | undefined;
+  readonly backend?: BackendName | undefined;
+  readonly 'skip-bad': boolean;
   readonly 'train-steps'?: number | undefined;
   readonly 'batch-size'?: number | undefined;
   readonly lr?: number | undefined;
@@ -74,6 +81,21 @@ export function resumeOverrides(table: OptionTable, given: ReadonlySet<string>, 
     ...(given.has('workers') ? { workers: o.workers } : {}),
     ...(o['sample-every'] !== undefined ? { sampleEvery: o['sample-every'] } : {}),
     ...(o['checkpoint-every'] !== undefined ? { checkpointEvery: o['checkpoint-every'] } : {}),
+  };
+}
+
+/** The part of a run's options its flags give (folder, resume, budget, data, backend), printing messages on stderr. */
+export function runFlagOptions(o: RunFlags, outDir: string, overrides: ResumableSettings, signal: AbortSignal): Omit<RunOptions<never>, 'config'> {
+  return {
+    outDir,
+    ...(o.resume !== undefined ? { resume: true, overrides } : {}),
+    overwrite: o.overwrite,
+    ...(o['stop-after'] !== undefined ? { stopAfter: o['stop-after'] } : {}),
+    ...(o['data-dir'] !== undefined ? { dataDir: o['data-dir'] } : {}),
+    ...(o.backend !== undefined ? { backend: o.backend } : {}),
+    skipBad: o['skip-bad'],
+    signal,
+    log: (m) => process.stderr.write(`${m}\n`),
   };
 }
 

@@ -26,7 +26,7 @@ import { autoencoderNetwork, describeAutoencoder } from '../model/autoencoder-de
 import { AUTOENCODER_CODEC, checkpointDir, loadModelWeightsWith } from '../train/checkpoint.js';
 import { createNetworkTrainer, DEFAULT_MICRO_BATCH, type NamedBatch } from '../train/trainer.js';
 import { type RunOptions, type RunResult, runTraining, type Stage } from '../train/run.js';
-import { datasetFor } from '../train/train.js';
+import { datasetFor, runDataset } from '../train/train.js';
 import { checkAutoencoderTrainingMemory } from '../limits.js';
 import { imageGrid, writePng } from '../io/image.js';
 import type { Weights } from '../tensor.js';
@@ -62,7 +62,7 @@ function autoencoderStage(opts: AutoencoderTrainOptions): Stage<AutoencoderRunCo
   return {
     codec: AUTOENCODER_CODEC,
     check: (config, source) => checkAutoencoderTrainingMemory(config.model, config.train.batchSize, DEFAULT_MICRO_BATCH, opts.backend === 'tensorflow' ? 'native' : 'wasm', source),
-    loadData: (config) => datasetFor(config, { ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}), skipBad: opts.skipBad ?? false, ...(opts.progress !== undefined ? { progress: opts.progress } : {}) }),
+    loadData: (config) => runDataset(config, opts),
     async prepare(config, data, cx) {
       const heldout = await heldoutFor(config, data, opts);
       const grid = subsetDataset(heldout, evenlySpacedIndices(heldout.shape[0], GRID_IMAGES));

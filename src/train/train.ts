@@ -81,6 +81,11 @@ export async function datasetFor(config: { data: DataConfig; model?: object }, o
   return loadDataset(spec);
 }
 
+/** The training images of a run's config, with the run's data options (folder, skipping bad files, progress). */
+export function runDataset(config: { data: DataConfig; model?: object }, opts: Pick<RunOptions<never>, 'dataDir' | 'skipBad' | 'progress'>): ReturnType<typeof datasetFor> {
+  return datasetFor(config, { ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}), skipBad: opts.skipBad ?? false, ...(opts.progress !== undefined ? { progress: opts.progress } : {}) });
+}
+
 /**
  * Text models on a captioned data set: every caption of every image as token
  * rows, once, before training (a caption the vocabulary cannot read fails
@@ -181,7 +186,7 @@ function diffusionStage(opts: TrainOptions): Stage<DiffuseConfig, TrainBatch> {
   return {
     codec: DIFFUSION_CODEC,
     check: (config, source) => checkTrainingMemory(config.model, config.train.batchSize, DEFAULT_MICRO_BATCH, opts.backend === 'tensorflow' ? 'native' : 'wasm', source),
-    loadData: (config) => datasetFor(config, { ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}), skipBad: opts.skipBad ?? false, ...(opts.progress !== undefined ? { progress: opts.progress } : {}) }),
+    loadData: (config) => runDataset(config, opts),
     async prepare(config0, data, cx) {
       const classesBefore = config0.model.numClasses;
       const config = withDataLabels(config0, data, cx.resumed);

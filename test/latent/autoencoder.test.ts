@@ -32,8 +32,8 @@ import { trainAutoencoder } from '../../src/latent/autoencoder.js';
 import { AUTOENCODER_CODEC, loadCheckpointWith } from '../../src/train/checkpoint.js';
 import { meanPsnr, psnrPerImage } from '../../src/latent/stats.js';
 import type { Weights } from '../../src/tensor.js';
-import { maxAbs, maxAbsDiff, uniform } from '../onnx/helpers.js';
-import { randomWeights, squares, tinyAutoencoder } from './helpers.js';
+import { maxAbs, maxAbsDiff, randomWeights, uniform } from '../onnx/helpers.js';
+import { squares, tinyAutoencoder } from './helpers.js';
 
 before(async () => {
   await initEngine({ backend: 'wasm' });

@@ -1,26 +1,11 @@
 /** Shared by the latent tests: tiny autoencoders and flat-colour data (8x8 RGB "emoji"). */
 import { defaultAutoencoderConfig, type AutoencoderConfig } from '../../src/model/autoencoder-config.js';
-import type { Graph } from '../../src/net/graph.js';
 import type { Dataset } from '../../src/data/dataset.js';
 import { mulberry32 } from '../../src/rng.js';
-import type { Weights } from '../../src/tensor.js';
 
 /** 8x8x3 -> 4x4x2 (f = 2), channels 8 and 16, attention in the middle: ~30k parameters. */
 export function tinyAutoencoder(overrides: Partial<AutoencoderConfig> = {}): AutoencoderConfig {
   return defaultAutoencoderConfig({ imageSize: 8, channels: 3, latentChannels: 2, baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, groups: 4, ...overrides });
-}
-
-/** Random values for every parameter of a graph (none trivial: γ near 1, the rest around 0). */
-export function randomWeights(graph: Graph, seed: number): Weights {
-  const rnd = mulberry32(seed);
-  const w: Weights = {};
-  for (const s of graph.params) {
-    const n = s.shape.reduce((a, b) => a * b, 1);
-    const fan = s.shape.length > 1 ? s.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 4;
-    const base = s.init === 'ones' ? 1 : 0;
-    w[s.name] = { shape: [...s.shape], data: Float32Array.from({ length: n }, () => base + (rnd() * 2 - 1) * Math.sqrt(3 / fan)) };
-  }
-  return w;
 }
 
 /**
