@@ -68,8 +68,9 @@ function unetConfigs(ae: AutoencoderConfig, model: Partial<DiffuseConfig['model'
   const text = textEncoderFor(datasetCaptions({ name: 'emoji' }).flat());
   const [s] = latentShape(ae);
   const base = { data: { dataset: 'emoji', imageSize: 64, channels: 3 as const } };
-  const latent = defaultConfig({ ...base, latent: { autoencoder: ae, scalingFactor: 1, posterior: 'sample' }, model: { ...model, attentionResolutions: [s / 2] } });
-  const pixel = defaultConfig({ ...base, model: { ...model, channelMults: [...(model.channelMults ?? [1, 2, 2]), 2, 2], attentionResolutions: [s / 2] } });
+  const attentionResolutions = model.attentionResolutions ?? [s / 2];
+  const latent = defaultConfig({ ...base, latent: { autoencoder: ae, scalingFactor: 1, posterior: 'sample' }, model: { ...model, attentionResolutions } });
+  const pixel = defaultConfig({ ...base, model: { ...model, channelMults: [...(model.channelMults ?? [1, 2, 2]), 2, 2], attentionResolutions } });
   for (const c of [latent, pixel]) c.model.text = text;
   return { latent, pixel };
 }
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
   const unets: Record<string, Partial<DiffuseConfig['model']>> = {
     b64: { baseChannels: 64, channelMults: [1, 2, 2], numResBlocks: 1 },
     b48: { baseChannels: 48, channelMults: [1, 2, 2], numResBlocks: 1 },
-    b64m112: { baseChannels: 64, channelMults: [1, 1, 2], numResBlocks: 1 },
+    b48a16: { baseChannels: 48, channelMults: [1, 2, 2], numResBlocks: 1, attentionResolutions: [8, 16] },
   };
   if (only === undefined || only === 'unet') {
     for (const [name, m] of Object.entries(unets)) {

@@ -37,16 +37,16 @@ export const MAX_LATENT_CHANNELS = 64;
 
 /**
  * Defaults for 64×64 RGB emoji, the f = 4 shape chosen by the pilots of
- * docs/latent.md: 64×64×3 -> 16×16×4, channels 32, 64, 64, one residual block
- * per level (two in the decoder), attention in the middle.
+ * docs/latent.md: 64×64×3 -> 16×16×4, channels 16, 32, 64 (0.68M parameters),
+ * one residual block per level (two in the decoder), attention in the middle.
  */
 export function defaultAutoencoderConfig(overrides: Partial<AutoencoderConfig> = {}): AutoencoderConfig {
   const c: AutoencoderConfig = {
     imageSize: 64,
     channels: 3,
     latentChannels: 4,
-    baseChannels: 32,
-    channelMults: [1, 2, 2],
+    baseChannels: 16,
+    channelMults: [1, 2, 4],
     numResBlocks: 1,
     midAttention: true,
     groups: 8,

@@ -217,6 +217,9 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
   const ortDir = ortWebDistDir();
   const checkpoint = checkpointDir(opts.checkpoint);
   const { config, params, step } = await loadModelWeights(checkpoint, 'ema');
+  if (config.latent !== undefined) {
+    throw new DiffuseError(`checkpoint ${checkpoint} is a latent diffusion model: the explorer page does not decode latents yet (sample it with diffuse sample --checkpoint ${opts.checkpoint})`);
+  }
   const configBody: ConfigResponse = { config, step, checkpoint, labelNames: config.data.labelNames ?? null };
 
   let onnx: Uint8Array | undefined;

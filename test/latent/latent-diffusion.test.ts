@@ -13,10 +13,10 @@ import { existsSync, readFileSync, rmSync, truncateSync, unlinkSync } from 'node
 import { join } from 'node:path';
 import { initEngine } from '../../src/engine/backend.js';
 import { DiffuseError } from '../../src/errors.js';
-import { defaultAutoencoderRunConfig, defaultConfig, type DiffuseConfig } from '../../src/config.js';
+import { defaultAutoencoderRunConfig, defaultConfig, parseAutoencoderRunConfig, parseConfig, stringifyConfig, type DiffuseConfig } from '../../src/config.js';
 import { latentConfigOf, loadAutoencoder, trainAutoencoder } from '../../src/latent/autoencoder.js';
 import { LATENT_CACHE_FILE, train } from '../../src/train/train.js';
-import { loadCheckpoint } from '../../src/train/checkpoint.js';
+import { checkpointKind, loadCheckpoint } from '../../src/train/checkpoint.js';
 import { withCaptionConditioning } from '../../src/text/captions.js';
 import { generateWith, loadPipeline } from '../../src/pipeline.js';
 import { SAMPLER_NAMES } from '../../src/samplers/factory.js';
@@ -58,6 +58,20 @@ async function latentConfig(): Promise<DiffuseConfig> {
   });
   return withCaptionConditioning(config, data.captions!);
 }
+
+test('config: a latent model\'s U-Net takes the latent shape; data and autoencoder must agree; the two kinds of config.json are told apart', async () => {
+  const ae = await loadAutoencoder(aeDir);
+  const latent = latentConfigOf(ae, 'runs/vae');
+  const c = defaultConfig({ data: { dataset: 'squares', imageSize: 8, channels: 3 }, latent, model: { channelMults: [1, 2] } });
+  assert.deepEqual([c.model.imageSize, c.model.inChannels, c.model.outChannels, c.model.attentionResolutions], [4, 2, 2, [2]]);
+  assert.deepEqual(parseConfig(JSON.parse(stringifyConfig(c)), 'x'), c);
+  assert.throws(() => parseConfig({ ...c, data: { ...c.data, imageSize: 16 } }, 'cfg.json'), (e: unknown) => e instanceof DiffuseError && /cfg\.json: config field latent\.autoencoder encodes 8x8x3 images, the data are 16x16x3/.test(e.message));
+  assert.throws(() => parseConfig({ ...c, model: { ...c.model, inChannels: 3, outChannels: 3 } }, 'cfg.json'), /model\.inChannels \(3\) must equal the autoencoder's 2 latent channels/);
+  assert.throws(() => parseConfig({ ...c, latent: { ...c.latent, scalingFactor: 0 } }, 'cfg.json'), /latent\.scalingFactor must be > 0, got 0/);
+  assert.throws(() => parseConfig(ae.config, 'ae.json'), /ae\.json: is an autoencoder's config/);
+  assert.throws(() => parseAutoencoderRunConfig(c, 'd.json'), /d\.json: is not an autoencoder's config/);
+  assert.equal(checkpointKind(aeDir), 'autoencoder');
+});
 
 test('latent training: the U-Net works on the scaled 4x4x2 latents, the checkpoint holds the autoencoder, N steps straight == N/2 + resume + N/2 (the encoded set read back from its cache)', async () => {
   const ae = await loadAutoencoder(aeDir);
