@@ -7,10 +7,12 @@
  *     model's shape) against the same U-Net on 64x64x3 pixels: the baseline
  *     latent diffusion is there to beat;
  *   - sampling one image (DDIM 50 steps, guidance: two U-Net evaluations per
- *     step, then the decoder) on ONNX Runtime, latent vs pixel.
+ *     step, then the decoder) on ONNX Runtime, latent vs pixel;
+ *   - the latent data: encoding the 7,236 training emoji once vs encoding every
+ *     batch, and drawing a batch from the cache.
  *
  * Random weights (speed does not depend on them). Run under the bench lock:
- *   flock -x /tmp/diffuse-bench.lock node dist/bench/latent.js [--steps N] [--only ae|unet|sample]
+ *   flock -x /tmp/diffuse-bench.lock node dist/bench/latent.js [--steps N] [--only ae|unet|sample|cache]
  * Last line: one JSON object with every figure.
  */
 import { initEngine } from '../src/engine/backend.js';
@@ -29,6 +31,9 @@ import { datasetCaptions } from '../src/data/index.js';
 import { promptCondition } from '../src/guidance/condition.js';
 import { Rng } from '../src/rng.js';
 import type { Graph } from '../src/net/graph.js';
+import { loadEmoji } from '../src/data/emoji.js';
+import { gatherBatch } from '../src/data/batches.js';
+import { encodeDataset, latentBatch } from '../src/latent/space.js';
 import type { Weights } from '../src/tensor.js';
 
 const argv = process.argv.slice(2);
@@ -149,6 +154,27 @@ async function main(): Promise<void> {
       } finally {
         await pipe.dispose();
       }
+    }
+  }
+  if (only === undefined || only === 'cache') {
+    // the latent stage's two ways: encode every batch, or encode the training set once and draw from the cache
+    const ae = AE['f4']!;
+    const data = await loadEmoji({ imageSize: 64 });
+    const runner = await createAutoencoderRunner(ae, weightsOf(networkGraph(autoencoderNetwork, ae), 5), { engine: 'onnx' });
+    try {
+      const t0 = performance.now();
+      const latents = await encodeDataset(runner, data, { progress: null });
+      const enc = (performance.now() - t0) / 1000;
+      process.stderr.write(`encoding the ${data.shape[0]} training emoji once (ORT): ${enc.toFixed(1)} s\n`);
+      out['cache_encode_all_s'] = enc;
+      const rng = new Rng(7);
+      const B = 64;
+      const idx = Int32Array.from({ length: B }, (_, i) => (i * 113) % data.shape[0]);
+      out['cache_batch_s'] = await timed('a batch of 64 drawn from the cache (posterior samples, scaled)', 20, async () => latentBatch(latents, idx, 'sample', 0.5, rng));
+      const x = gatherBatch(data, idx).x;
+      out['encode_batch_s'] = await timed('encoding a batch of 64 (ORT)', 3, () => runner.encode(x, B));
+    } finally {
+      await runner.dispose();
     }
   }
   for (const [k, v] of Object.entries(out)) process.stdout.write(`${k.padEnd(36)} ${v.toFixed(3)}\n`);
