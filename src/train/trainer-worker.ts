@@ -15,6 +15,8 @@ export interface WorkerInit {
   slot: number;
   microBatch: number;
   backend?: BackendName;
+  /** Threads of the native engine's kernels in this worker (the cores are shared between the workers). */
+  nativeThreads: number;
 }
 
 export type WorkerRequest =
@@ -35,6 +37,7 @@ async function main(): Promise<void> {
   const { initEngine } = await import('../engine/backend.js');
   const { Replica } = await import('./trainer-replica.js');
   const engine = await initEngine(init.backend !== undefined ? { backend: init.backend } : {});
+  if (engine.backend === 'native') (await import('../engine/native.js')).setNativeThreads(init.nativeThreads);
   const params = new Float32Array(init.paramsShared);
   const total = params.length;
   const slot = new Float32Array(init.gradShared, 4 * total * init.slot, total);

@@ -205,7 +205,10 @@ class WorkerPool implements GradSource {
     const url = new URL('./trainer-worker.js', import.meta.url);
     const threads: Worker[] = [];
     for (let i = 0; i < n; i++) {
-      const init: WorkerInit = { config, paramsShared, gradShared, slot: i, microBatch, ...(backend !== undefined ? { backend } : {}) };
+      const init: WorkerInit = {
+        config, paramsShared, gradShared, slot: i, microBatch, nativeThreads: Math.max(1, Math.floor(availableParallelism() / n)),
+        ...(backend !== undefined ? { backend } : {}),
+      };
       threads.push(new Worker(url, { workerData: init }));
     }
     const pool = new WorkerPool(threads, slots, config.outChannels);
