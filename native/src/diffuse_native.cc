@@ -19,6 +19,9 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <oneapi/dnnl/dnnl_version.h>
 #include <omp.h>
+#include <immintrin.h>
+
+#include <chrono>
 
 #include <cmath>
 #include <cstdint>
@@ -771,6 +774,63 @@ napi_value CopyBlocks(napi_env env, napi_callback_info info) {
   });
 }
 
+// ------------------------------------------------------------------ peak
+
+// FMA throughput of one core: 12 independent chains of vector FMAs (enough to
+// cover the latency of two FMA ports), the widest vectors the CPU has.
+__attribute__((target("avx512f"))) double fmaLoop512(int64_t iters) {
+  __m512 a[12];
+  for (int k = 0; k < 12; k++) a[k] = _mm512_set1_ps(float(k) * 1e-3f);
+  const __m512 m = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+  for (int64_t i = 0; i < iters; i++) {
+    for (int k = 0; k < 12; k++) a[k] = _mm512_fmadd_ps(a[k], m, b);
+  }
+  __m512 s = a[0];
+  for (int k = 1; k < 12; k++) s = _mm512_add_ps(s, a[k]);
+  return double(_mm512_reduce_add_ps(s)) + double(iters) * 12 * 16 * 2;
+}
+
+__attribute__((target("avx2,fma"))) double fmaLoop256(int64_t iters) {
+  __m256 a[12];
+  for (int k = 0; k < 12; k++) a[k] = _mm256_set1_ps(float(k) * 1e-3f);
+  const __m256 m = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+  for (int64_t i = 0; i < iters; i++) {
+    for (int k = 0; k < 12; k++) a[k] = _mm256_fmadd_ps(a[k], m, b);
+  }
+  __m256 s = a[0];
+  for (int k = 1; k < 12; k++) s = _mm256_add_ps(s, a[k]);
+  float t[8];
+  _mm256_storeu_ps(t, s);
+  return double(t[0]) + double(iters) * 12 * 8 * 2;
+}
+
+// peakGflops(threads): float32 FMA GFLOP/s of `threads` cores together (best of 5 runs of ~20 ms).
+napi_value PeakGflops(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[1];
+    getArgs(env, info, a, 1);
+    const int threads = std::max(1, intArg(env, a[0]));
+    const bool avx512 = __builtin_cpu_supports("avx512f");
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!avx512 && !avx2) throw JsError{"peakGflops: needs AVX2+FMA or AVX-512"};
+    const int64_t iters = avx512 ? 2000000 : 4000000;
+    const double flopsPerThread = double(iters) * 12 * (avx512 ? 16 : 8) * 2;
+    double best = 0;
+    for (int rep = 0; rep < 5; rep++) {
+      double sink = 0;
+      auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+      sink += avx512 ? fmaLoop512(iters) : fmaLoop256(iters);
+      double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (sink == 42.0) sec += 1e-9;  // keep the result alive
+      best = std::max(best, flopsPerThread * threads / sec / 1e9);
+    }
+    napi_value r;
+    check(env, napi_create_double(env, best, &r), "double");
+    return r;
+  });
+}
+
 // ------------------------------------------------------------------ misc
 
 const char* isaName(dnnl::cpu_isa isa) {
@@ -841,6 +901,7 @@ NAPI_MODULE_INIT() {
       {"sumMiddle", SumMiddle},
       {"addBroadcast", AddBroadcast},
       {"copyBlocks", CopyBlocks},
+      {"peakGflops", PeakGflops},
       {"info", Info},
       {"setThreads", SetThreads},
   };

@@ -50,6 +50,8 @@ export interface NativeAddon {
   sumMiddle(x: Float32Array, out: Float32Array, dims: Int32Array): void;
   addBroadcast(x: Float32Array, y: Float32Array, out: Float32Array, dims: Int32Array): void;
   copyBlocks(src: Float32Array, dst: Float32Array, dims: Int32Array): void;
+  /** Float32 FMA GFLOP/s of `threads` cores together (a 0.1 s microbenchmark). */
+  peakGflops(threads: number): number;
   info(): NativeInfo;
   setThreads(n: number): void;
 }
@@ -118,12 +120,13 @@ export function setNativeThreads(n: number): void {
   addonOrThrow().setThreads(n);
 }
 
-/** A one-line description: "native (oneDNN 2.6.3, avx512_core_amx, 2 threads)". */
-export function describeNative(): string {
+/** A one-line description: "native (oneDNN 2.6.3, avx512_core_amx, 2 threads)" (threads: this thread's, or as given). */
+export function describeNative(threads?: number): string {
   const l = loadNative();
   if (!l.ok) return `native unavailable: ${l.reason}`;
   const i = l.addon.info();
-  return `native (oneDNN ${i.onednn}, ${i.isa}, ${i.threads} thread${i.threads === 1 ? '' : 's'})`;
+  const n = threads ?? i.threads;
+  return `native (oneDNN ${i.onednn}, ${i.isa}, ${n} thread${n === 1 ? '' : 's'})`;
 }
 
 // ------------------------------------------------------------------ kernels

@@ -160,6 +160,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const priorWall = resumed?.training.wallTimeSec ?? 0;
 
   const trainer: Trainer = await createTrainer(config.model, { seed: tc.seed, workers: tc.workers === 2 ? 2 : 1 });
+  say(`engine: ${trainer.engine}`);
+  if (trainer.notice !== undefined) say(trainer.notice);
   const logFile = join(opts.outDir, 'log.jsonl');
   if (resumed && existsSync(logFile)) {
     // A run killed after its last checkpoint logged steps that will be redone: keep the log in step with the checkpoint.

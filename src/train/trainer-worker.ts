@@ -14,7 +14,7 @@ export interface WorkerInit {
   gradShared: SharedArrayBuffer;
   slot: number;
   microBatch: number;
-  backend?: BackendName;
+  backend: BackendName;
   /** Threads of the native engine's kernels in this worker (the cores are shared between the workers). */
   nativeThreads: number;
 }
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const init = workerData as WorkerInit;
   const { initEngine } = await import('../engine/backend.js');
   const { Replica } = await import('./trainer-replica.js');
-  const engine = await initEngine(init.backend !== undefined ? { backend: init.backend } : {});
+  const engine = await initEngine({ backend: init.backend });
   if (engine.backend === 'native') (await import('../engine/native.js')).setNativeThreads(init.nativeThreads);
   const params = new Float32Array(init.paramsShared);
   const total = params.length;

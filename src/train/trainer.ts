@@ -14,10 +14,13 @@
  * a SharedArrayBuffer; this thread sums the slots in a fixed order, applies the
  * update to the shared parameter buffer, and both replicas load those same
  * parameters before their next step, so the replicas are bit-identical.
+ * On the native engine each worker's oneDNN kernels run on one thread (the
+ * cores are split between the workers); with one worker they use every core.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { type BackendName, initEngine } from '../engine/backend.js';
+import { describeNative } from '../engine/native.js';
 import { DiffuseError } from '../errors.js';
 import { conditionLength, type UNetConfig, validateUNetConfig } from '../model/config.js';
 import { initParam, unetParamSpecs } from '../model/unet.js';
@@ -55,6 +58,10 @@ export interface Trainer {
   importState(s: TrainerState): Promise<void>;
   dispose(): Promise<void>;
   readonly workers: number;
+  /** What computes the gradients, for users: "native (oneDNN 2.6.3, avx512_core_amx, 1 thread) x 2 data-parallel workers". */
+  readonly engine: string;
+  /** Set when the default engine was picked without the native accelerator: why, and how to enable it (one line). */
+  readonly notice?: string;
 }
 
 export interface TrainerOptions {
@@ -199,16 +206,13 @@ class WorkerPool implements GradSource {
   get workers(): number { return this.threads.length; }
 
   static async start(config: UNetConfig, layout: ParamLayout, paramsShared: SharedArrayBuffer, n: number,
-    microBatch: number, backend: BackendName | undefined): Promise<{ pool: WorkerPool }> {
+    microBatch: number, backend: BackendName, nativeThreads: number): Promise<{ pool: WorkerPool }> {
     const gradShared = new SharedArrayBuffer(4 * layout.total * n);
     const slots = Array.from({ length: n }, (_, i) => new Float32Array(gradShared, 4 * layout.total * i, layout.total));
     const url = new URL('./trainer-worker.js', import.meta.url);
     const threads: Worker[] = [];
     for (let i = 0; i < n; i++) {
-      const init: WorkerInit = {
-        config, paramsShared, gradShared, slot: i, microBatch, nativeThreads: Math.max(1, Math.floor(availableParallelism() / n)),
-        ...(backend !== undefined ? { backend } : {}),
-      };
+      const init: WorkerInit = { config, paramsShared, gradShared, slot: i, microBatch, backend, nativeThreads };
       threads.push(new Worker(url, { workerData: init }));
     }
     const pool = new WorkerPool(threads, slots, config.outChannels);
@@ -268,10 +272,11 @@ class WorkerPool implements GradSource {
   }
 }
 
-function resolveWorkers(w: TrainerOptions['workers'], backend: BackendName | undefined): 1 | 2 {
+function resolveWorkers(w: TrainerOptions['workers'], backend: BackendName): 1 | 2 {
   if (w === 1 || w === 2) return w;
   if (w === 'auto') {
-    // tfjs-node / webgpu parallelise internally; data parallelism is for wasm/cpu.
+    // tfjs-node / webgpu parallelise internally; data parallelism is for wasm/cpu and
+    // native (two workers on one thread each beat one process on two threads: docs/engine.md).
     if (backend === 'tensorflow' || backend === 'webgpu') return 1;
     return availableParallelism() >= 2 ? 2 : 1;
   }
@@ -284,12 +289,11 @@ export async function createTrainer(config: UNetConfig, opts: TrainerOptions): P
   if (!Number.isInteger(opts.seed)) throw new DiffuseError(`trainer seed must be an integer, got ${String(opts.seed)}`);
   const microBatch = opts.microBatch ?? DEFAULT_MICRO_BATCH;
   if (!Number.isInteger(microBatch) || microBatch < 1) throw new DiffuseError(`microBatch must be a positive integer, got ${String(microBatch)}`);
-  let backend = opts.backend;
-  if (backend === undefined && opts.workers !== 1) {
-    // Decide here so 'auto' sees tfjs-node; workers call initEngine themselves.
-    backend = (await initEngine()).backend;
-  }
+  // Decide the engine here (workers call initEngine with the same name themselves).
+  const engine = await initEngine(opts.backend !== undefined ? { backend: opts.backend } : {});
+  const backend = engine.backend;
   const workers = resolveWorkers(opts.workers, backend);
+  const nativeThreads = Math.max(1, Math.floor(availableParallelism() / workers));
   const layout = paramLayout(config);
   const paramsShared = new SharedArrayBuffer(4 * layout.total);
   const params = new Float32Array(paramsShared);
@@ -300,11 +304,13 @@ export async function createTrainer(config: UNetConfig, opts: TrainerOptions): P
 
   let source: GradSource;
   if (workers === 1) {
-    await initEngine(backend !== undefined ? { backend } : {});
     source = new InProcess(new Replica(config, params, microBatch), params);
   } else {
-    source = (await WorkerPool.start(config, layout, paramsShared, workers, microBatch, backend)).pool;
+    source = (await WorkerPool.start(config, layout, paramsShared, workers, microBatch, backend, nativeThreads)).pool;
   }
+  const engineLine = workers === 1
+    ? engine.description
+    : `${backend === 'native' ? describeNative(nativeThreads) : engine.description} x ${workers} data-parallel workers`;
   let disposed = false;
   let busy: Promise<unknown> = Promise.resolve();
   const serial = <T>(f: () => Promise<T>): Promise<T> => {
@@ -316,6 +322,8 @@ export async function createTrainer(config: UNetConfig, opts: TrainerOptions): P
 
   const trainer: Trainer = {
     workers,
+    engine: engineLine,
+    ...(engine.notice !== undefined ? { notice: engine.notice } : {}),
     step: (batch, hp) => serial(async () => {
       validateBatch(batch, config);
       validateHyper(hp);
