@@ -2,17 +2,20 @@
  * Speed of one network evaluation (NFE), in milliseconds per image, at batch
  * 1, 16 and 64, for the same U-Net and the same weights on
  *   - ONNX Runtime (onnxruntime-node, CPU, 2 intra-op threads) running our export,
- *   - tfjs on the wasm backend (the library's own U-Net, model/unet.ts),
+ *   - tfjs on the native engine (oneDNN; when the addon is built) as sampling runs
+ *     it, the batch split between 2 workers on one thread each (model/parallel-runner.ts),
+ *     and in one process on both threads; and on the wasm backend (the library's
+ *     own U-Net, model/unet.ts),
  *   - PyTorch (bench/nfe_torch.py: the same architecture, CPU, 2 threads),
  * plus the wall time of a 50-step DDIM batch of 64 with ORT (generate()).
  * Each run also checks that the three agree (max abs difference of outputs).
  *
  *   node dist/bench/nfe.js [--checkpoint DIR] [--weights ema|model] [--budget S]
- *                          [--no-torch] [--no-tfjs] [--python /usr/bin/python3]
+ *                          [--no-torch] [--no-tfjs] [--no-native] [--python /usr/bin/python3]
  *
  * Default model: defaultUNetConfig() with random weights (seeded). Last line:
- * one JSON object (ort_ms_per_img_nfe, pytorch_ms_per_img_nfe, ratio = PyTorch / ORT
- * at batch 64, and the details).
+ * one JSON object (ort_ms_per_img_nfe, native_ms_per_img_nfe, pytorch_ms_per_img_nfe,
+ * ratio = PyTorch / ORT and native_vs_ort = ORT / native at batch 64, and the details).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +26,8 @@ import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { parseArgs, Flags } from '../src/cli/args.js';
 import { initEngine } from '../src/engine/backend.js';
+import { describeNative, loadNative } from '../src/engine/native.js';
+import { createParallelModelFn } from '../src/model/parallel-runner.js';
 import { generate } from '../src/generate.js';
 import { defaultUNetConfig, type UNetConfig } from '../src/model/config.js';
 import { buildUNet, initParam, mulberry32, unetParamSpecs } from '../src/model/unet.js';
@@ -85,6 +90,7 @@ async function main(): Promise<void> {
   const budget = f.number('budget', 2);
   const noTorch = f.bool('no-torch');
   const noTfjs = f.bool('no-tfjs');
+  const noNative = f.bool('no-native');
   const python = f.string('python', '/usr/bin/python3');
   f.rejectUnknown();
 
@@ -122,7 +128,7 @@ async function main(): Promise<void> {
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd());
   });
   const xCheck = xBig.subarray(0, CHECK_N * per);
-  const ms: Record<'ort' | 'tfjs' | 'pytorch', Partial<Record<number, number>>> = { ort: {}, tfjs: {}, pytorch: {} };
+  const ms: Record<'ort' | 'native' | 'native1' | 'wasm' | 'pytorch', Partial<Record<number, number>>> = { ort: {}, native: {}, native1: {}, wasm: {}, pytorch: {} };
   const diffs: Record<string, number> = {};
 
   // ---- ONNX Runtime
@@ -131,9 +137,23 @@ async function main(): Promise<void> {
   for (const b of BATCHES) ms.ort[b] = await timeForward((x, n) => ort(x.subarray(0, n * per), 500, [n, S, S, C]), xBig, b, budget);
   console.log(`ORT      ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.ort[b])}`).join('  ')}`);
 
-  // ---- tfjs (wasm)
-  if (!noTfjs) {
-    await initEngine({ backend: 'wasm' });
+  // ---- tfjs on the native engine (oneDNN), as sampling runs it: the batch split between
+  // 2 worker threads with one oneDNN thread each; and in one process on both threads.
+  const nativeOk = loadNative().ok;
+  if (!noNative && nativeOk) {
+    const par = await createParallelModelFn(config, params, { backend: 'native' });
+    try {
+      diffs['native_vs_ort'] = maxAbsDiff(Float32Array.from(await par.model(xCheck, CHECK_T, [CHECK_N, S, S, C])), ortCheck);
+      for (const b of BATCHES) ms.native[b] = await timeForward(async (x, n) => Float32Array.from(await par.model(x.subarray(0, n * per), 500, [n, S, S, C])), xBig, b, budget);
+    } finally {
+      await par.dispose();
+    }
+    console.log(`native   ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.native[b])}`).join('  ')}  (${par.workers} workers x ${describeNative(1)})`);
+  } else if (!noNative) {
+    console.log(`native engine: ${describeNative()}`);
+  }
+  const inProcess = async (backend: 'native' | 'wasm', into: Partial<Record<number, number>>): Promise<void> => {
+    await initEngine({ backend });
     const unet = buildUNet(config, params);
     const fwd: Forward = async (x, n) => {
       const xt = tf.tensor4d(x.subarray(0, n * per), [n, S, S, C]);
@@ -146,11 +166,18 @@ async function main(): Promise<void> {
     const xt = tf.tensor4d(xCheck, [CHECK_N, S, S, C]);
     const tt = tf.fill([CHECK_N], CHECK_T) as tf.Tensor1D;
     const y = unet.apply(xt, tt);
-    diffs['tfjs_vs_ort'] = maxAbsDiff((await y.data()) as Float32Array, ortCheck);
+    diffs[`${backend}${backend === 'native' ? '_1proc' : ''}_vs_ort`] = maxAbsDiff((await y.data()) as Float32Array, ortCheck);
     tf.dispose([xt, tt, y]);
-    for (const b of BATCHES) ms.tfjs[b] = await timeForward(fwd, xBig, b, budget);
+    for (const b of BATCHES) into[b] = await timeForward(fwd, xBig, b, budget);
     unet.dispose();
-    console.log(`tfjs-wasm ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.tfjs[b])}`).join('  ')}  (wasm threads ${getThreadsCount()})`);
+  };
+  if (!noNative && nativeOk) {
+    await inProcess('native', ms.native1);
+    console.log(`native   ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.native1[b])}`).join('  ')}  (1 process: ${describeNative()})`);
+  }
+  if (!noTfjs) {
+    await inProcess('wasm', ms.wasm);
+    console.log(`tfjs-wasm ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.wasm[b])}`).join('  ')}  (wasm threads ${getThreadsCount()})`);
   }
 
   // ---- PyTorch
@@ -201,7 +228,12 @@ async function main(): Promise<void> {
     ratio: ratio === null ? null : Math.round(ratio * 100) / 100,
     batch: 64,
     ort_by_batch: byBatch(ms.ort),
-    tfjs_wasm_by_batch: byBatch(ms.tfjs),
+    native_ms_per_img_nfe: rnd3(ms.native[64]),
+    native_vs_ort: ms.native[64] !== undefined && ms.ort[64] !== undefined ? Math.round((ms.ort[64] / ms.native[64]) * 100) / 100 : null,
+    pytorch_vs_native: ms.native[64] !== undefined && ms.pytorch[64] !== undefined ? Math.round((ms.pytorch[64] / ms.native[64]) * 100) / 100 : null,
+    native_by_batch: byBatch(ms.native),
+    native_1proc_by_batch: byBatch(ms.native1),
+    tfjs_wasm_by_batch: byBatch(ms.wasm),
     pytorch_by_batch: byBatch(ms.pytorch),
     ddim50_batch64_s: Math.round(gen.seconds * 100) / 100,
     max_abs_diff_vs_ort: Object.fromEntries(Object.entries(diffs).map(([k, v]) => [k, Number(v.toExponential(2))])),

@@ -3,6 +3,7 @@
  * `ModelFn` on the chosen engine. The samplers never see which engine runs.
  */
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DiffuseError } from './errors.js';
@@ -32,11 +33,15 @@ export interface Pipeline {
 export interface PipelineOptions {
   /** 'ema' (default) or the raw 'model' weights. */
   readonly weights?: 'ema' | 'model';
-  /** Default: onnx when onnxruntime-node loads, else tfjs. */
+  /**
+   * Default: tfjs on the native engine when its addon loads (faster than ONNX
+   * Runtime per network evaluation, bench/nfe.ts), else onnx when
+   * onnxruntime-node loads, else tfjs.
+   */
   readonly engine?: EngineName;
   /** ONNX Runtime threads (default 2). */
   readonly threads?: number;
-  /** tfjs backend (default: tensorflow if installed, else wasm). */
+  /** tfjs backend (default: native if its addon loads, else tensorflow if installed, else wasm). */
   readonly backend?: BackendName;
   /** Images per network evaluation. */
   readonly batchSize?: number;
@@ -56,14 +61,28 @@ export function resolveCheckpoint(dir: string): string {
   return dir; // loadModelWeights names what is missing (and recovers an interrupted save)
 }
 
-/** Build a ModelFn for given weights on the tfjs engine. */
+/**
+ * Build a ModelFn for given weights on the tfjs engine. On the native engine
+ * with several cores, each call's images are split between worker threads
+ * (one oneDNN thread each: model/parallel-runner.ts).
+ */
 export async function tfjsModelFn(config: DiffuseConfig, params: NamedArrays, opts: { backend?: BackendName; batchSize?: number } = {}): Promise<{ model: ModelFn; engine: string; dispose(): Promise<void> }> {
   const { initEngine } = await import('./engine/backend.js');
   const { loadUNetFromState, modelFnFromUNet } = await import('./model/runner.js');
   const engine = await initEngine(opts.backend !== undefined ? { backend: opts.backend } : {});
+  if (engine.backend === 'native' && availableParallelism() >= 2) {
+    const { createParallelModelFn } = await import('./model/parallel-runner.js');
+    const par = await createParallelModelFn(config.model, params, { backend: 'native', ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}) });
+    return { model: par.model, engine: `tfjs-native (oneDNN, ${par.workers} workers)`, dispose: par.dispose };
+  }
   const unet = loadUNetFromState(config.model, params);
   const fn = modelFnFromUNet(unet, engine.tf as unknown as Parameters<typeof modelFnFromUNet>[1], opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {});
   return { model: fn, engine: `tfjs-${engine.backend}`, dispose: async () => unet.dispose() };
+}
+
+async function nativeAvailableLazy(): Promise<boolean> {
+  const { loadNative } = await import('./engine/native.js');
+  return loadNative().ok;
 }
 
 async function ortAvailableLazy(): Promise<boolean> {
@@ -75,7 +94,7 @@ async function ortAvailableLazy(): Promise<boolean> {
 export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Promise<Pipeline> {
   const checkpoint = resolveCheckpoint(dir);
   const { config, params, step } = await loadModelWeights(checkpoint, opts.weights ?? 'ema');
-  const engineName: EngineName = opts.engine ?? ((await ortAvailableLazy()) ? 'onnx' : 'tfjs');
+  const engineName: EngineName = opts.engine ?? ((await nativeAvailableLazy()) ? 'tfjs' : (await ortAvailableLazy()) ? 'onnx' : 'tfjs');
   switch (engineName) {
     case 'tfjs': {
       const r = await tfjsModelFn(config, params as NamedArrays, {
