@@ -30,7 +30,10 @@ const e = await initEngine();
 const tf = e.tf;
 const y = tf.conv2d(tf.ones([1, 4, 4, 1]), tf.ones([3, 3, 1, 2]), 1, 'same');
 console.log(JSON.stringify({ backend: e.backend, notice: e.notice ?? null, description: e.description, sum: y.sum().dataSync()[0] }));`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+  const base: NodeJS.ProcessEnv = { ...process.env };
+  delete base['DIFFUSE_NATIVE'];
+  delete base['DIFFUSE_NATIVE_PATH'];
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...base, ...env }, encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as { backend: string; notice: string | null; description: string; sum: number };
 }
