@@ -19,7 +19,6 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <oneapi/dnnl/dnnl_version.h>
 #include <omp.h>
-#include <immintrin.h>
 
 #include <chrono>
 
@@ -53,35 +52,30 @@ struct F32 {
   size_t n = 0;
 };
 
+// The data and length of a typed array argument of the given type.
+std::pair<void*, size_t> typedArg(napi_env env, napi_value v, const char* name, napi_typedarray_type want, const char* typeName) {
+  bool is = false;
+  check(env, napi_is_typedarray(env, v, &is), "is_typedarray");
+  napi_typedarray_type tt = napi_int8_array;
+  size_t len = 0, off = 0;
+  void* data = nullptr;
+  napi_value ab;
+  if (is) check(env, napi_get_typedarray_info(env, v, &tt, &len, &data, &ab, &off), "typedarray_info");
+  if (!is || tt != want) throw JsError{std::string(name) + ": expected " + typeName};
+  return {data, len};
+}
+
 // A Float32Array argument (or null/undefined when optional).
 F32 f32Arg(napi_env env, napi_value v, const char* name, bool optional = false) {
   napi_valuetype t;
   check(env, napi_typeof(env, v, &t), "typeof");
   if (optional && (t == napi_null || t == napi_undefined)) return {};
-  bool is = false;
-  check(env, napi_is_typedarray(env, v, &is), "is_typedarray");
-  if (!is) throw JsError{std::string(name) + ": expected a Float32Array"};
-  napi_typedarray_type tt;
-  size_t len;
-  void* data;
-  napi_value ab;
-  size_t off;
-  check(env, napi_get_typedarray_info(env, v, &tt, &len, &data, &ab, &off), "typedarray_info");
-  if (tt != napi_float32_array) throw JsError{std::string(name) + ": expected a Float32Array"};
+  auto [data, len] = typedArg(env, v, name, napi_float32_array, "a Float32Array");
   return {static_cast<float*>(data), len};
 }
 
 std::vector<int64_t> intsArg(napi_env env, napi_value v, const char* name) {
-  bool is = false;
-  check(env, napi_is_typedarray(env, v, &is), "is_typedarray");
-  if (!is) throw JsError{std::string(name) + ": expected an Int32Array"};
-  napi_typedarray_type tt;
-  size_t len;
-  void* data;
-  napi_value ab;
-  size_t off;
-  check(env, napi_get_typedarray_info(env, v, &tt, &len, &data, &ab, &off), "typedarray_info");
-  if (tt != napi_int32_array) throw JsError{std::string(name) + ": expected an Int32Array"};
+  auto [data, len] = typedArg(env, v, name, napi_int32_array, "an Int32Array");
   const int32_t* d = static_cast<const int32_t*>(data);
   return std::vector<int64_t>(d, d + len);
 }
@@ -231,68 +225,82 @@ struct ConvDims {
   double flops() const { return 2.0 * double(N * OH * OW * O) * double(C * kh * kw); }
 };
 
-dnnl::convolution_forward::primitive_desc fwdPd(const ConvDims& d, bool bias, dnnl::prop_kind pk, const dnnl::engine& eng) {
+dnnl::primitive_attr userScratchpad() {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  auto wmd = d.wei(tag::any);
-  auto desc = bias
-      ? dnnl::convolution_forward::desc(pk, dnnl::algorithm::convolution_direct, d.src(tag::nhwc), wmd, d.bias(),
-            d.dst(tag::nhwc), d.strides(), d.dil(), d.padL(), d.padR())
-      : dnnl::convolution_forward::desc(pk, dnnl::algorithm::convolution_direct, d.src(tag::nhwc), wmd,
-            d.dst(tag::nhwc), d.strides(), d.dil(), d.padL(), d.padR());
-  return dnnl::convolution_forward::primitive_desc(desc, attr, eng);
+  return attr;
 }
 
-// Weights in the primitive's layout: a reorder from HWIO into an owned buffer
-// (or the user's buffer when the layouts agree).
-struct WeightsIn {
-  memory::desc user, want;
+dnnl::convolution_forward::primitive_desc fwdPd(const ConvDims& d, bool bias, const dnnl::engine& eng) {
+  const auto pk = dnnl::prop_kind::forward_training;
+  const auto algo = dnnl::algorithm::convolution_direct;
+  auto desc = bias
+      ? dnnl::convolution_forward::desc(pk, algo, d.src(tag::nhwc), d.wei(tag::any), d.bias(), d.dst(tag::nhwc),
+            d.strides(), d.dil(), d.padL(), d.padR())
+      : dnnl::convolution_forward::desc(pk, algo, d.src(tag::nhwc), d.wei(tag::any), d.dst(tag::nhwc),
+            d.strides(), d.dil(), d.padL(), d.padR());
+  return dnnl::convolution_forward::primitive_desc(desc, userScratchpad(), eng);
+}
+
+// Weights between the user's HWIO buffer and the primitive's layout: a reorder
+// through an owned buffer, or the user's buffer itself when the layouts agree.
+struct WeightsIo {
+  memory::desc user, prim;
   bool reorder = false;
   dnnl::reorder r;
   AlignedBuf buf;
-  void init(const memory::desc& u, const memory::desc& w, const dnnl::engine& eng) {
+  void init(const memory::desc& u, const memory::desc& w, bool toPrim, const dnnl::engine& eng) {
     user = u;
-    want = w;
+    prim = w;
     reorder = !(u == w);
-    if (reorder) r = dnnl::reorder(dnnl::reorder::primitive_desc(eng, u, eng, w));
+    if (reorder) r = toPrim ? dnnl::reorder(dnnl::reorder::primitive_desc(eng, u, eng, w)) : dnnl::reorder(dnnl::reorder::primitive_desc(eng, w, eng, u));
   }
-  // Returns the memory to pass as weights.
-  memory prepare(Ctx& c, float* p) {
+  // The memory to pass to the primitive; for inputs, filled from the user's buffer.
+  memory in(Ctx& c, float* p) {
     memory um(user, c.eng, p);
     if (!reorder) return um;
-    memory wm(want, c.eng, buf.get(want.get_size()));
+    memory wm(prim, c.eng, buf.get(prim.get_size()));
     r.execute(c.st, um, wm);
     return wm;
   }
+  memory out(Ctx& c, float* p) { return reorder ? memory(prim, c.eng, buf.get(prim.get_size())) : memory(user, c.eng, p); }
+  // After the primitive wrote `m` (from out()): into the user's buffer.
+  void finish(Ctx& c, memory& m, float* p) {
+    if (!reorder) return;
+    memory um(user, c.eng, p);
+    r.execute(c.st, m, um);
+  }
 };
 
-struct ConvFwd : Entry {
-  dnnl::convolution_forward::primitive_desc pd;
-  dnnl::convolution_forward prim;
-  WeightsIn w;
+template <typename Pd, typename Prim>
+struct Cached : Entry {
+  Pd pd;
+  Prim prim;
+  WeightsIo w;
   bool bias = false;
 };
+using ConvFwd = Cached<dnnl::convolution_forward::primitive_desc, dnnl::convolution_forward>;
+using ConvBwdData = Cached<dnnl::convolution_backward_data::primitive_desc, dnnl::convolution_backward_data>;
+using ConvBwdWeights = Cached<dnnl::convolution_backward_weights::primitive_desc, dnnl::convolution_backward_weights>;
 
-struct ConvBwdData : Entry {
-  dnnl::convolution_backward_data::primitive_desc pd;
-  dnnl::convolution_backward_data prim;
-  WeightsIn w;
-};
-
-struct ConvBwdWeights : Entry {
-  dnnl::convolution_backward_weights::primitive_desc pd;
-  dnnl::convolution_backward_weights prim;
-  memory::desc user;
-  bool reorder = false;
-  dnnl::reorder r;
-  AlignedBuf buf;
-  bool bias = false;
-};
-
-template <typename T>
-T* cached(Ctx& c, const std::string& key) {
+// This thread's entry for (kind, dims, threads), made by `make` on first use.
+template <typename T, typename Make>
+T& entry(Ctx& c, const char* kind, const std::vector<int64_t>& p, int nthr, Make make) {
+  std::string key = keyOf(kind, p) + "/t" + std::to_string(nthr);
   auto it = c.cache.find(key);
-  return it == c.cache.end() ? nullptr : static_cast<T*>(it->second.get());
+  if (it != c.cache.end()) return *static_cast<T*>(it->second.get());
+  auto e = std::make_unique<T>();
+  make(*e);
+  T& r = *e;
+  c.cache[key] = std::move(e);
+  return r;
+}
+
+// Each buffer's length against what the dims need.
+void checkSizes(const char* fn, std::initializer_list<std::pair<size_t, size_t>> haveWant) {
+  for (auto [have, want] : haveWant) {
+    if (have != want) throw JsError{std::string(fn) + ": buffer sizes do not match the dims"};
+  }
 }
 
 // conv2dForward(x, w, bias|null, y, dims)
@@ -301,33 +309,26 @@ napi_value Conv2dForward(napi_env env, napi_callback_info info) {
     napi_value a[5];
     getArgs(env, info, a, 5);
     F32 x = f32Arg(env, a[0], "x"), w = f32Arg(env, a[1], "w"), b = f32Arg(env, a[2], "bias", true), y = f32Arg(env, a[3], "y");
-    auto p = intsArg(env, a[4], "dims");
+    const auto p = intsArg(env, a[4], "dims");
     ConvDims d(p);
-    if (x.n != d.srcSize() || w.n != d.weiSize() || y.n != d.dstSize() || (b.p != nullptr && b.n != size_t(d.O))) {
-      throw JsError{"conv2dForward: buffer sizes do not match the dims"};
-    }
+    checkSizes("conv2dForward", {{x.n, d.srcSize()}, {w.n, d.weiSize()}, {y.n, d.dstSize()}, {b.p != nullptr ? b.n : size_t(d.O), size_t(d.O)}});
     Ctx& c = ctx();
     const int nthr = threadsFor(d.flops(), kParallelFlops);
     ThreadScope threads(nthr);
-    std::string key = keyOf(b.p != nullptr ? "cf1" : "cf0", p) + "/t" + std::to_string(nthr);
-    ConvFwd* e = cached<ConvFwd>(c, key);
-    if (e == nullptr) {
-      auto ne = std::make_unique<ConvFwd>();
-      ne->bias = b.p != nullptr;
-      ne->pd = fwdPd(d, ne->bias, dnnl::prop_kind::forward_training, c.eng);
-      ne->prim = dnnl::convolution_forward(ne->pd);
-      ne->w.init(d.wei(tag::hwio), ne->pd.weights_desc(), c.eng);
-      e = ne.get();
-      c.cache[key] = std::move(ne);
-    }
-    memory wm = e->w.prepare(c, w.p);
+    const bool bias = b.p != nullptr;
+    ConvFwd& e = entry<ConvFwd>(c, bias ? "cf1" : "cf0", p, nthr, [&](ConvFwd& n) {
+      n.bias = bias;
+      n.pd = fwdPd(d, bias, c.eng);
+      n.prim = dnnl::convolution_forward(n.pd);
+      n.w.init(d.wei(tag::hwio), n.pd.weights_desc(), true, c.eng);
+    });
     std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, memory(e->pd.src_desc(), c.eng, x.p)},
-        {DNNL_ARG_WEIGHTS, wm},
-        {DNNL_ARG_DST, memory(e->pd.dst_desc(), c.eng, y.p)},
-        {DNNL_ARG_SCRATCHPAD, scratchMem(c, e->pd)}};
-    if (e->bias) args.emplace(DNNL_ARG_BIAS, memory(e->pd.bias_desc(), c.eng, b.p));
-    e->prim.execute(c.st, args);
+        {DNNL_ARG_SRC, memory(e.pd.src_desc(), c.eng, x.p)},
+        {DNNL_ARG_WEIGHTS, e.w.in(c, w.p)},
+        {DNNL_ARG_DST, memory(e.pd.dst_desc(), c.eng, y.p)},
+        {DNNL_ARG_SCRATCHPAD, scratchMem(c, e.pd)}};
+    if (bias) args.emplace(DNNL_ARG_BIAS, memory(e.pd.bias_desc(), c.eng, b.p));
+    e.prim.execute(c.st, args);
     c.st.wait();
     return undef(env);
   });
@@ -339,34 +340,23 @@ napi_value Conv2dBackwardData(napi_env env, napi_callback_info info) {
     napi_value a[4];
     getArgs(env, info, a, 4);
     F32 dy = f32Arg(env, a[0], "dy"), w = f32Arg(env, a[1], "w"), dx = f32Arg(env, a[2], "dx");
-    auto p = intsArg(env, a[3], "dims");
+    const auto p = intsArg(env, a[3], "dims");
     ConvDims d(p);
-    if (dy.n != d.dstSize() || w.n != d.weiSize() || dx.n != d.srcSize()) {
-      throw JsError{"conv2dBackwardData: buffer sizes do not match the dims"};
-    }
+    checkSizes("conv2dBackwardData", {{dy.n, d.dstSize()}, {w.n, d.weiSize()}, {dx.n, d.srcSize()}});
     Ctx& c = ctx();
     const int nthr = threadsFor(d.flops(), kParallelFlops);
     ThreadScope threads(nthr);
-    std::string key = keyOf("cbd", p) + "/t" + std::to_string(nthr);
-    ConvBwdData* e = cached<ConvBwdData>(c, key);
-    if (e == nullptr) {
-      auto ne = std::make_unique<ConvBwdData>();
-      auto hint = fwdPd(d, false, dnnl::prop_kind::forward_training, c.eng);
-      dnnl::primitive_attr attr;
-      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    ConvBwdData& e = entry<ConvBwdData>(c, "cbd", p, nthr, [&](ConvBwdData& n) {
       auto desc = dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, d.src(tag::nhwc), d.wei(tag::any),
           d.dst(tag::nhwc), d.strides(), d.dil(), d.padL(), d.padR());
-      ne->pd = dnnl::convolution_backward_data::primitive_desc(desc, attr, c.eng, hint);
-      ne->prim = dnnl::convolution_backward_data(ne->pd);
-      ne->w.init(d.wei(tag::hwio), ne->pd.weights_desc(), c.eng);
-      e = ne.get();
-      c.cache[key] = std::move(ne);
-    }
-    memory wm = e->w.prepare(c, w.p);
-    e->prim.execute(c.st, {{DNNL_ARG_DIFF_DST, memory(e->pd.diff_dst_desc(), c.eng, dy.p)},
-                           {DNNL_ARG_WEIGHTS, wm},
-                           {DNNL_ARG_DIFF_SRC, memory(e->pd.diff_src_desc(), c.eng, dx.p)},
-                           {DNNL_ARG_SCRATCHPAD, scratchMem(c, e->pd)}});
+      n.pd = dnnl::convolution_backward_data::primitive_desc(desc, userScratchpad(), c.eng, fwdPd(d, false, c.eng));
+      n.prim = dnnl::convolution_backward_data(n.pd);
+      n.w.init(d.wei(tag::hwio), n.pd.weights_desc(), true, c.eng);
+    });
+    e.prim.execute(c.st, {{DNNL_ARG_DIFF_DST, memory(e.pd.diff_dst_desc(), c.eng, dy.p)},
+                          {DNNL_ARG_WEIGHTS, e.w.in(c, w.p)},
+                          {DNNL_ARG_DIFF_SRC, memory(e.pd.diff_src_desc(), c.eng, dx.p)},
+                          {DNNL_ARG_SCRATCHPAD, scratchMem(c, e.pd)}});
     c.st.wait();
     return undef(env);
   });
@@ -378,45 +368,34 @@ napi_value Conv2dBackwardWeights(napi_env env, napi_callback_info info) {
     napi_value a[5];
     getArgs(env, info, a, 5);
     F32 x = f32Arg(env, a[0], "x"), dy = f32Arg(env, a[1], "dy"), dw = f32Arg(env, a[2], "dw"), db = f32Arg(env, a[3], "dbias", true);
-    auto p = intsArg(env, a[4], "dims");
+    const auto p = intsArg(env, a[4], "dims");
     ConvDims d(p);
-    if (x.n != d.srcSize() || dy.n != d.dstSize() || dw.n != d.weiSize() || (db.p != nullptr && db.n != size_t(d.O))) {
-      throw JsError{"conv2dBackwardWeights: buffer sizes do not match the dims"};
-    }
+    checkSizes("conv2dBackwardWeights", {{x.n, d.srcSize()}, {dy.n, d.dstSize()}, {dw.n, d.weiSize()}, {db.p != nullptr ? db.n : size_t(d.O), size_t(d.O)}});
     Ctx& c = ctx();
     const int nthr = threadsFor(d.flops(), kParallelFlops);
     ThreadScope threads(nthr);
-    std::string key = keyOf(db.p != nullptr ? "cbw1" : "cbw0", p) + "/t" + std::to_string(nthr);
-    ConvBwdWeights* e = cached<ConvBwdWeights>(c, key);
-    if (e == nullptr) {
-      auto ne = std::make_unique<ConvBwdWeights>();
-      ne->bias = db.p != nullptr;
-      auto hint = fwdPd(d, ne->bias, dnnl::prop_kind::forward_training, c.eng);
-      dnnl::primitive_attr attr;
-      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      auto desc = ne->bias
-          ? dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, d.src(tag::nhwc), d.wei(tag::any),
-                d.bias(), d.dst(tag::nhwc), d.strides(), d.dil(), d.padL(), d.padR())
-          : dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, d.src(tag::nhwc), d.wei(tag::any),
-                d.dst(tag::nhwc), d.strides(), d.dil(), d.padL(), d.padR());
-      ne->pd = dnnl::convolution_backward_weights::primitive_desc(desc, attr, c.eng, hint);
-      ne->prim = dnnl::convolution_backward_weights(ne->pd);
-      ne->user = d.wei(tag::hwio);
-      ne->reorder = !(ne->user == ne->pd.diff_weights_desc());
-      if (ne->reorder) ne->r = dnnl::reorder(dnnl::reorder::primitive_desc(c.eng, ne->pd.diff_weights_desc(), c.eng, ne->user));
-      e = ne.get();
-      c.cache[key] = std::move(ne);
-    }
-    memory um(e->user, c.eng, dw.p);
-    memory dwm = e->reorder ? memory(e->pd.diff_weights_desc(), c.eng, e->buf.get(e->pd.diff_weights_desc().get_size())) : um;
+    const bool bias = db.p != nullptr;
+    ConvBwdWeights& e = entry<ConvBwdWeights>(c, bias ? "cbw1" : "cbw0", p, nthr, [&](ConvBwdWeights& n) {
+      n.bias = bias;
+      const auto algo = dnnl::algorithm::convolution_direct;
+      auto desc = bias
+          ? dnnl::convolution_backward_weights::desc(algo, d.src(tag::nhwc), d.wei(tag::any), d.bias(), d.dst(tag::nhwc),
+                d.strides(), d.dil(), d.padL(), d.padR())
+          : dnnl::convolution_backward_weights::desc(algo, d.src(tag::nhwc), d.wei(tag::any), d.dst(tag::nhwc),
+                d.strides(), d.dil(), d.padL(), d.padR());
+      n.pd = dnnl::convolution_backward_weights::primitive_desc(desc, userScratchpad(), c.eng, fwdPd(d, bias, c.eng));
+      n.prim = dnnl::convolution_backward_weights(n.pd);
+      n.w.init(d.wei(tag::hwio), n.pd.diff_weights_desc(), false, c.eng);
+    });
+    memory dwm = e.w.out(c, dw.p);
     std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, memory(e->pd.src_desc(), c.eng, x.p)},
-        {DNNL_ARG_DIFF_DST, memory(e->pd.diff_dst_desc(), c.eng, dy.p)},
+        {DNNL_ARG_SRC, memory(e.pd.src_desc(), c.eng, x.p)},
+        {DNNL_ARG_DIFF_DST, memory(e.pd.diff_dst_desc(), c.eng, dy.p)},
         {DNNL_ARG_DIFF_WEIGHTS, dwm},
-        {DNNL_ARG_SCRATCHPAD, scratchMem(c, e->pd)}};
-    if (e->bias) args.emplace(DNNL_ARG_DIFF_BIAS, memory(e->pd.diff_bias_desc(), c.eng, db.p));
-    e->prim.execute(c.st, args);
-    if (e->reorder) e->r.execute(c.st, dwm, um);
+        {DNNL_ARG_SCRATCHPAD, scratchMem(c, e.pd)}};
+    if (bias) args.emplace(DNNL_ARG_DIFF_BIAS, memory(e.pd.diff_bias_desc(), c.eng, db.p));
+    e.prim.execute(c.st, args);
+    e.w.finish(c, dwm, dw.p);
     c.st.wait();
     return undef(env);
   });
@@ -424,10 +403,7 @@ napi_value Conv2dBackwardWeights(napi_env env, napi_callback_info info) {
 
 // ------------------------------------------------------------------ matmul
 
-struct MatMul : Entry {
-  dnnl::matmul::primitive_desc pd;
-  dnnl::matmul prim;
-};
+using MatMul = Cached<dnnl::matmul::primitive_desc, dnnl::matmul>;
 
 // matmul(a, b, out, [batchA, batchB, M, K, N, transA, transB]): out[batch, M, N] =
 // op(a)[batch] x op(b)[batch], a batch of 1 broadcast against the other.
@@ -436,11 +412,11 @@ napi_value MatMulFn(napi_env env, napi_callback_info info) {
     napi_value a[4];
     getArgs(env, info, a, 4);
     F32 A = f32Arg(env, a[0], "a"), B = f32Arg(env, a[1], "b"), O = f32Arg(env, a[2], "out");
-    auto p = intsArg(env, a[3], "dims");
+    const auto p = intsArg(env, a[3], "dims");
     if (p.size() != 7) throw JsError{"matmul: expected 7 dims"};
-    int64_t ba = p[0], bb = p[1], M = p[2], K = p[3], N = p[4];
-    bool ta = p[5] != 0, tb = p[6] != 0;
-    int64_t bo = std::max(ba, bb);
+    const int64_t ba = p[0], bb = p[1], M = p[2], K = p[3], N = p[4];
+    const bool ta = p[5] != 0, tb = p[6] != 0;
+    const int64_t bo = std::max(ba, bb);
     if ((ba != bo && ba != 1) || (bb != bo && bb != 1)) throw JsError{"matmul: batch sizes do not broadcast"};
     if (A.n != size_t(ba * M * K) || B.n != size_t(bb * K * N) || O.n != size_t(bo * M * N)) {
       throw JsError{"matmul: buffer sizes do not match the dims"};
@@ -448,24 +424,17 @@ napi_value MatMulFn(napi_env env, napi_callback_info info) {
     Ctx& c = ctx();
     const int nthr = threadsFor(2.0 * double(bo * M * N) * double(K), kParallelFlops);
     ThreadScope threads(nthr);
-    std::string key = keyOf("mm", p) + "/t" + std::to_string(nthr);
-    MatMul* e = cached<MatMul>(c, key);
-    if (e == nullptr) {
-      auto ne = std::make_unique<MatMul>();
+    MatMul& e = entry<MatMul>(c, "mm", p, nthr, [&](MatMul& n) {
       memory::desc amd({ba, M, K}, dt::f32, ta ? memory::dims{M * K, 1, M} : memory::dims{M * K, K, 1});
       memory::desc bmd({bb, K, N}, dt::f32, tb ? memory::dims{K * N, 1, K} : memory::dims{K * N, N, 1});
       memory::desc omd({bo, M, N}, dt::f32, memory::dims{M * N, N, 1});
-      dnnl::primitive_attr attr;
-      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      ne->pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(amd, bmd, omd), attr, c.eng);
-      ne->prim = dnnl::matmul(ne->pd);
-      e = ne.get();
-      c.cache[key] = std::move(ne);
-    }
-    e->prim.execute(c.st, {{DNNL_ARG_SRC, memory(e->pd.src_desc(), c.eng, A.p)},
-                           {DNNL_ARG_WEIGHTS, memory(e->pd.weights_desc(), c.eng, B.p)},
-                           {DNNL_ARG_DST, memory(e->pd.dst_desc(), c.eng, O.p)},
-                           {DNNL_ARG_SCRATCHPAD, scratchMem(c, e->pd)}});
+      n.pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(amd, bmd, omd), userScratchpad(), c.eng);
+      n.prim = dnnl::matmul(n.pd);
+    });
+    e.prim.execute(c.st, {{DNNL_ARG_SRC, memory(e.pd.src_desc(), c.eng, A.p)},
+                          {DNNL_ARG_WEIGHTS, memory(e.pd.weights_desc(), c.eng, B.p)},
+                          {DNNL_ARG_DST, memory(e.pd.dst_desc(), c.eng, O.p)},
+                          {DNNL_ARG_SCRATCHPAD, scratchMem(c, e.pd)}});
     c.st.wait();
     return undef(env);
   });
@@ -776,32 +745,28 @@ napi_value CopyBlocks(napi_env env, napi_callback_info info) {
 
 // ------------------------------------------------------------------ peak
 
-// FMA throughput of one core: 12 independent chains of vector FMAs (enough to
-// cover the latency of two FMA ports), the widest vectors the CPU has.
-__attribute__((target("avx512f"))) double fmaLoop512(int64_t iters) {
-  __m512 a[12];
-  for (int k = 0; k < 12; k++) a[k] = _mm512_set1_ps(float(k) * 1e-3f);
-  const __m512 m = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-  for (int64_t i = 0; i < iters; i++) {
-    for (int k = 0; k < 12; k++) a[k] = _mm512_fmadd_ps(a[k], m, b);
-  }
-  __m512 s = a[0];
-  for (int k = 1; k < 12; k++) s = _mm512_add_ps(s, a[k]);
-  return double(_mm512_reduce_add_ps(s)) + double(iters) * 12 * 16 * 2;
-}
+// FMA throughput of one core: 12 independent chains of 16-float vector
+// multiply-adds (contracted to FMAs; one zmm or two ymm registers each), enough
+// to cover the latency of two FMA ports.
+typedef float v16f __attribute__((vector_size(64)));
 
-__attribute__((target("avx2,fma"))) double fmaLoop256(int64_t iters) {
-  __m256 a[12];
-  for (int k = 0; k < 12; k++) a[k] = _mm256_set1_ps(float(k) * 1e-3f);
-  const __m256 m = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-  for (int64_t i = 0; i < iters; i++) {
-    for (int k = 0; k < 12; k++) a[k] = _mm256_fmadd_ps(a[k], m, b);
+__attribute__((target_clones("avx512f", "arch=haswell", "default")))
+double fmaLoop(int64_t iters) {
+  v16f a[12];
+  for (int k = 0; k < 12; k++) {
+    for (int j = 0; j < 16; j++) a[k][j] = float(k * 16 + j) * 1e-6f;
   }
-  __m256 s = a[0];
-  for (int k = 1; k < 12; k++) s = _mm256_add_ps(s, a[k]);
-  float t[8];
-  _mm256_storeu_ps(t, s);
-  return double(t[0]) + double(iters) * 12 * 8 * 2;
+  v16f m, b;
+  for (int j = 0; j < 16; j++) {
+    m[j] = 0.999999f;
+    b[j] = 1e-7f;
+  }
+  for (int64_t i = 0; i < iters; i++) {
+    for (int k = 0; k < 12; k++) a[k] = a[k] * m + b;
+  }
+  double s = 0;
+  for (int k = 0; k < 12; k++) s += double(a[k][0]);
+  return s;
 }
 
 // peakGflops(threads): float32 FMA GFLOP/s of `threads` cores together (best of 5 runs of ~20 ms).
@@ -810,17 +775,14 @@ napi_value PeakGflops(napi_env env, napi_callback_info info) {
     napi_value a[1];
     getArgs(env, info, a, 1);
     const int threads = std::max(1, intArg(env, a[0]));
-    const bool avx512 = __builtin_cpu_supports("avx512f");
-    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (!avx512 && !avx2) throw JsError{"peakGflops: needs AVX2+FMA or AVX-512"};
-    const int64_t iters = avx512 ? 2000000 : 4000000;
-    const double flopsPerThread = double(iters) * 12 * (avx512 ? 16 : 8) * 2;
+    const int64_t iters = 2000000;
+    const double flopsPerThread = double(iters) * 12 * 16 * 2;
     double best = 0;
     for (int rep = 0; rep < 5; rep++) {
       double sink = 0;
       auto t0 = std::chrono::steady_clock::now();
 #pragma omp parallel num_threads(threads) reduction(+ : sink)
-      sink += avx512 ? fmaLoop512(iters) : fmaLoop256(iters);
+      sink += fmaLoop(iters);
       double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (sink == 42.0) sec += 1e-9;  // keep the result alive
       best = std::max(best, flopsPerThread * threads / sec / 1e9);

@@ -7,20 +7,13 @@ import {
 } from '../../src/engine/fused.js';
 import { defaultUNetConfig, type UNetConfig } from '../../src/model/config.js';
 import { buildUNet, mulberry32, unetParamSpecs } from '../../src/model/unet.js';
-import { NATIVE, TRAIN_BACKENDS } from './backends.js';
+import { maxRelErr, NATIVE, TRAIN_BACKENDS } from './helpers.js';
 
 function rand(n: number, seed: number, scale = 1, offset = 0): Float32Array {
   const r = mulberry32(seed);
   return Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale + offset);
 }
 
-function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let scale = 1e-6, e = 0;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i] as number));
-  for (let i = 0; i < a.length; i++) e = Math.max(e, Math.abs((a[i] as number) - (b[i] as number)));
-  return e / scale;
-}
 
 interface GNCase { n: number; h: number; w: number; c: number; g: number; silu: boolean }
 const CASES: GNCase[] = [

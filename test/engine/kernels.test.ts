@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
 import { OUR_WASM_KERNELS } from '../../src/engine/kernels.js';
 import type { BackendName } from '../../src/engine/backend.js';
-import { TRAIN_BACKENDS } from './backends.js';
+import { maxRelErr, TRAIN_BACKENDS } from './helpers.js';
 
 type Pad = 'same' | 'valid';
 
@@ -81,14 +81,6 @@ function kernelGrads(c: Case, x: Float32Array, wt: Float32Array, dy: Float32Arra
   });
 }
 
-function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let scale = 1e-6;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i] as number));
-  let e = 0;
-  for (let i = 0; i < a.length; i++) e = Math.max(e, Math.abs((a[i] as number) - (b[i] as number)));
-  return e / scale;
-}
 
 before(async () => {
   await initEngine({ backend: 'wasm' });

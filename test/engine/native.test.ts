@@ -19,7 +19,7 @@ import { NATIVE_BACKEND, NATIVE_KERNELS, nativeFallbacks } from '../../src/engin
 import { defaultUNetConfig, type UNetConfig } from '../../src/model/config.js';
 import { mulberry32 } from '../../src/model/unet.js';
 import { createTrainer, replicaParams, type TrainBatch, type TrainerState } from '../../src/train/trainer.js';
-import { SKIP_NATIVE } from './backends.js';
+import { maxRelErr, SKIP_NATIVE } from './helpers.js';
 
 const BACKEND_JS = new URL('../../src/engine/backend.js', import.meta.url).href;
 
@@ -94,13 +94,6 @@ function rand(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => r() * 2 - 1);
 }
 
-function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let scale = 1e-6, e = 0;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i] as number));
-  for (let i = 0; i < a.length; i++) e = Math.max(e, Math.abs((a[i] as number) - (b[i] as number)));
-  return e / scale;
-}
 
 interface FwdCase { n: number; h: number; w: number; cin: number; cout: number; k: number; stride: number; dil: number; pad: 'same' | 'valid' }
 const FWD: FwdCase[] = [

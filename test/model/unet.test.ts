@@ -5,7 +5,7 @@ import { initEngine } from '../../src/engine/backend.js';
 import { DiffuseError } from '../../src/errors.js';
 import { defaultUNetConfig, validateUNetConfig, type UNetConfig } from '../../src/model/config.js';
 import { buildUNet, createUNet, describeUNet, mulberry32, unetParamCount, unetParamSpecs } from '../../src/model/unet.js';
-import { TRAIN_BACKENDS } from '../engine/backends.js';
+import { TRAIN_BACKENDS } from '../engine/helpers.js';
 
 const TINY: UNetConfig = defaultUNetConfig({
   imageSize: 8, inChannels: 1, outChannels: 1, baseChannels: 8, channelMults: [1, 2],
