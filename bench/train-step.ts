@@ -22,6 +22,7 @@
  * (the better PyTorch), ratio = ours / that.
  */
 import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -115,6 +116,7 @@ const LABELS: Record<PathName, string> = {
 };
 
 const t00 = performance.now();
+const load0 = loadavg()[0] as number;
 const native = loadNative();
 if (!native.ok) {
   console.log(`native engine unavailable: ${native.reason}`);
@@ -122,7 +124,7 @@ if (!native.ok) {
 }
 await initEngine({ backend: 'native' });
 console.log(describeUNet(config));
-console.log(`batch ${batchSize}, micro-batch ${micro}, ${steps} timed steps per path (median), ${rounds} round(s), best round per path`);
+console.log(`batch ${batchSize}, micro-batch ${micro}, ${steps} timed steps per path (median), ${rounds} round(s), best round per path; load average at start ${load0.toFixed(2)}`);
 
 const paths: PathName[] = ['native', 'native_1proc', ...(flag('--no-wasm') ? [] : ['wasm' as const]),
   ...(flag('--no-torch') ? [] : ['pytorch_default' as const, 'pytorch_tuned' as const])];
@@ -218,7 +220,7 @@ if (prof !== undefined) {
   prof.stop();
 }
 
-console.log('');
+console.log(`\nload average at end ${(loadavg()[0] as number).toFixed(2)} (2 cores: other jobs slow every path down)`);
 for (const p of paths) {
   const v = best(p);
   if (v !== undefined) console.log(`${LABELS[p].padEnd(46)} ${v.toFixed(2).padStart(7)} img/s   (rounds: ${(results.get(p) ?? []).map((x) => x.toFixed(1)).join(', ')})`);
@@ -242,5 +244,5 @@ console.log(JSON.stringify({
   pytorch_fwd_ms: torchInfo !== undefined ? +torchInfo.fwd_ms.toFixed(1) : null,
   native_pass_ms: +passMs.toFixed(1), conv: convJson, core_peak_gflop_s: +peak1.toFixed(1),
   peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), pytorch_peak_rss_mb: torchInfo !== undefined ? Math.round(torchInfo.peak_rss_mb) : null,
-  engine: native.info, wall_s: +((performance.now() - t00) / 1000).toFixed(1),
+  engine: native.info, loadavg: [+load0.toFixed(2), +(loadavg()[0] as number).toFixed(2)], wall_s: +((performance.now() - t00) / 1000).toFixed(1),
 }));

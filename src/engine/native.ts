@@ -13,7 +13,8 @@
  * between 'wasm' and 'native' is free: tensors stay where they are.
  *
  * Native kernels: Conv2D and FusedConv2D (bias, linear activation) forward,
- * Conv2DBackpropInput, Conv2DBackpropFilter (oneDNN convolutions, NHWC
+ * Conv2DBackpropInput, Conv2DBackpropFilter (with the bias gradient in the same
+ * pass, handed to the Sum that follows it over the same dy) (oneDNN convolutions, NHWC
  * activations as they lie, HWIO filters reordered to oneDNN's blocked layout
  * inside the call), BatchMatMul (oneDNN matmul; transposes as strides), the
  * fused GroupNorm(+SiLU) forward and backward (fused.ts's kernels, in C++),
@@ -230,9 +231,16 @@ function conv2DBackpropFilter(args: KernelArgs): TensorInfo | TensorInfo[] {
   if (dims === undefined) return wasmKernel('Conv2DBackpropFilter', args);
   const b = args.backend as unknown as WasmBackendLike;
   const [dw] = outputs(b, [[...filterShape]]) as [TensorInfo];
-  addon.conv2dBackwardWeights(f32(b, x), f32(b, dy), f32(b, dw), null, dims);
+  // oneDNN sums dy for the bias gradient in the same pass: kept for the Sum that
+  // tfjs's conv-with-bias gradient asks for next, over the same dy.
+  const db = new Float32Array(info.outChannels);
+  addon.conv2dBackwardWeights(f32(b, x), f32(b, dy), f32(b, dw), db, dims);
+  biasGrad = { dataId: dy.dataId, db };
   return dw;
 }
+
+/** The bias gradient computed with the last weight gradient, and the dy it belongs to. */
+let biasGrad: { dataId: tf.DataId; db: Float32Array } | undefined;
 
 const prod = (a: number[]): number => a.reduce((p, q) => p * q, 1);
 
@@ -278,7 +286,10 @@ function sum(args: KernelArgs): TensorInfo | TensorInfo[] {
   const outShape = keep ? x.shape.map((d, i) => (i >= first && i <= last ? 1 : d)) : x.shape.filter((_, i) => i < first || i > last);
   const b = args.backend as unknown as WasmBackendLike;
   const [out] = outputs(b, [outShape]) as [TensorInfo];
-  addon.sumMiddle(f32(b, x), f32(b, out), Int32Array.from([A, R, C]));
+  const cached = biasGrad;
+  biasGrad = undefined;
+  if (A === 1 && cached !== undefined && cached.dataId === x.dataId && cached.db.length === C) f32(b, out).set(cached.db);
+  else addon.sumMiddle(f32(b, x), f32(b, out), Int32Array.from([A, R, C]));
   return out;
 }
 

@@ -107,7 +107,7 @@ const FWD: FwdCase[] = [
   { n: 2, h: 10, w: 10, cin: 32, cout: 1, k: 3, stride: 1, dil: 1, pad: 'same' },
 ];
 
-test('native Conv2D and FusedConv2D (bias) forward match cpu, with no fallback to wasm', { skip: SKIP_NATIVE }, async () => {
+test('native Conv2D and FusedConv2D (bias) forward and gradients match cpu, with no fallback to wasm', { skip: SKIP_NATIVE }, async () => {
   for (const c of FWD) {
     const x = rand(c.n * c.h * c.w * c.cin, 1 + c.cin), w = rand(c.k * c.k * c.cin * c.cout, 2 + c.cout), bias = rand(c.cout, 3);
     const go = (): Float32Array[] => tf.tidy(() => {
@@ -124,6 +124,24 @@ test('native Conv2D and FusedConv2D (bias) forward match cpu, with no fallback t
     const ours = go();
     assert.deepEqual([...nativeFallbacks(true)], [], JSON.stringify(c));
     ours.forEach((o, i) => assert.ok(maxRelErr(o, ref[i] as Float32Array) < 1e-5, `${JSON.stringify(c)} output ${i}: ${maxRelErr(o, ref[i] as Float32Array)}`));
+  }
+  // Gradients of conv + bias: dx, dW and the bias gradient oneDNN sums in the weight-gradient pass.
+  for (const c of FWD.filter((f) => f.dil === 1)) {
+    const x = rand(c.n * c.h * c.w * c.cin, 7), w = rand(c.k * c.k * c.cin * c.cout, 8), bias = rand(c.cout, 9);
+    const go = (): Float32Array[] => tf.tidy(() => {
+      const f = (a: tf.Tensor, b: tf.Tensor, e: tf.Tensor): tf.Scalar =>
+        tf.sum(tf.square(tf.fused.conv2d({ x: a as tf.Tensor4D, filter: b as tf.Tensor4D, strides: c.stride, pad: c.pad, bias: e })));
+      return tf.grads(f)([tf.tensor4d(x, [c.n, c.h, c.w, c.cin]), tf.tensor4d(w, [c.k, c.k, c.cin, c.cout]), tf.tensor1d(bias)])
+        .map((t) => Float32Array.from(t.dataSync()));
+    });
+    await tf.setBackend('cpu');
+    const ref = go();
+    await initEngine({ backend: 'native' });
+    const ours = go();
+    ['dx', 'dW', 'dbias'].forEach((name, i) => {
+      const e = maxRelErr(ours[i] as Float32Array, ref[i] as Float32Array);
+      assert.ok(e < 1e-5, `${JSON.stringify(c)} ${name}: ${e}`);
+    });
   }
   // A fused activation the addon does not run goes to the wasm kernel, still correct.
   const x = rand(2 * 5 * 5 * 3, 4), w = rand(9 * 3 * 2, 5);
