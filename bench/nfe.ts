@@ -6,7 +6,8 @@
  *     it, the batch split between 2 workers on one thread each (model/parallel-runner.ts),
  *     and in one process on both threads; and on the wasm backend (the library's
  *     own U-Net, model/unet.ts),
- *   - PyTorch (bench/nfe_torch.py: the same architecture, CPU, 2 threads),
+ *   - PyTorch (bench/nfe_torch.py: the same architecture, CPU, 2 threads, at its best:
+ *     OMP_WAIT_POLICY=PASSIVE and glibc keeping large blocks, MALLOC_MMAP/TRIM_THRESHOLD_),
  * plus the wall time of a 50-step DDIM batch of 64 with ORT (generate()).
  * Each run also checks that the three agree (max abs difference of outputs).
  *
@@ -140,11 +141,14 @@ async function main(): Promise<void> {
   // ---- tfjs on the native engine (oneDNN), as sampling runs it: the batch split between
   // 2 worker threads with one oneDNN thread each; and in one process on both threads.
   const nativeOk = loadNative().ok;
+  let nativeDdimS: number | undefined;
   if (!noNative && nativeOk) {
     const par = await createParallelModelFn(config, params, { backend: 'native' });
     try {
       diffs['native_vs_ort'] = maxAbsDiff(Float32Array.from(await par.model(xCheck, CHECK_T, [CHECK_N, S, S, C])), ortCheck);
       for (const b of BATCHES) ms.native[b] = await timeForward(async (x, n) => Float32Array.from(await par.model(x.subarray(0, n * per), 500, [n, S, S, C])), xBig, b, budget);
+      const g = await generate(par.model, { schedule, timesteps, prediction, imageSize: S, channels: C, sampler: 'ddim', steps: 50, n: 64, seed: 0 });
+      nativeDdimS = g.seconds;
     } finally {
       await par.dispose();
     }
@@ -190,7 +194,11 @@ async function main(): Promise<void> {
       writeFileSync(join(dir, 'x.bin'), new Uint8Array(xCheck.buffer, xCheck.byteOffset, xCheck.byteLength));
       const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'nfe_torch.py');
       const r = spawnSync(python, [script, join(dir, 'w.safetensors'), join(dir, 'config.json'), join(dir, 'x.bin'), join(dir, 'y.bin'),
-        BATCHES.join(','), String(budget)], { encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' }, timeout: 300_000 });
+        BATCHES.join(','), String(budget)], {
+        encoding: 'utf8', timeout: 300_000,
+        // PyTorch at its best: glibc keeps large blocks instead of returning them (no fresh pages to fault in).
+        env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', MALLOC_MMAP_THRESHOLD_: '1073741824', MALLOC_TRIM_THRESHOLD_: '17179869184' },
+      });
       if (r.status !== 0) {
         console.log(`PyTorch reference failed (exit ${String(r.status)}): ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
       } else {
@@ -214,6 +222,7 @@ async function main(): Promise<void> {
     schedule, timesteps, prediction, imageSize: S, channels: C, sampler: 'ddim', steps: 50, n: 64, seed: 0,
   });
   console.log(`DDIM 50 steps x 64 images on ORT: ${gen.seconds.toFixed(2)} s (${((gen.seconds * 1000) / (50 * 64)).toFixed(3)} ms/img/NFE incl. sampler)`);
+  if (nativeDdimS !== undefined) console.log(`DDIM 50 steps x 64 images on native: ${nativeDdimS.toFixed(2)} s (${((nativeDdimS * 1000) / (50 * 64)).toFixed(3)} ms/img/NFE incl. sampler)`);
   await ort.dispose();
 
   const load1 = loadavg()[0]!;
@@ -236,6 +245,7 @@ async function main(): Promise<void> {
     tfjs_wasm_by_batch: byBatch(ms.wasm),
     pytorch_by_batch: byBatch(ms.pytorch),
     ddim50_batch64_s: Math.round(gen.seconds * 100) / 100,
+    native_ddim50_batch64_s: nativeDdimS === undefined ? null : Math.round(nativeDdimS * 100) / 100,
     max_abs_diff_vs_ort: Object.fromEntries(Object.entries(diffs).map(([k, v]) => [k, Number(v.toExponential(2))])),
     model: source,
     loadavg: [Math.round(load0 * 100) / 100, Math.round(load1 * 100) / 100],
