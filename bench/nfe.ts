@@ -6,12 +6,17 @@
  *     it, the batch split between 2 workers on one thread each (model/parallel-runner.ts),
  *     and in one process on both threads; and on the wasm backend (the library's
  *     own U-Net, model/unet.ts),
- *   - PyTorch (bench/nfe_torch.py: the same architecture, CPU, 2 threads, at its best:
- *     OMP_WAIT_POLICY=PASSIVE and glibc keeping large blocks, MALLOC_MMAP/TRIM_THRESHOLD_),
- * plus the wall time of a 50-step DDIM batch of 64 with ORT (generate()).
+ *   - PyTorch (bench/nfe_torch.py: the same architecture, CPU, 2 threads,
+ *     OMP_WAIT_POLICY=PASSIVE), with glibc's default allocator and at its best
+ *     (glibc keeping large blocks: MALLOC_MMAP/TRIM_THRESHOLD_; pytorch_* figures),
+ * plus the wall time of a 50-step DDIM batch of 64 with ORT and native (generate()).
+ * ORT and the two native paths are timed in R interleaved rounds (default 3,
+ * the order reversed every other round, --budget seconds split between them),
+ * each keeping its best round: the machine is shared, other jobs only slow a
+ * path down.
  * Each run also checks that the three agree (max abs difference of outputs).
  *
- *   node dist/bench/nfe.js [--checkpoint DIR] [--weights ema|model] [--budget S]
+ *   node dist/bench/nfe.js [--checkpoint DIR] [--weights ema|model] [--budget S] [--rounds R]
  *                          [--no-torch] [--no-tfjs] [--no-native] [--python /usr/bin/python3]
  *
  * Default model: defaultUNetConfig() with random weights (seeded). Last line:
@@ -89,6 +94,7 @@ async function main(): Promise<void> {
   const checkpoint = f.string('checkpoint');
   const which = f.choice('weights', ['ema', 'model'] as const, 'ema');
   const budget = f.number('budget', 2);
+  const rounds = f.int('rounds', 3);
   const noTorch = f.bool('no-torch');
   const noTfjs = f.bool('no-tfjs');
   const noNative = f.bool('no-native');
@@ -129,58 +135,66 @@ async function main(): Promise<void> {
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd());
   });
   const xCheck = xBig.subarray(0, CHECK_N * per);
-  const ms: Record<'ort' | 'native' | 'native1' | 'wasm' | 'pytorch', Partial<Record<number, number>>> = { ort: {}, native: {}, native1: {}, wasm: {}, pytorch: {} };
+  const ms: Record<'ort' | 'native' | 'native1' | 'wasm' | 'pytorch' | 'pytorchDefault', Partial<Record<number, number>>> = {
+    ort: {}, native: {}, native1: {}, wasm: {}, pytorch: {}, pytorchDefault: {},
+  };
   const diffs: Record<string, number> = {};
 
-  // ---- ONNX Runtime
+  // ---- ONNX Runtime and tfjs on the native engine (oneDNN) as sampling runs it (the batch
+  // split between 2 worker threads with one oneDNN thread each) and in one process on both
+  // threads: timed in interleaved rounds, each keeping its best (the machine is shared).
   const ort = await createOrtModelFn(onnx, { threads: 2 });
   const ortCheck = Float32Array.from(await ort(xCheck, CHECK_T, [CHECK_N, S, S, C]));
-  for (const b of BATCHES) ms.ort[b] = await timeForward((x, n) => ort(x.subarray(0, n * per), 500, [n, S, S, C]), xBig, b, budget);
-  console.log(`ORT      ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.ort[b])}`).join('  ')}`);
-
-  // ---- tfjs on the native engine (oneDNN), as sampling runs it: the batch split between
-  // 2 worker threads with one oneDNN thread each; and in one process on both threads.
-  const nativeOk = loadNative().ok;
-  let nativeDdimS: number | undefined;
-  if (!noNative && nativeOk) {
-    const par = await createParallelModelFn(config, params, { backend: 'native' });
-    try {
-      diffs['native_vs_ort'] = maxAbsDiff(Float32Array.from(await par.model(xCheck, CHECK_T, [CHECK_N, S, S, C])), ortCheck);
-      for (const b of BATCHES) ms.native[b] = await timeForward(async (x, n) => Float32Array.from(await par.model(x.subarray(0, n * per), 500, [n, S, S, C])), xBig, b, budget);
-      const g = await generate(par.model, { schedule, timesteps, prediction, imageSize: S, channels: C, sampler: 'ddim', steps: 50, n: 64, seed: 0 });
-      nativeDdimS = g.seconds;
-    } finally {
-      await par.dispose();
-    }
-    console.log(`native   ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.native[b])}`).join('  ')}  (${par.workers} workers x ${describeNative(1)})`);
-  } else if (!noNative) {
-    console.log(`native engine: ${describeNative()}`);
-  }
-  const inProcess = async (backend: 'native' | 'wasm', into: Partial<Record<number, number>>): Promise<void> => {
+  const inProcessFwd = async (backend: 'native' | 'wasm'): Promise<{ fwd: Forward; dispose(): void }> => {
     await initEngine({ backend });
     const unet = buildUNet(config, params);
-    const fwd: Forward = async (x, n) => {
+    const run = async (x: Float32Array, n: number, t: number): Promise<Float32Array> => {
+      await initEngine({ backend });
       const xt = tf.tensor4d(x.subarray(0, n * per), [n, S, S, C]);
-      const tt = tf.fill([n], 500) as tf.Tensor1D;
+      const tt = tf.fill([n], t) as tf.Tensor1D;
       const y = unet.apply(xt, tt);
       const out = (await y.data()) as Float32Array;
       tf.dispose([xt, tt, y]);
       return out;
     };
-    const xt = tf.tensor4d(xCheck, [CHECK_N, S, S, C]);
-    const tt = tf.fill([CHECK_N], CHECK_T) as tf.Tensor1D;
-    const y = unet.apply(xt, tt);
-    diffs[`${backend}${backend === 'native' ? '_1proc' : ''}_vs_ort`] = maxAbsDiff((await y.data()) as Float32Array, ortCheck);
-    tf.dispose([xt, tt, y]);
-    for (const b of BATCHES) into[b] = await timeForward(fwd, xBig, b, budget);
-    unet.dispose();
+    const fwd: Forward = (x, n) => run(x, n, 500);
+    diffs[`${backend}${backend === 'native' ? '_1proc' : ''}_vs_ort`] = maxAbsDiff(await run(xCheck, CHECK_N, CHECK_T), ortCheck);
+    return { fwd, dispose: () => unet.dispose() };
   };
-  if (!noNative && nativeOk) {
-    await inProcess('native', ms.native1);
-    console.log(`native   ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.native1[b])}`).join('  ')}  (1 process: ${describeNative()})`);
+  const nativeOk = loadNative().ok;
+  if (!noNative && !nativeOk) console.log(`native engine: ${describeNative()}`);
+  const par = !noNative && nativeOk ? await createParallelModelFn(config, params, { backend: 'native' }) : undefined;
+  const one = !noNative && nativeOk ? await inProcessFwd('native') : undefined;
+  let nativeDdimS: number | undefined;
+  try {
+    const paths: Array<['ort' | 'native' | 'native1', Forward]> = [['ort', (x, n) => ort(x.subarray(0, n * per), 500, [n, S, S, C])]];
+    if (par !== undefined) {
+      diffs['native_vs_ort'] = maxAbsDiff(Float32Array.from(await par.model(xCheck, CHECK_T, [CHECK_N, S, S, C])), ortCheck);
+      paths.push(['native', async (x, n) => Float32Array.from(await par.model(x.subarray(0, n * per), 500, [n, S, S, C]))]);
+    }
+    if (one !== undefined) paths.push(['native1', one.fwd]);
+    for (let r = 0; r < rounds; r++) {
+      for (const b of BATCHES) {
+        for (const [name, f] of r % 2 === 0 ? paths : [...paths].reverse()) {
+          const v = await timeForward(f, xBig, b, budget / rounds);
+          ms[name][b] = Math.min(ms[name][b] ?? Infinity, v);
+        }
+      }
+    }
+    console.log(`ORT      ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.ort[b])}`).join('  ')}  (onnxruntime-node, 2 threads)`);
+    if (par !== undefined) {
+      console.log(`native   ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.native[b])}`).join('  ')}  (${par.workers} workers x ${describeNative(1)}: how sampling runs it)`);
+      console.log(`native   ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.native1[b])}`).join('  ')}  (1 process: ${describeNative()})`);
+      nativeDdimS = (await generate(par.model, { schedule, timesteps, prediction, imageSize: S, channels: C, sampler: 'ddim', steps: 50, n: 64, seed: 0 })).seconds;
+    }
+  } finally {
+    await par?.dispose();
+    one?.dispose();
   }
   if (!noTfjs) {
-    await inProcess('wasm', ms.wasm);
+    const wasm = await inProcessFwd('wasm');
+    for (const b of BATCHES) ms.wasm[b] = await timeForward(wasm.fwd, xBig, b, budget);
+    wasm.dispose();
     console.log(`tfjs-wasm ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.wasm[b])}`).join('  ')}  (wasm threads ${getThreadsCount()})`);
   }
 
@@ -193,21 +207,25 @@ async function main(): Promise<void> {
       writeFileSync(join(dir, 'config.json'), JSON.stringify({ model: config, check_n: CHECK_N, check_t: CHECK_T }));
       writeFileSync(join(dir, 'x.bin'), new Uint8Array(xCheck.buffer, xCheck.byteOffset, xCheck.byteLength));
       const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'nfe_torch.py');
-      const r = spawnSync(python, [script, join(dir, 'w.safetensors'), join(dir, 'config.json'), join(dir, 'x.bin'), join(dir, 'y.bin'),
-        BATCHES.join(','), String(budget)], {
-        encoding: 'utf8', timeout: 300_000,
-        // PyTorch at its best: glibc keeps large blocks instead of returning them (no fresh pages to fault in).
-        env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', MALLOC_MMAP_THRESHOLD_: '1073741824', MALLOC_TRIM_THRESHOLD_: '17179869184' },
-      });
-      if (r.status !== 0) {
-        console.log(`PyTorch reference failed (exit ${String(r.status)}): ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
-      } else {
+      // PyTorch with glibc's default allocator, then at its best: glibc keeping large
+      // blocks instead of returning them (no fresh pages to fault in).
+      for (const tuned of [false, true]) {
+        const r = spawnSync(python, [script, join(dir, 'w.safetensors'), join(dir, 'config.json'), join(dir, 'x.bin'), join(dir, 'y.bin'),
+          BATCHES.join(','), String(budget)], {
+          encoding: 'utf8', timeout: 300_000,
+          env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', ...(tuned ? { MALLOC_MMAP_THRESHOLD_: '1073741824', MALLOC_TRIM_THRESHOLD_: '17179869184' } : {}) },
+        });
+        if (r.status !== 0) {
+          console.log(`PyTorch reference failed (exit ${String(r.status)}): ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
+          continue;
+        }
         const res = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { torch: string; threads: number; ms_per_img: Record<string, number> };
-        for (const b of BATCHES) ms.pytorch[b] = res.ms_per_img[String(b)];
+        const into = tuned ? ms.pytorch : ms.pytorchDefault;
+        for (const b of BATCHES) into[b] = res.ms_per_img[String(b)];
         const yb = readFileSync(join(dir, 'y.bin'));
         diffs['pytorch_vs_ort'] = maxAbsDiff(new Float32Array(yb.buffer, yb.byteOffset, yb.byteLength / 4), ortCheck);
         torchInfo = `torch ${res.torch}, ${res.threads} threads`;
-        console.log(`PyTorch  ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.pytorch[b])}`).join('  ')}  (${torchInfo})`);
+        console.log(`PyTorch  ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(into[b])}`).join('  ')}  (${torchInfo}, ${tuned ? 'tuned malloc' : 'default malloc'})`);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -244,6 +262,7 @@ async function main(): Promise<void> {
     native_1proc_by_batch: byBatch(ms.native1),
     tfjs_wasm_by_batch: byBatch(ms.wasm),
     pytorch_by_batch: byBatch(ms.pytorch),
+    pytorch_default_malloc_by_batch: byBatch(ms.pytorchDefault),
     ddim50_batch64_s: Math.round(gen.seconds * 100) / 100,
     native_ddim50_batch64_s: nativeDdimS === undefined ? null : Math.round(nativeDdimS * 100) / 100,
     max_abs_diff_vs_ort: Object.fromEntries(Object.entries(diffs).map(([k, v]) => [k, Number(v.toExponential(2))])),

@@ -34,8 +34,8 @@ export interface PipelineOptions {
   /** 'ema' (default) or the raw 'model' weights. */
   readonly weights?: 'ema' | 'model';
   /**
-   * Default: tfjs on the native engine when its addon loads (faster than ONNX
-   * Runtime per network evaluation, bench/nfe.ts), else onnx when
+   * Default: tfjs on the native engine when its addon loads and batches are
+   * large (batchSize >= NATIVE_MIN_BATCH, or unset), else onnx when
    * onnxruntime-node loads, else tfjs.
    */
   readonly engine?: EngineName;
@@ -80,6 +80,15 @@ export async function tfjsModelFn(config: DiffuseConfig, params: NamedArrays, op
   return { model: fn, engine: `tfjs-${engine.backend}`, dispose: async () => unet.dispose() };
 }
 
+/**
+ * Smallest batch the native engine is the default for. bench/nfe.ts, the
+ * shipped model, paths interleaved: at batch 64 native (2 workers) and ONNX
+ * Runtime are equal on a quiet machine (1.98 and 2.00 ms/image) and native is
+ * 1.5-1.7x faster when other jobs share the cores; at batch 16 and 1 ONNX
+ * Runtime is faster (1.83 against 2.64, 3.4 against 12 ms/image).
+ */
+export const NATIVE_MIN_BATCH = 32;
+
 async function nativeAvailableLazy(): Promise<boolean> {
   const { loadNative } = await import('./engine/native.js');
   return loadNative().ok;
@@ -94,7 +103,8 @@ async function ortAvailableLazy(): Promise<boolean> {
 export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Promise<Pipeline> {
   const checkpoint = resolveCheckpoint(dir);
   const { config, params, step } = await loadModelWeights(checkpoint, opts.weights ?? 'ema');
-  const engineName: EngineName = opts.engine ?? ((await nativeAvailableLazy()) ? 'tfjs' : (await ortAvailableLazy()) ? 'onnx' : 'tfjs');
+  const nativeDefault = (opts.batchSize ?? NATIVE_MIN_BATCH) >= NATIVE_MIN_BATCH && (await nativeAvailableLazy());
+  const engineName: EngineName = opts.engine ?? (nativeDefault ? 'tfjs' : (await ortAvailableLazy()) ? 'onnx' : 'tfjs');
   switch (engineName) {
     case 'tfjs': {
       const r = await tfjsModelFn(config, params as NamedArrays, {

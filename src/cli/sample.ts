@@ -31,7 +31,7 @@ export const HELP = `usage: diffuse sample [options]
                         a class name or synonym here too.
   --guidance W          classifier-free guidance weight (default 2 with --class or --prompt)
   --weights ema|model   which weights (default ema)
-  --engine E            tfjs | onnx (default: tfjs on the native engine when it is built, the fastest; else onnx)
+  --engine E            tfjs | onnx (default: tfjs on the native engine when it is built and --batch >= 32, else onnx)
   --backend B           tfjs backend: native | wasm | tensorflow | webgpu | cpu (default: native if built, else tensorflow if installed, else wasm)
   --batch N             images per network evaluation (default 64)`;
 
