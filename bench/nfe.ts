@@ -10,10 +10,10 @@
  *     OMP_WAIT_POLICY=PASSIVE), with glibc's default allocator and at its best
  *     (glibc keeping large blocks: MALLOC_MMAP/TRIM_THRESHOLD_; pytorch_* figures),
  * plus the wall time of a 50-step DDIM batch of 64 with ORT and native (generate()).
- * ORT and the two native paths are timed in R interleaved rounds (default 3,
- * the order reversed every other round, --budget seconds split between them),
- * each keeping its best round: the machine is shared, other jobs only slow a
- * path down.
+ * ORT, the two native paths and PyTorch (both allocators) are timed in R
+ * interleaved rounds (default 3, the order reversed every other round,
+ * --budget seconds per measurement split between them), each keeping its best
+ * round: the machine is shared, other jobs only slow a path down.
  * Each run also checks that the three agree (max abs difference of outputs).
  *
  *   node dist/bench/nfe.js [--checkpoint DIR] [--weights ema|model] [--budget S] [--rounds R]
@@ -140,9 +140,11 @@ async function main(): Promise<void> {
   };
   const diffs: Record<string, number> = {};
 
-  // ---- ONNX Runtime and tfjs on the native engine (oneDNN) as sampling runs it (the batch
-  // split between 2 worker threads with one oneDNN thread each) and in one process on both
-  // threads: timed in interleaved rounds, each keeping its best (the machine is shared).
+  // ---- ONNX Runtime, tfjs on the native engine (oneDNN) as sampling runs it (the batch split
+  // between 2 worker threads with one oneDNN thread each) and in one process on both threads,
+  // and PyTorch with glibc's default allocator and at its best (glibc keeping large blocks:
+  // no fresh pages to fault in): timed in interleaved rounds, each path keeping its best
+  // round (the machine is shared; other jobs only slow a path down).
   const ort = await createOrtModelFn(onnx, { threads: 2 });
   const ortCheck = Float32Array.from(await ort(xCheck, CHECK_T, [CHECK_N, S, S, C]));
   const inProcessFwd = async (backend: 'native' | 'wasm'): Promise<{ fwd: Forward; dispose(): void }> => {
@@ -165,7 +167,9 @@ async function main(): Promise<void> {
   if (!noNative && !nativeOk) console.log(`native engine: ${describeNative()}`);
   const par = !noNative && nativeOk ? await createParallelModelFn(config, params, { backend: 'native' }) : undefined;
   const one = !noNative && nativeOk ? await inProcessFwd('native') : undefined;
+  const torchDir = noTorch ? undefined : mkdtempSync(join(tmpdir(), 'nfe-torch-'));
   let nativeDdimS: number | undefined;
+  let torchInfo = '';
   try {
     const paths: Array<['ort' | 'native' | 'native1', Forward]> = [['ort', (x, n) => ort(x.subarray(0, n * per), 500, [n, S, S, C])]];
     if (par !== undefined) {
@@ -173,13 +177,44 @@ async function main(): Promise<void> {
       paths.push(['native', async (x, n) => Float32Array.from(await par.model(x.subarray(0, n * per), 500, [n, S, S, C]))]);
     }
     if (one !== undefined) paths.push(['native1', one.fwd]);
-    for (let r = 0; r < rounds; r++) {
+    if (torchDir !== undefined) {
+      writeFileSync(join(torchDir, 'w.safetensors'), encodeSafetensors(params));
+      writeFileSync(join(torchDir, 'config.json'), JSON.stringify({ model: config, check_n: CHECK_N, check_t: CHECK_T }));
+      writeFileSync(join(torchDir, 'x.bin'), new Uint8Array(xCheck.buffer, xCheck.byteOffset, xCheck.byteLength));
+    }
+    const torchRound = (tuned: boolean): void => {
+      if (torchDir === undefined) return;
+      const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'nfe_torch.py');
+      const r = spawnSync(python, [script, join(torchDir, 'w.safetensors'), join(torchDir, 'config.json'), join(torchDir, 'x.bin'),
+        join(torchDir, 'y.bin'), BATCHES.join(','), String(budget / rounds)], {
+        encoding: 'utf8', timeout: 300_000,
+        env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', ...(tuned ? { MALLOC_MMAP_THRESHOLD_: '1073741824', MALLOC_TRIM_THRESHOLD_: '17179869184' } : {}) },
+      });
+      if (r.status !== 0) {
+        console.log(`PyTorch reference failed (exit ${String(r.status)}): ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
+        return;
+      }
+      const res = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { torch: string; threads: number; ms_per_img: Record<string, number> };
+      const into = tuned ? ms.pytorch : ms.pytorchDefault;
+      for (const b of BATCHES) {
+        const v = res.ms_per_img[String(b)];
+        if (v !== undefined) into[b] = Math.min(into[b] ?? Infinity, v);
+      }
+      const yb = readFileSync(join(torchDir, 'y.bin'));
+      diffs['pytorch_vs_ort'] = maxAbsDiff(new Float32Array(yb.buffer, yb.byteOffset, yb.byteLength / 4), ortCheck);
+      torchInfo = `torch ${res.torch}, ${res.threads} threads`;
+    };
+    const inProcessRound = async (r: number): Promise<void> => {
       for (const b of BATCHES) {
         for (const [name, f] of r % 2 === 0 ? paths : [...paths].reverse()) {
           const v = await timeForward(f, xBig, b, budget / rounds);
           ms[name][b] = Math.min(ms[name][b] ?? Infinity, v);
         }
       }
+    };
+    for (let r = 0; r < rounds; r++) {
+      const steps: Array<() => Promise<void> | void> = [() => inProcessRound(r), () => torchRound(false), () => torchRound(true)];
+      for (const step of r % 2 === 0 ? steps : [...steps].reverse()) await step();
     }
     console.log(`ORT      ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.ort[b])}`).join('  ')}  (onnxruntime-node, 2 threads)`);
     if (par !== undefined) {
@@ -187,9 +222,14 @@ async function main(): Promise<void> {
       console.log(`native   ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.native1[b])}`).join('  ')}  (1 process: ${describeNative()})`);
       nativeDdimS = (await generate(par.model, { schedule, timesteps, prediction, imageSize: S, channels: C, sampler: 'ddim', steps: 50, n: 64, seed: 0 })).seconds;
     }
+    if (torchDir !== undefined) {
+      console.log(`PyTorch  ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.pytorchDefault[b])}`).join('  ')}  (${torchInfo}, default malloc)`);
+      console.log(`PyTorch  ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.pytorch[b])}`).join('  ')}  (${torchInfo}, tuned malloc)`);
+    }
   } finally {
     await par?.dispose();
     one?.dispose();
+    if (torchDir !== undefined) rmSync(torchDir, { recursive: true, force: true });
   }
   if (!noTfjs) {
     const wasm = await inProcessFwd('wasm');
@@ -198,39 +238,6 @@ async function main(): Promise<void> {
     console.log(`tfjs-wasm ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(ms.wasm[b])}`).join('  ')}  (wasm threads ${getThreadsCount()})`);
   }
 
-  // ---- PyTorch
-  let torchInfo = '';
-  if (!noTorch) {
-    const dir = mkdtempSync(join(tmpdir(), 'nfe-torch-'));
-    try {
-      writeFileSync(join(dir, 'w.safetensors'), encodeSafetensors(params));
-      writeFileSync(join(dir, 'config.json'), JSON.stringify({ model: config, check_n: CHECK_N, check_t: CHECK_T }));
-      writeFileSync(join(dir, 'x.bin'), new Uint8Array(xCheck.buffer, xCheck.byteOffset, xCheck.byteLength));
-      const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'nfe_torch.py');
-      // PyTorch with glibc's default allocator, then at its best: glibc keeping large
-      // blocks instead of returning them (no fresh pages to fault in).
-      for (const tuned of [false, true]) {
-        const r = spawnSync(python, [script, join(dir, 'w.safetensors'), join(dir, 'config.json'), join(dir, 'x.bin'), join(dir, 'y.bin'),
-          BATCHES.join(','), String(budget)], {
-          encoding: 'utf8', timeout: 300_000,
-          env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', ...(tuned ? { MALLOC_MMAP_THRESHOLD_: '1073741824', MALLOC_TRIM_THRESHOLD_: '17179869184' } : {}) },
-        });
-        if (r.status !== 0) {
-          console.log(`PyTorch reference failed (exit ${String(r.status)}): ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
-          continue;
-        }
-        const res = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { torch: string; threads: number; ms_per_img: Record<string, number> };
-        const into = tuned ? ms.pytorch : ms.pytorchDefault;
-        for (const b of BATCHES) into[b] = res.ms_per_img[String(b)];
-        const yb = readFileSync(join(dir, 'y.bin'));
-        diffs['pytorch_vs_ort'] = maxAbsDiff(new Float32Array(yb.buffer, yb.byteOffset, yb.byteLength / 4), ortCheck);
-        torchInfo = `torch ${res.torch}, ${res.threads} threads`;
-        console.log(`PyTorch  ms/img/NFE: ${BATCHES.map((b) => `b${b} ${fmt(into[b])}`).join('  ')}  (${torchInfo}, ${tuned ? 'tuned malloc' : 'default malloc'})`);
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
   if (Object.keys(diffs).length > 0) {
     console.log(`agreement (batch ${CHECK_N}, t=${CHECK_T}), max abs diff vs ORT: ${Object.entries(diffs).map(([k, v]) => `${k.replace('_vs_ort', '')} ${v.toExponential(2)}`).join(', ')}`);
   }

@@ -81,11 +81,11 @@ export async function tfjsModelFn(config: DiffuseConfig, params: NamedArrays, op
 }
 
 /**
- * Smallest batch the native engine is the default for. bench/nfe.ts, the
- * shipped model, paths interleaved: at batch 64 native (2 workers) and ONNX
- * Runtime are equal on a quiet machine (1.98 and 2.00 ms/image) and native is
- * 1.5-1.7x faster when other jobs share the cores; at batch 16 and 1 ONNX
- * Runtime is faster (1.83 against 2.64, 3.4 against 12 ms/image).
+ * Smallest batch the native engine is the default for. bench/nfe.ts on the
+ * shipped model, best of interleaved rounds: at batch 64 native (2 workers)
+ * and ONNX Runtime tie (2.20 and 2.21 ms/image), and in runs with other jobs
+ * on the cores native was 1.6-1.8x faster; at batch 16 and 1 ONNX Runtime is
+ * faster (2.14 against 2.84, 2.9 against 8.7 ms/image).
  */
 export const NATIVE_MIN_BATCH = 32;
 

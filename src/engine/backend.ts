@@ -86,9 +86,9 @@ async function activate(name: BackendName): Promise<void> {
       registerFusedKernels();
       // The native backend is the wasm backend's instance: initialise that first.
       if (tf.findBackend('wasm') === null) {
-        const prev = tf.getBackend();
+        const prev = tf.getBackend() as string | null | undefined;
         if (!(await tf.setBackend('wasm'))) throw new DiffuseError("backend 'native': the wasm backend it builds on failed to initialize");
-        if (prev !== undefined && prev !== 'wasm') await tf.setBackend(prev);
+        if (typeof prev === 'string' && prev !== '' && prev !== 'wasm') await tf.setBackend(prev);
       }
       const wasm = tf.findBackend('wasm');
       if (wasm === null) throw new DiffuseError("backend 'native': the wasm backend it builds on failed to initialize");
