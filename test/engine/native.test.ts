@@ -204,6 +204,16 @@ test('a tiny U-Net trains to the same loss curve on native and wasm (1 and 2 wor
   }
 });
 
+test('the trainer says what it runs on: native on every core, or one thread per data-parallel worker', { skip: SKIP_NATIVE }, async () => {
+  for (const workers of [1, 2] as const) {
+    const tr = await createTrainer(CFG, { seed: 1, workers, backend: 'native' });
+    try {
+      assert.equal(tr.notice, undefined);
+      assert.match(tr.engine, workers === 1 ? /^native \(oneDNN [\d.]+, \w+, \d+ threads?\)$/ : /^native \(oneDNN [\d.]+, \w+, 1 thread\) x 2 data-parallel workers$/);
+    } finally { await tr.dispose(); }
+  }
+});
+
 test('native training is deterministic and export/import mid-run continues bit-identically (1 and 2 workers)', { skip: SKIP_NATIVE }, async () => {
   for (const workers of [1, 2] as const) {
     const a = await createTrainer(CFG, { seed: 5, workers, microBatch: 4, backend: 'native' });
