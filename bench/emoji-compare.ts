@@ -28,7 +28,7 @@ import { initEngine } from '../src/engine/backend.js';
 import { DiffuseError } from '../src/errors.js';
 import { classifierAccuracies, loadClassifier } from '../src/eval/classifier.js';
 import { emojiPromptRequests } from '../src/eval/emoji-prompts.js';
-import { evaluateSamples, realFloor, referenceFeatures, type SampleScores } from '../src/eval/evaluate.js';
+import { evaluateSamples, floorIndices, realFloor, referenceFeatures, trainReferenceIndices, type SampleScores } from '../src/eval/evaluate.js';
 import { floorPrompts, pipelineImages, promptAgreement, promptReadable, type ImagesFromPrompts, type PromptAgreement } from '../src/eval/prompts.js';
 import { loadEmojiEvalSplits } from '../src/eval/splits.js';
 import { writePng } from '../src/io/image.js';
@@ -166,25 +166,37 @@ async function main(): Promise<void> {
       }
     }
 
-    // FID/KID: samples for the floor's prompts, against all held-out images.
+    // FID/KID: samples for the floor's prompts, against all held-out images and against n other training images.
     const ref = referenceFeatures(clf, heldOut, n, 0);
-    const floors: SampleScores[] = [];
-    for (let sd = 0; sd < Math.max(fidSeeds, 2); sd++) floors.push(realFloor({ classifier: clf, train, reference: heldOut, referenceFeatures: sd === 0 ? ref : { ...ref, seed: sd }, n, seed: sd }));
-    const fid = new Map<string, { w: number; scores: SampleScores[]; seconds: number }[]>(sides.map((s) => [s.key, []]));
+    const floorSeeds = Math.max(fidSeeds, 2);
+    const trainRefs = Array.from({ length: floorSeeds }, (_, sd) => {
+      const d = subsetDataset(train, trainReferenceIndices(train.shape[0], n, sd));
+      return { ...referenceFeatures(clf, d, n, sd), name: 'training images' };
+    });
+    const floors: { held: SampleScores; train: SampleScores }[] = [];
+    for (let sd = 0; sd < floorSeeds; sd++) {
+      const real = subsetDataset(train, floorIndices(train.shape[0], n, sd));
+      floors.push({
+        held: realFloor({ classifier: clf, train, reference: heldOut, referenceFeatures: sd === 0 ? ref : { ...ref, seed: sd }, n, seed: sd }),
+        train: evaluateSamples({ classifier: clf, samples: { images: real.images, shape: real.shape }, reference: trainRefs[sd]!, n, seed: sd }),
+      });
+    }
+    const fid = new Map<string, { w: number; held: SampleScores[]; train: SampleScores[]; seconds: number }[]>(sides.map((s) => [s.key, []]));
     for (const w of fidWeights) {
       for (const s of sides) {
-        const scores: SampleScores[] = [];
+        const held: SampleScores[] = [];
+        const trained: SampleScores[] = [];
         let seconds = 0;
         for (let sd = 0; sd < fidSeeds; sd++) {
-          const prompts = floorPrompts(train, n, sd);
           let bar: ProgressBar | undefined;
-          const x = await s.images((done, total) => (bar ??= new ProgressBar({ total, label: `${s.key} FID W=${w}`, unit: 'nfe' })).update(done, {}))(prompts, w, seed + sd);
+          const x = await s.images((done, total) => (bar ??= new ProgressBar({ total, label: `${s.key} FID W=${w}`, unit: 'nfe' })).update(done, {}))(floorPrompts(train, n, sd), w, seed + sd);
           bar?.finish();
           seconds += x.seconds;
-          scores.push(evaluateSamples({ classifier: clf, samples: x, reference: sd === 0 ? ref : { ...ref, seed: sd }, n, seed: sd }));
+          held.push(evaluateSamples({ classifier: clf, samples: x, reference: sd === 0 ? ref : { ...ref, seed: sd }, n, seed: sd }));
+          trained.push(evaluateSamples({ classifier: clf, samples: x, reference: trainRefs[sd]!, n, seed: sd }));
         }
-        fid.get(s.key)!.push({ w, scores, seconds });
-        process.stderr.write(`${s.key} W=${w}: FID ${scores.map((x) => fixed(x.fid, 2)).join(', ')}\n`);
+        fid.get(s.key)!.push({ w, held, train: trained, seconds });
+        process.stderr.write(`${s.key} W=${w}: FID vs held-out ${held.map((x) => fixed(x.fid, 2)).join(', ')}; vs training images ${trained.map((x) => fixed(x.fid, 2)).join(', ')}\n`);
       }
     }
 
@@ -193,10 +205,16 @@ async function main(): Promise<void> {
       const m = meanSE(v);
       return v.length > 1 ? `${fixed(m.mean, d)} ± ${fixed(m.se * Math.sqrt(m.n), d)}` : fixed(m.mean, d);
     };
-    const floorFid = meanSd(floors.map((x) => x.fid), 2);
+    const floorFid = meanSd(floors.map((x) => x.held.fid), 2);
+    const trainFloorFid = meanSd(floors.map((x) => x.train.fid), 2);
     const perSample = (s: Side, w: number): number => { const r = agreement.get(s.key)!.find((a) => a.guidance === w)!; return r.samples.seconds / r.samples.shape[0]; };
     const timingW = weights.includes(2) ? 2 : weights[weights.length - 1]!;
     const header = ['', ...sides.map((s) => s.key)];
+    const classifierRows: [string, { accuracy: number; groupAccuracy?: number }][] = [
+      ['the classifier on real images of the emoji asked for', ceiling],
+      ['the classifier on the other art style of training emoji', validation],
+      ['the classifier on held-out emoji', held],
+    ];
     const rows: string[][] = [
       ['checkpoint', ...sides.map((s) => `\`${rel(s.dir)}\` (step ${s.pipe.step})`)],
       ['diffusion space', ...sides.map((s) => s.space)],
@@ -205,10 +223,19 @@ async function main(): Promise<void> {
       ['training img/s (whole run)', ...sides.map((s) => fixed(s.training.imgPerSec, 1))],
       ['training img/s (log, since the last resume)', ...sides.map((s) => fixed(s.training.loggedImgPerSec ?? NaN, 1))],
       [`time per sample (DDIM ${steps}, W = ${timingW}, batch 64)`, ...sides.map((s) => `${fixed(1000 * perSample(s, timingW), 0)} ms`)],
-      ...fidWeights.map((w) => [`FID vs held-out, W = ${w} (floor ${floorFid})`, ...sides.map((s) => meanSd(fid.get(s.key)!.find((x) => x.w === w)!.scores.map((x) => x.fid), 2))]),
-      ...fidWeights.map((w) => [`KID vs held-out, W = ${w} (floor ${meanSd(floors.map((x) => x.kid), 2)})`, ...sides.map((s) => meanSd(fid.get(s.key)!.find((x) => x.w === w)!.scores.map((x) => x.kid), 2))]),
+      ...fidWeights.flatMap((w) => {
+        const at = (s: Side): { held: SampleScores[]; train: SampleScores[] } => fid.get(s.key)!.find((x) => x.w === w)!;
+        return [
+          [`FID vs held-out emoji, W = ${w} (floor ${floorFid})`, ...sides.map((s) => meanSd(at(s).held.map((x) => x.fid), 2))],
+          [`KID vs held-out emoji, W = ${w} (floor ${meanSd(floors.map((x) => x.held.kid), 2)})`, ...sides.map((s) => meanSd(at(s).held.map((x) => x.kid), 2))],
+          [`FID vs other training images, W = ${w} (floor ${trainFloorFid})`, ...sides.map((s) => meanSd(at(s).train.map((x) => x.fid), 2))],
+        ];
+      }),
       ...weights.map((w) => [`prompt agreement, W = ${w} (subcategory / category)`, ...sides.map((s) => { const r = agreement.get(s.key)!.find((a) => a.guidance === w)!; return `${pct(r.overall)} / ${pct(r.group?.overall)}`; })]),
-      ['the classifier on real images of those emoji / the other art style / held-out emoji', `${pct(ceiling.accuracy)} / ${pct(validation.accuracy)} / ${pct(held.accuracy)}`, ''],
+      ...classifierRows.map(([label, a]) => {
+        const v = `${pct(a.accuracy)} / ${pct(a.groupAccuracy)}`;
+        return [`${label} (subcategory / category)`, v, v];
+      }),
     ];
     const wallRatio = sides[0]!.training.wallSeconds / sides[1]!.training.wallSeconds;
 
@@ -238,7 +265,8 @@ async function main(): Promise<void> {
       `Generated by \`node dist/bench/emoji-compare.js --latent ${rel(latentDir)} --pixel ${rel(pixelDir)}\` on ${new Date().toISOString().slice(0, 10)}, engine ${sides.map((s) => `${s.key}: ${s.pipe.engine}`).join(', ')}.`,
       `Classifier \`${rel(classifierDir)}\` (judges every sample at ${cfg.imageSize}×${cfg.imageSize}, larger ones area-averaged; docs/emoji-eval.md).`,
       `Prompt agreement: ${requests.length} training emoji (evenly spaced over the ${new Set(train.emoji.map((e) => e.identity)).size}, both models can read every name) asked for by name, one sample each, DDIM ${steps}, seed ${seed} (the same noise at each W).`,
-      `FID/KID: ${n} samples asked for by the captions of the floor's ${n} training images, against all ${n} held-out images; floor over ${floors.length} subsets: FID ${floorFid}${fidSeeds > 1 ? `; samples over ${fidSeeds} seeds (mean ± sd)` : ''}.`,
+      `FID/KID: ${n} samples asked for by the captions of the floor's ${n} training images, against all ${n} held-out images (new emoji) and against ${n} other training images;`,
+      `the floors are those ${n} real training images scored the same way, mean ± sd over ${floors.length} draws${fidSeeds > 1 ? `; samples over ${fidSeeds} seeds (mean ± sd)` : ''}. At N = ${n} one draw moves FID by about the sd (docs/emoji-eval.md).`,
       `Training wall-clocks differ by ${fixed(100 * Math.abs(wallRatio - 1), 1)}% (latent / pixel = ${fixed(wallRatio, 3)})${Math.abs(wallRatio - 1) > 0.05 ? ': **not the same budget**, read the comparison with that in mind' : ''}.`,
       '',
       markdownTable(header, rows, ['l', 'r', 'r']),
@@ -251,12 +279,12 @@ async function main(): Promise<void> {
     writeFileSync(`${out}.json`, JSON.stringify({
       steps, seed, weights, fidWeights, fidSeeds, n, identities: requests.length,
       classifier: { realOfAsked: ceiling.accuracy, validation: validation.accuracy, heldOut: held.accuracy },
-      floor: floors.map((x) => ({ fid: x.fid, kid: x.kid })),
+      floor: floors.map((x) => ({ heldOut: { fid: x.held.fid, kid: x.held.kid }, train: { fid: x.train.fid, kid: x.train.kid } })),
       models: sides.map((s) => ({
         key: s.key, checkpoint: rel(s.dir), step: s.pipe.step, params: s.params, training: s.training, engine: s.pipe.engine,
         secondsPerSample: Object.fromEntries(weights.map((w) => [w, perSample(s, w)])),
         agreement: agreement.get(s.key)!.map((a) => ({ w: a.guidance, overall: a.overall, category: a.group?.overall, worst: a.worst })),
-        fid: fid.get(s.key)!.map((x) => ({ w: x.w, fid: x.scores.map((y) => y.fid), kid: x.scores.map((y) => y.kid), seconds: x.seconds })),
+        fid: fid.get(s.key)!.map((x) => ({ w: x.w, heldOut: x.held.map((y) => ({ fid: y.fid, kid: y.kid })), train: x.train.map((y) => ({ fid: y.fid, kid: y.kid })), seconds: x.seconds })),
       })),
     }, null, 1) + '\n');
     process.stderr.write(`wrote ${out}.md (kept ${report.keptLines} hand-written lines), .json and .png\n`);

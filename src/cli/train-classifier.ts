@@ -21,7 +21,7 @@ accuracy on the 326 held-out emoji and by category (docs/emoji-eval.md).
 options:
   --dataset NAME   ${EVAL_DATASETS.join(' | ')} (required)
   --out DIR        output folder (default models/classifier-<dataset>)
-  --epochs N       passes over the training images (default 10 mnist, 4 fashion-mnist, 8 emoji)
+  --epochs N       passes over the training images (default 10 mnist, 4 fashion-mnist, 12 emoji)
   --batch-size N   (default 64)
   --lr X           peak Adam learning rate, cosine-decayed (default 0.002)
   --seed N         init / shuffle / augmentation seed (default 0)

@@ -54,6 +54,7 @@ export interface ClassifierTrainingInfo {
   lr: number;
   /** false = none; true (older records) = DEFAULT_AUGMENT. */
   augment: boolean | ClassifierAugment;
+
   trainCount: number;
   testCount: number;
   /** Which images were held out, in words (e.g. "fashion-mnist test split"). */
@@ -379,6 +380,7 @@ export interface TrainClassifierOptions {
   lr?: number;
   /** Random shifts / flips (default true = DEFAULT_AUGMENT: ±2 pixel shifts). */
   augment?: boolean | ClassifierAugment;
+
   config?: Partial<ClassifierConfig>;
   /** Called after every step and after each epoch's evaluation. */
   onProgress?: (p: ClassifierProgress) => void;

@@ -191,6 +191,18 @@ export function floorIndices(trainCount: number, n: number, seed: number): Int32
   return sampleIndices(trainCount, n, seed + 7919);
 }
 
+/**
+ * n other training images for (n, seed), none of them among the floor's
+ * (`floorIndices`): a second reference from the training distribution, against
+ * which the floor's images score the train-vs-train floor (no gap between
+ * known and new images, as on a data set with held-out identities).
+ */
+export function trainReferenceIndices(trainCount: number, n: number, seed: number): Int32Array {
+  const floor = new Set(floorIndices(trainCount, n, seed));
+  const rest = Int32Array.from({ length: trainCount }, (_, i) => i).filter((i) => !floor.has(i));
+  return Int32Array.from(sampleIndices(rest.length, n, seed + 104729), (k) => rest[k]!);
+}
+
 export interface RealFloorOptions {
   classifier: Classifier;
   /** Real images standing in for "samples" (the training images). */

@@ -31,7 +31,7 @@ export function classifierRecipe(dataset: EvalDatasetName): ClassifierRecipe {
       // latent model's samples become by the data set's own downsampling, so
       // both are judged by one classifier on equal terms (docs/emoji-eval.md).
       // Mirror images of emoji are emoji of the same subcategory.
-      return { ...base, epochs: 8, augment: { shift: 2, flip: true }, config: { convChannels: [32, 64, 64, 64], featureDim: 128, resize: 'area' }, imageSize: EMOJI_EVAL_SIZE };
+      return { ...base, epochs: 12, augment: { shift: 2, flip: true }, config: { convChannels: [32, 64, 64, 64], featureDim: 128, resize: 'area' }, imageSize: EMOJI_EVAL_SIZE };
     default: {
       const never: never = dataset;
       throw new DiffuseError(`no classifier recipe for data set '${String(never)}'`);

@@ -17,7 +17,7 @@ import { resizeAreaFloat, subsetDataset, type Dataset } from '../../src/data/dat
 import { emojiCatalog, loadEmoji, type EmojiImage } from '../../src/data/emoji.js';
 import { withCaptionConditioning } from '../../src/text/captions.js';
 import {
-  augmentBatch, classifierAccuracies, classifierAccuracy, createClassifier, defaultClassifierConfig, loadClassifier, trainClassifier, validateClassifierConfig, type Classifier,
+  augmentBatch, classifierAccuracies, classifierAccuracy, classifierParamCount, createClassifier, defaultClassifierConfig, loadClassifier, trainClassifier, validateClassifierConfig, type Classifier,
 } from '../../src/eval/classifier.js';
 import { classAgreement, evaluateSamples, fitToClassifier, floorIndices, realFloor, referenceFeatures } from '../../src/eval/evaluate.js';
 import { emojiPromptRequests, evalPrompts } from '../../src/eval/emoji-prompts.js';
@@ -273,4 +273,25 @@ test('pipelineImages: prompts become conditions; a latent model\'s decode runs a
   assert.equal(promptReadable(cfg, 'red apple'), true);
   assert.equal(promptReadable(cfg, 'purple apple'), false);
   await assert.rejects(make(['purple apple'], 0, 0), DiffuseError);
+});
+
+test('shipped emoji classifier: 32×32 area, category groups, under 1 MB, and it keeps its recorded held-out accuracy', { skip: existsSync(SHIPPED) ? false : 'models/classifier-emoji not trained yet' }, async () => {
+  await initEngine({ backend: 'wasm' });
+  const clf = loadClassifier(SHIPPED);
+  try {
+    const cfg = clf.config;
+    assert.equal(cfg.imageSize, 32);
+    assert.equal(cfg.resize, 'area');
+    assert.equal(cfg.groups?.names.length, 9);
+    assert.ok(classifierParamCount(cfg) * 4 < 1024 * 1024, 'weights under 1 MB');
+    const t = cfg.training!;
+    assert.ok(t.testAccuracy >= 0.6 && t.validationAccuracy! >= 0.65, `recorded ${t.testAccuracy}, validation ${t.validationAccuracy}`);
+    const s = await loadEmojiEvalSplits({ imageSize: 32 });
+    const acc = classifierAccuracies(clf, s.heldOut);
+    assert.equal(acc.accuracy, t.testAccuracy, 'the same held-out accuracy as recorded');
+    assert.equal(acc.groupAccuracy, t.testGroupAccuracy);
+    assert.equal(classifierAccuracy(clf, s.validation.data), t.validationAccuracy);
+  } finally {
+    clf.dispose();
+  }
 });

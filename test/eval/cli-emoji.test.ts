@@ -1,0 +1,137 @@
+/**
+ * `diffuse train-classifier --dataset emoji` and `diffuse eval --dataset emoji`:
+ * bad input is one line before any long compute; the happy paths write what
+ * they promise (a classifier folder with groups and area resampling; one JSON
+ * line with the floor, and prompt agreement for a caption-trained model).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from '../../src/cli/args.js';
+import { run as evalRun } from '../../src/cli/eval.js';
+import { run as trainClassifierRun } from '../../src/cli/train-classifier.js';
+import { defaultConfig } from '../../src/config.js';
+import { datasetCaptions } from '../../src/data/index.js';
+import { loadEmoji } from '../../src/data/emoji.js';
+import { initEngine } from '../../src/engine/backend.js';
+import { createClassifier, defaultClassifierConfig, saveClassifier, validateClassifierConfig } from '../../src/eval/classifier.js';
+import { EMOJI_EVAL_SIZE } from '../../src/eval/splits.js';
+import { imageGrid, writePng } from '../../src/io/image.js';
+import { withCaptionConditioning } from '../../src/text/captions.js';
+import { Rng } from '../../src/rng.js';
+import type { Weights } from '../../src/tensor.js';
+
+/**
+ * Run a CLI command, capturing the text it writes to stdout and stderr (bytes,
+ * such as the test runner's own messages to its parent, pass through).
+ */
+async function capture(fn: () => Promise<void>): Promise<{ out: string; err: string }> {
+  const ow = process.stdout.write.bind(process.stdout);
+  const ew = process.stderr.write.bind(process.stderr);
+  let out = '', err = '';
+  process.stdout.write = ((s: string | Uint8Array) => { if (typeof s === 'string') out += s; else ow(s); return true; }) as typeof process.stdout.write;
+  process.stderr.write = ((s: string | Uint8Array) => { if (typeof s === 'string') err += s; else ew(s); return true; }) as typeof process.stderr.write;
+  try {
+    await fn();
+  } finally {
+    process.stdout.write = ow;
+    process.stderr.write = ew;
+  }
+  return { out, err };
+}
+
+test('diffuse train-classifier / eval --dataset emoji: bad input is one line, naming the flag and the allowed range', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cli-emoji-bad-'));
+  try {
+    await assert.rejects(trainClassifierRun(parseArgs(['--dataset', 'emoji', '--size', '100', '--out', join(dir, 'c')])), /--size applies to --dataset emoji only, 8\.\.64; got 100/);
+    await assert.rejects(trainClassifierRun(parseArgs(['--dataset', 'mnist', '--size', '32', '--out', join(dir, 'c')])), /--size applies to --dataset emoji only, 8\.\.64; got 32 with --dataset mnist/);
+    await assert.rejects(trainClassifierRun(parseArgs(['--dataset', 'emojis'])), /--dataset must be one of mnist, fashion-mnist, emoji; got 'emojis'/);
+    await assert.rejects(evalRun(parseArgs(['--samples', dir, '--dataset', 'emoji', '--guidance', '2'])), /--guidance applies to generated samples/);
+    await assert.rejects(evalRun(parseArgs(['--samples', dir, '--dataset', 'emoji', '--n', '1'])), /--n must be at least 2, got 1/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('diffuse train-classifier --dataset emoji: 32×32 area-resampling classifier with category groups and a validation record', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cli-emoji-clf-'));
+  try {
+    const out = join(dir, 'clf');
+    const { out: stdout } = await capture(() => trainClassifierRun(parseArgs(['--dataset', 'emoji', '--out', out, '--epochs', '1', '--limit', '128', '--conv', '4,8', '--features', '8'])));
+    const j = JSON.parse(stdout.trim()) as { testAccuracy: number; validationAccuracy: number; testGroupAccuracy: number };
+    assert.ok(j.testAccuracy >= 0 && j.testAccuracy <= 1);
+    const cfg = validateClassifierConfig(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')));
+    assert.equal(cfg.imageSize, EMOJI_EVAL_SIZE);
+    assert.equal(cfg.channels, 3);
+    assert.equal(cfg.resize, 'area');
+    assert.equal(cfg.numClasses, 98);
+    assert.equal(cfg.groups?.name, 'category');
+    assert.equal(cfg.groups?.names.length, 9);
+    assert.equal(cfg.training?.trainCount, 128);
+    assert.equal(cfg.training?.testCount, 326);
+    assert.match(cfg.training?.validation ?? '', /google images of \d+ training emoji/);
+    assert.equal(cfg.training?.validationAccuracy, j.validationAccuracy);
+    assert.deepEqual(cfg.training?.augment, { shift: 2, flip: true });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('diffuse eval --dataset emoji: PNG samples and a caption-trained checkpoint (floor prompts; --class all = prompt agreement)', async () => {
+  await initEngine({ backend: 'wasm' });
+  const dir = mkdtempSync(join(tmpdir(), 'cli-emoji-eval-'));
+  try {
+    // A (random) emoji classifier: the plumbing, not the numbers.
+    const ho = await loadEmoji({ split: 'heldout', imageSize: 64 });
+    const clfDir = join(dir, 'clf');
+    const clf = createClassifier(defaultClassifierConfig({ imageSize: 32, channels: 3, numClasses: ho.labelNames.length, labelNames: ho.labelNames, convChannels: [4, 8], featureDim: 8, resize: 'area' }), 1);
+    await saveClassifier(clfDir, clf);
+    clf.dispose();
+    const pngs = join(dir, 'pngs');
+    mkdirSync(pngs);
+    for (let i = 0; i < 20; i++) await writePng(join(pngs, `${String(i).padStart(2, '0')}.png`), imageGrid(ho.images.subarray(i * 12288, (i + 1) * 12288), [1, 64, 64, 3], { pad: 0 }));
+    const r1 = await capture(() => evalRun(parseArgs(['--samples', pngs, '--dataset', 'emoji', '--n', '20', '--classifier', clfDir])));
+    const j1 = JSON.parse(r1.out.trim()) as { n: number; fid: number; floor: { fid: number }; classHistogram: number[] };
+    assert.equal(j1.n, 20);
+    assert.equal(j1.classHistogram.length, 98);
+    assert.ok(Number.isFinite(j1.fid) && Number.isFinite(j1.floor.fid));
+    await assert.rejects(evalRun(parseArgs(['--samples', pngs, '--dataset', 'emoji', '--n', '400', '--classifier', clfDir])), /--n 400 but the emoji reference set has only 326 images/);
+
+    // A tiny untrained text model on the emoji captions.
+    const { createUNet, unetParamSpecs } = await import('../../src/model/unet.js');
+    const { saveCheckpoint } = await import('../../src/train/checkpoint.js');
+    const base = defaultConfig({
+      data: { dataset: 'emoji', imageSize: 8, channels: 3 },
+      diffusion: { schedule: 'linear', timesteps: 50, prediction: 'epsilon' },
+      model: { baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attentionResolutions: [], groups: 4 },
+    });
+    const config = withCaptionConditioning(base, datasetCaptions({ name: 'emoji' }), { dim: 8 });
+    const unet = createUNet(config.model, 1);
+    const params: Weights = {};
+    for (const s of unetParamSpecs(config.model)) params[s.name] = { shape: s.shape, data: unet.params.get(s.name)!.dataSync() as Float32Array };
+    unet.dispose();
+    const zeros = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, { shape: v.shape, data: new Float32Array(v.data.length) }]));
+    const ckpt = join(dir, 'ckpt');
+    await saveCheckpoint(ckpt, {
+      config,
+      state: { params, ema: params, adam: { step: 0, m: zeros, v: zeros } },
+      trainingState: { step: 0, rng: new Rng(0).state(), sampler: { n: 10, batchSize: 2, seed: 0, epoch: 0, cursor: 0 }, lossHistory: [], wallTimeSec: 1 },
+    });
+    const common = ['--checkpoint', ckpt, '--dataset', 'emoji', '--classifier', clfDir, '--steps', '2', '--n', '8', '--no-floor'];
+    const r2 = await capture(() => evalRun(parseArgs([...common, '--guidance', '2'])));
+    const j2 = JSON.parse(r2.out.trim()) as { n: number; guidance: number; agreement?: unknown };
+    assert.equal(j2.n, 8);
+    assert.equal(j2.guidance, 2);
+    assert.equal(j2.agreement, undefined);
+    const r3 = await capture(() => evalRun(parseArgs([...common, '--class', 'all'])));
+    const j3 = JSON.parse(r3.out.trim()) as { agreement: { overall: number; counts: number[]; group?: { name: string } } };
+    assert.equal(j3.agreement.counts.reduce((a, b) => a + b, 0), 8);
+    assert.equal(j3.agreement.group, undefined, 'this classifier has no groups');
+    assert.match(r3.err, /classifier agrees with the requested class/);
+    await assert.rejects(evalRun(parseArgs([...common, '--class', 'food-fruit'])), /was trained on captions: --class takes only 'all'/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
