@@ -55,14 +55,14 @@ export function wrapText(text: string, maxChars: number): string[] {
   return lines;
 }
 
-/** Draw one line of text into an RGB byte image at (x, y) (top-left of the first glyph), in `color`. */
-export function drawText(img: { data: Uint8Array; width: number; height: number }, text: string, x: number, y: number, color: readonly [number, number, number] = [0, 0, 0]): void {
+/** Draw one line of text into an RGB byte image at (x, y) (top-left of the first glyph), each font pixel `scale`×`scale`. */
+export function drawText(img: { data: Uint8Array; width: number; height: number }, text: string, x: number, y: number, scale = 1, color: readonly [number, number, number] = [0, 0, 0]): void {
   let cx = x;
   for (const ch of text.toLowerCase()) {
     const g = GLYPHS[ch] ?? GLYPHS['?']!;
-    for (let r = 0; r < 7; r++) {
-      for (let b = 0; b < 5; b++) {
-        if (((g[r]! >> (4 - b)) & 1) === 0) continue;
+    for (let r = 0; r < 7 * scale; r++) {
+      for (let b = 0; b < 5 * scale; b++) {
+        if (((g[Math.floor(r / scale)]! >> (4 - Math.floor(b / scale))) & 1) === 0) continue;
         const px = cx + b, py = y + r;
         if (px < 0 || py < 0 || px >= img.width || py >= img.height) continue;
         const o = (py * img.width + px) * 3;
@@ -71,7 +71,7 @@ export function drawText(img: { data: Uint8Array; width: number; height: number 
         img.data[o + 2] = color[2];
       }
     }
-    cx += CHAR_W;
+    cx += CHAR_W * scale;
   }
 }
 
@@ -92,7 +92,9 @@ export interface CaptionGridOptions {
   readonly scale?: number;
   /** Characters per line of the label column (default 24). */
   readonly labelChars?: number;
-  /** Headings over the image columns (wrapped to a column's width), e.g. "W = 0". */
+  /** Each font pixel drawn `textScale`×`textScale` (default 1: 5×7 glyphs). */
+  readonly textScale?: number;
+  /** Headings over the image columns (wrapped to a column's width; at scale 1 if a word would not fit), e.g. "W = 0". */
   readonly headings?: readonly string[];
   /** A gap after these column indices (e.g. between two models' samples). */
   readonly gapAfter?: readonly number[];
@@ -105,28 +107,33 @@ export function captionGrid(rows: readonly CaptionRow[], opts: CaptionGridOption
   if (![size, cols, scale].every((v) => Number.isInteger(v) && v >= 1)) throw new DiffuseError(`captionGrid: size, cols and scale must be positive integers`);
   if (C !== 1 && C !== 3) throw new DiffuseError(`captionGrid: channels must be 1 or 3, got ${String(C)}`);
   const labelChars = opts.labelChars ?? 24;
+  const ts = opts.textScale ?? 1;
+  const cw = CHAR_W * ts, lh = LINE_H * ts;
   const pad = 4;
   const tile = size * scale;
   const gaps = new Set(opts.gapAfter ?? []);
   const colX: number[] = [];
-  let x = pad + labelChars * CHAR_W + pad;
+  let x = pad + labelChars * cw + pad;
   for (let j = 0; j < cols; j++) {
     colX.push(x);
     x += tile + 2 + (gaps.has(j) ? 3 * pad : 0);
   }
   const width = x + pad;
-  const headLines = (opts.headings ?? []).map((h) => wrapText(h, Math.max(1, Math.floor((tile + 2) / CHAR_W))));
-  const headH = headLines.length > 0 ? Math.max(...headLines.map((l) => l.length)) * LINE_H + pad : 0;
+  // Headings at the text scale when every word fits a column, else at scale 1.
+  const words = (opts.headings ?? []).flatMap((h) => h.split(/\s+/));
+  const hs = words.every((w) => w.length * cw <= tile + 2) ? ts : 1;
+  const headLines = (opts.headings ?? []).map((h) => wrapText(h, Math.max(1, Math.floor((tile + 2) / (CHAR_W * hs)))));
+  const headH = headLines.length > 0 ? Math.max(...headLines.map((l) => l.length)) * LINE_H * hs + pad : 0;
   const rowLines = rows.map((r) => wrapText(r.label, labelChars));
-  const rowH = rowLines.map((l) => Math.max(tile, l.length * LINE_H) + pad);
+  const rowH = rowLines.map((l) => Math.max(tile, l.length * lh) + pad);
   const height = pad + headH + rowH.reduce((a, b) => a + b, 0) + pad;
   const img = { data: new Uint8Array(width * height * 3).fill(255), width, height, channels: 3 as const };
-  headLines.forEach((lines, j) => lines.forEach((l, k) => { if (j < cols) drawText(img, l, colX[j]!, pad + k * LINE_H); }));
+  headLines.forEach((lines, j) => lines.forEach((l, k) => { if (j < cols) drawText(img, l, colX[j]!, pad + k * LINE_H * hs, hs); }));
   let y = pad + headH;
   const per = size * size * C;
   rows.forEach((r, i) => {
     if (r.images.length % per !== 0 || r.images.length / per > cols) throw new DiffuseError(`captionGrid: row '${r.label}' has ${r.images.length / per} images of ${size}×${size}×${C}, at most ${cols}`);
-    rowLines[i]!.forEach((l, k) => drawText(img, l, pad, y + k * LINE_H));
+    rowLines[i]!.forEach((l, k) => drawText(img, l, pad, y + k * lh, ts));
     const bytes = toBytes(r.images);
     for (let j = 0; j < r.images.length / per; j++) {
       for (let py = 0; py < tile; py++) {

@@ -257,7 +257,7 @@ async function main(): Promise<void> {
       return { label: `${r.prompt} (${r.subcategory})`, images: imgs };
     });
     const headings = ['real', ...sides.flatMap((s) => weights.map((w) => `${s.key} w=${w}`))];
-    await writePng(`${out}.png`, captionGrid(gridRows, { size, channels: 3, cols: headings.length, headings, gapAfter: [0, weights.length], scale: size >= 64 ? 1 : 2, labelChars: 22 }));
+    await writePng(`${out}.png`, captionGrid(gridRows, { size, channels: 3, cols: headings.length, headings, gapAfter: [0, weights.length], scale: size >= 64 ? 1 : 2, labelChars: 20, textScale: 2 }));
 
     const md = [
       '# Latent against pixel space on emoji',

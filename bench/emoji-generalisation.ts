@@ -172,7 +172,7 @@ async function main(): Promise<void> {
       });
       const gaps = [...(withReal ? [0] : []), ...weights.slice(0, -1).map((_, i) => (withReal ? 1 : 0) + (i + 1) * perWeight - 1)];
       const file = `${out}-${kind === 'held-out emoji' ? 'heldout' : 'combinations'}.png`;
-      await writePng(file, captionGrid(gridRows, { size, channels: 3, cols: headings.length, headings, gapAfter: gaps, scale: size >= 64 ? 1 : 2, labelChars: 22 }));
+      await writePng(file, captionGrid(gridRows, { size, channels: 3, cols: headings.length, headings, gapAfter: gaps, scale: size >= 64 ? 1 : 2, labelChars: 20, textScale: 2 }));
       files[kind] = file;
     }
 

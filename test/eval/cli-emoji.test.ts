@@ -22,25 +22,7 @@ import { imageGrid, writePng } from '../../src/io/image.js';
 import { withCaptionConditioning } from '../../src/text/captions.js';
 import { Rng } from '../../src/rng.js';
 import type { Weights } from '../../src/tensor.js';
-
-/**
- * Run a CLI command, capturing the text it writes to stdout and stderr (bytes,
- * such as the test runner's own messages to its parent, pass through).
- */
-async function capture(fn: () => Promise<void>): Promise<{ out: string; err: string }> {
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  let out = '', err = '';
-  process.stdout.write = ((s: string | Uint8Array) => { if (typeof s === 'string') out += s; else ow(s); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => { if (typeof s === 'string') err += s; else ew(s); return true; }) as typeof process.stderr.write;
-  try {
-    await fn();
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-  return { out, err };
-}
+import { capture } from './capture.js';
 
 test('diffuse train-classifier / eval --dataset emoji: bad input is one line, naming the flag and the allowed range', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cli-emoji-bad-'));

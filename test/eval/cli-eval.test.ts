@@ -11,24 +11,9 @@ import { DiffuseError } from '../../src/errors.js';
 import { imageGrid, writePng } from '../../src/io/image.js';
 import { loadEvalSplits } from '../../src/eval/splits.js';
 import type { Weights } from '../../src/tensor.js';
+import { capture } from './capture.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-
-/** Run a CLI command, capturing stdout and stderr. */
-async function capture(fn: () => Promise<void>): Promise<{ out: string; err: string }> {
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  let out = '', err = '';
-  process.stdout.write = ((s: string | Uint8Array) => { out += String(s); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => { err += String(s); return true; }) as typeof process.stderr.write;
-  try {
-    await fn();
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-  return { out, err };
-}
 
 test('diffuse eval --samples DIR: one JSON line on stdout, a summary with the floor on stderr', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'eval-'));
