@@ -119,6 +119,9 @@ export async function run(args: ParsedArgs): Promise<void> {
           requested = asked.requested;
           r = await pipelineImages(pipe, { sampler, steps, batchSize: batch, onStep })(asked.prompts, guidance, seed);
         } else {
+          if (classFlag !== undefined && cfg.data.labelNames !== undefined && clf.config.labelNames !== undefined && cfg.data.labelNames.join('\n') !== clf.config.labelNames.join('\n')) {
+            throw new DiffuseError(`checkpoint ${pipe.checkpoint} and classifier ${classifierDir} name their classes differently: agreement would compare unrelated indices`);
+          }
           if (classFlag !== undefined) {
             requested = classFlag === 'all'
               ? Int32Array.from({ length: n }, (_, i) => Math.floor((i * k) / n))

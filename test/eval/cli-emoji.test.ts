@@ -113,6 +113,21 @@ test('diffuse eval --dataset emoji: PNG samples and a caption-trained checkpoint
     assert.equal(j3.agreement.group, undefined, 'this classifier has no groups');
     assert.match(r3.err, /classifier agrees with the requested class/);
     await assert.rejects(evalRun(parseArgs([...common, '--class', 'food-fruit'])), /was trained on captions: --class takes only 'all'/);
+
+    // A class-conditional model whose classes are not the classifier's: refused, not compared index by index.
+    const classCfg = defaultConfig({ ...base, data: { ...base.data, labelNames: ['apple', 'pear'] }, model: { ...base.model, numClasses: 2 } });
+    const cu = createUNet(classCfg.model, 1);
+    const cp: Weights = {};
+    for (const s of unetParamSpecs(classCfg.model)) cp[s.name] = { shape: s.shape, data: cu.params.get(s.name)!.dataSync() as Float32Array };
+    cu.dispose();
+    const cz = Object.fromEntries(Object.entries(cp).map(([k, v]) => [k, { shape: v.shape, data: new Float32Array(v.data.length) }]));
+    const classCkpt = join(dir, 'class-ckpt');
+    await saveCheckpoint(classCkpt, {
+      config: classCfg,
+      state: { params: cp, ema: cp, adam: { step: 0, m: cz, v: cz } },
+      trainingState: { step: 0, rng: new Rng(0).state(), sampler: { n: 10, batchSize: 2, seed: 0, epoch: 0, cursor: 0 }, lossHistory: [], wallTimeSec: 1 },
+    });
+    await assert.rejects(evalRun(parseArgs(['--checkpoint', classCkpt, '--dataset', 'emoji', '--classifier', clfDir, '--steps', '2', '--n', '4', '--class', 'all'])), /name their classes differently/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
