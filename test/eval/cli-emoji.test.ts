@@ -20,9 +20,7 @@ import { createClassifier, defaultClassifierConfig, saveClassifier, validateClas
 import { EMOJI_EVAL_SIZE } from '../../src/eval/splits.js';
 import { imageGrid, writePng } from '../../src/io/image.js';
 import { withCaptionConditioning } from '../../src/text/captions.js';
-import { Rng } from '../../src/rng.js';
-import type { Weights } from '../../src/tensor.js';
-import { capture } from './capture.js';
+import { capture, saveUntrainedCheckpoint } from './cli-helpers.js';
 
 test('diffuse train-classifier / eval --dataset emoji: bad input is one line, naming the flag and the allowed range', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cli-emoji-bad-'));
@@ -82,25 +80,13 @@ test('diffuse eval --dataset emoji: PNG samples and a caption-trained checkpoint
     await assert.rejects(evalRun(parseArgs(['--samples', pngs, '--dataset', 'emoji', '--n', '400', '--classifier', clfDir])), /--n 400 but the emoji reference set has only 326 images/);
 
     // A tiny untrained text model on the emoji captions.
-    const { createUNet, unetParamSpecs } = await import('../../src/model/unet.js');
-    const { saveCheckpoint } = await import('../../src/train/checkpoint.js');
     const base = defaultConfig({
       data: { dataset: 'emoji', imageSize: 8, channels: 3 },
       diffusion: { schedule: 'linear', timesteps: 50, prediction: 'epsilon' },
       model: { baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attentionResolutions: [], groups: 4 },
     });
-    const config = withCaptionConditioning(base, datasetCaptions({ name: 'emoji' }), { dim: 8 });
-    const unet = createUNet(config.model, 1);
-    const params: Weights = {};
-    for (const s of unetParamSpecs(config.model)) params[s.name] = { shape: s.shape, data: unet.params.get(s.name)!.dataSync() as Float32Array };
-    unet.dispose();
-    const zeros = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, { shape: v.shape, data: new Float32Array(v.data.length) }]));
     const ckpt = join(dir, 'ckpt');
-    await saveCheckpoint(ckpt, {
-      config,
-      state: { params, ema: params, adam: { step: 0, m: zeros, v: zeros } },
-      trainingState: { step: 0, rng: new Rng(0).state(), sampler: { n: 10, batchSize: 2, seed: 0, epoch: 0, cursor: 0 }, lossHistory: [], wallTimeSec: 1 },
-    });
+    await saveUntrainedCheckpoint(ckpt, withCaptionConditioning(base, datasetCaptions({ name: 'emoji' }), { dim: 8 }));
     const common = ['--checkpoint', ckpt, '--dataset', 'emoji', '--classifier', clfDir, '--steps', '2', '--n', '8', '--no-floor'];
     const r2 = await capture(() => evalRun(parseArgs([...common, '--guidance', '2'])));
     const j2 = JSON.parse(r2.out.trim()) as { n: number; guidance: number; agreement?: unknown };
@@ -115,18 +101,8 @@ test('diffuse eval --dataset emoji: PNG samples and a caption-trained checkpoint
     await assert.rejects(evalRun(parseArgs([...common, '--class', 'food-fruit'])), /was trained on captions: --class takes only 'all'/);
 
     // A class-conditional model whose classes are not the classifier's: refused, not compared index by index.
-    const classCfg = defaultConfig({ ...base, data: { ...base.data, labelNames: ['apple', 'pear'] }, model: { ...base.model, numClasses: 2 } });
-    const cu = createUNet(classCfg.model, 1);
-    const cp: Weights = {};
-    for (const s of unetParamSpecs(classCfg.model)) cp[s.name] = { shape: s.shape, data: cu.params.get(s.name)!.dataSync() as Float32Array };
-    cu.dispose();
-    const cz = Object.fromEntries(Object.entries(cp).map(([k, v]) => [k, { shape: v.shape, data: new Float32Array(v.data.length) }]));
     const classCkpt = join(dir, 'class-ckpt');
-    await saveCheckpoint(classCkpt, {
-      config: classCfg,
-      state: { params: cp, ema: cp, adam: { step: 0, m: cz, v: cz } },
-      trainingState: { step: 0, rng: new Rng(0).state(), sampler: { n: 10, batchSize: 2, seed: 0, epoch: 0, cursor: 0 }, lossHistory: [], wallTimeSec: 1 },
-    });
+    await saveUntrainedCheckpoint(classCkpt, defaultConfig({ ...base, data: { ...base.data, labelNames: ['apple', 'pear'] }, model: { ...base.model, numClasses: 2 } }));
     await assert.rejects(evalRun(parseArgs(['--checkpoint', classCkpt, '--dataset', 'emoji', '--classifier', clfDir, '--steps', '2', '--n', '4', '--class', 'all'])), /name their classes differently/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
