@@ -209,32 +209,33 @@ async function main(): Promise<void> {
     const trainFloorFid = meanSd(floors.map((x) => x.train.fid), 2);
     const perSample = (s: Side, w: number): number => { const r = agreement.get(s.key)!.find((a) => a.guidance === w)!; return r.samples.seconds / r.samples.shape[0]; };
     const timingW = weights.includes(2) ? 2 : weights[weights.length - 1]!;
-    const header = ['', ...sides.map((s) => s.key)];
+    const header = ['', ...sides.map((s) => s.key), `${sides[0]!.key} / ${sides[1]!.key}`];
+    const ratio = (f: (s: Side) => number, d = 2): string => fixed(f(sides[0]!) / f(sides[1]!), d);
     const classifierRows: [string, { accuracy: number; groupAccuracy?: number }][] = [
       ['the classifier on real images of the emoji asked for', ceiling],
       ['the classifier on the other art style of training emoji', validation],
       ['the classifier on held-out emoji', held],
     ];
     const rows: string[][] = [
-      ['checkpoint', ...sides.map((s) => `\`${rel(s.dir)}\` (step ${s.pipe.step})`)],
-      ['diffusion space', ...sides.map((s) => s.space)],
-      ['U-Net parameters', ...sides.map((s) => s.params.toLocaleString('en-US'))],
-      ['training wall-clock', ...sides.map((s) => `${fixed(s.training.wallSeconds / 60, 1)} min (${s.training.steps} steps of ${s.training.batchSize})`)],
-      ['training img/s (whole run)', ...sides.map((s) => fixed(s.training.imgPerSec, 1))],
-      ['training img/s (log, since the last resume)', ...sides.map((s) => fixed(s.training.loggedImgPerSec ?? NaN, 1))],
-      [`time per sample (DDIM ${steps}, W = ${timingW}, batch 64)`, ...sides.map((s) => `${fixed(1000 * perSample(s, timingW), 0)} ms`)],
+      ['checkpoint', ...sides.map((s) => `\`${rel(s.dir)}\` (step ${s.pipe.step})`), ''],
+      ['diffusion space', ...sides.map((s) => s.space), ''],
+      ['U-Net parameters', ...sides.map((s) => s.params.toLocaleString('en-US')), ratio((s) => s.params)],
+      ['training wall-clock', ...sides.map((s) => `${fixed(s.training.wallSeconds / 60, 1)} min (${s.training.steps} steps of ${s.training.batchSize})`), ratio((s) => s.training.wallSeconds, 3)],
+      ['training img/s (whole run)', ...sides.map((s) => fixed(s.training.imgPerSec, 1)), ratio((s) => s.training.imgPerSec)],
+      ['training img/s (log, since the last resume)', ...sides.map((s) => fixed(s.training.loggedImgPerSec ?? NaN, 1)), ratio((s) => s.training.loggedImgPerSec ?? NaN)],
+      [`time per sample (DDIM ${steps}, W = ${timingW}, batch 64; both measured here, alternating)`, ...sides.map((s) => `${fixed(1000 * perSample(s, timingW), 0)} ms`), ratio((s) => perSample(s, timingW))],
       ...fidWeights.flatMap((w) => {
         const at = (s: Side): { held: SampleScores[]; train: SampleScores[] } => fid.get(s.key)!.find((x) => x.w === w)!;
         return [
-          [`FID vs held-out emoji, W = ${w} (floor ${floorFid})`, ...sides.map((s) => meanSd(at(s).held.map((x) => x.fid), 2))],
-          [`KID vs held-out emoji, W = ${w} (floor ${meanSd(floors.map((x) => x.held.kid), 2)})`, ...sides.map((s) => meanSd(at(s).held.map((x) => x.kid), 2))],
-          [`FID vs other training images, W = ${w} (floor ${trainFloorFid})`, ...sides.map((s) => meanSd(at(s).train.map((x) => x.fid), 2))],
+          [`FID vs held-out emoji, W = ${w} (floor ${floorFid})`, ...sides.map((s) => meanSd(at(s).held.map((x) => x.fid), 2)), ''],
+          [`KID vs held-out emoji, W = ${w} (floor ${meanSd(floors.map((x) => x.held.kid), 2)})`, ...sides.map((s) => meanSd(at(s).held.map((x) => x.kid), 2)), ''],
+          [`FID vs other training images, W = ${w} (floor ${trainFloorFid})`, ...sides.map((s) => meanSd(at(s).train.map((x) => x.fid), 2)), ''],
         ];
       }),
-      ...weights.map((w) => [`prompt agreement, W = ${w} (subcategory / category)`, ...sides.map((s) => { const r = agreement.get(s.key)!.find((a) => a.guidance === w)!; return `${pct(r.overall)} / ${pct(r.group?.overall)}`; })]),
+      ...weights.map((w) => [`prompt agreement, W = ${w} (subcategory / category)`, ...sides.map((s) => { const r = agreement.get(s.key)!.find((a) => a.guidance === w)!; return `${pct(r.overall)} / ${pct(r.group?.overall)}`; }), '']),
       ...classifierRows.map(([label, a]) => {
         const v = `${pct(a.accuracy)} / ${pct(a.groupAccuracy)}`;
-        return [`${label} (subcategory / category)`, v, v];
+        return [`${label} (subcategory / category)`, v, v, ''];
       }),
     ];
     const wallRatio = sides[0]!.training.wallSeconds / sides[1]!.training.wallSeconds;
@@ -269,7 +270,7 @@ async function main(): Promise<void> {
       `the floors are those ${n} real training images scored the same way, mean ± sd over ${floors.length} draws${fidSeeds > 1 ? `; samples over ${fidSeeds} seeds (mean ± sd)` : ''}. At N = ${n} one draw moves FID by about the sd (docs/emoji-eval.md).`,
       `Training wall-clocks differ by ${fixed(100 * Math.abs(wallRatio - 1), 1)}% (latent / pixel = ${fixed(wallRatio, 3)})${Math.abs(wallRatio - 1) > 0.05 ? ': **not the same budget**, read the comparison with that in mind' : ''}.`,
       '',
-      markdownTable(header, rows, ['l', 'r', 'r']),
+      markdownTable(header, rows, ['l', 'r', 'r', 'r']),
       `![the same prompts, both models](${out.slice(out.lastIndexOf('/') + 1)}.png)`,
       '',
       'Left: a real training image of the emoji asked for; then each model at each guidance weight (the first samples of the agreement run).',
