@@ -11,7 +11,7 @@
  * + .png).
  *
  *   node dist/bench/emoji-compare.js --latent runs/emoji-latent --pixel runs/emoji-pixel32
- *   options: --weights 0,2,4 --fid-weights 2 --fid-seeds 1 --agreement-count 200 --steps 50 --seed 0
+ *   options (--help): --weights 0,2,4 --fid-weights 2 --fid-seeds 1 --agreement-count 200 --sampling-steps 50 --seed 0
  *            --classifier models/classifier-emoji --grid-prompts 8 --out docs/emoji-latent-vs-pixel
  *
  * Any two text checkpoints work (two pixel ones to try the bench). A latent
@@ -22,7 +22,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Flags, parseArgs } from '../src/cli/args.js';
+import { SAMPLING_STEPS, SEED } from '../src/cli/options.js';
 import { subsetDataset } from '../src/data/dataset.js';
 import { initEngine } from '../src/engine/backend.js';
 import { DiffuseError } from '../src/errors.js';
@@ -39,6 +39,7 @@ import { checkpointDir, loadModelWeights } from '../src/train/checkpoint.js';
 import { readLog } from '../src/train/log.js';
 import { captionGrid, upscaleNearest } from './caption-grid.js';
 import { fixed, markdownTable, meanSE, reportError, withDiscussion } from './study-common.js';
+import { benchOptions, guidanceWeights } from './options.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const rel = (p: string): string => (p.startsWith(ROOT + '/') ? p.slice(ROOT.length + 1) : p);
@@ -113,24 +114,31 @@ async function openSide(key: Side['key'], dir: string, steps: number): Promise<S
 }
 
 async function main(): Promise<void> {
-  const f = new Flags(parseArgs(process.argv.slice(2)));
-  const latentDir = f.string('latent');
-  const pixelDir = f.string('pixel');
-  const weights = f.string('weights', '0,2,4').split(',').map(Number);
-  const fidWeights = f.string('fid-weights', '2').split(',').map(Number);
-  const fidSeeds = f.int('fid-seeds', 1);
-  const agreementCount = f.int('agreement-count', 200);
-  const steps = f.int('steps', 50);
-  const seed = f.int('seed', 0);
-  const gridPrompts = f.int('grid-prompts', 8);
-  const classifierDir = f.string('classifier', join(ROOT, 'models', 'classifier-emoji'));
-  const out = f.string('out', join(ROOT, 'docs', 'emoji-latent-vs-pixel'));
-  f.rejectUnknown();
+  const { values: o } = benchOptions('emoji-compare', {
+    latent: { type: 'string', arg: 'DIR', help: 'the latent text checkpoint trained on emoji (required)' },
+    pixel: { type: 'string', arg: 'DIR', help: 'the pixel text checkpoint trained on emoji (required)' },
+    weights: { type: 'string', arg: 'LIST', default: '0,2,4', help: 'guidance weights of prompt agreement and the grid' },
+    'fid-weights': { type: 'string', arg: 'LIST', default: '2', help: 'guidance weights FID/KID is computed at' },
+    'fid-seeds': { type: 'int', min: 1, max: 100, default: 1, arg: 'K', help: 'sample seeds per FID weight' },
+    'agreement-count': { type: 'int', min: 1, max: 100000, default: 200, arg: 'N', help: 'training emoji asked for by name (evenly spaced)' },
+    'sampling-steps': { ...SAMPLING_STEPS, default: 50, defaultText: undefined, help: 'DDIM steps' },
+    seed: SEED,
+    'grid-prompts': { type: 'int', min: 1, max: 1000, default: 8, arg: 'N', help: 'prompts (rows) of the sample grid' },
+    classifier: { type: 'string', arg: 'DIR', help: 'the emoji classifier', defaultText: 'models/classifier-emoji' },
+    out: { type: 'string', arg: 'PREFIX', help: 'writes PREFIX.md, PREFIX.json and PREFIX.png', defaultText: 'docs/emoji-latent-vs-pixel' },
+  } as const);
+  const latentDir = o.latent;
+  const pixelDir = o.pixel;
+  const weights = guidanceWeights('weights', o.weights);
+  const fidWeights = guidanceWeights('fid-weights', o['fid-weights']);
+  const fidSeeds = o['fid-seeds'];
+  const agreementCount = o['agreement-count'];
+  const steps = o['sampling-steps'];
+  const { seed } = o;
+  const gridPrompts = o['grid-prompts'];
+  const classifierDir = o.classifier ?? join(ROOT, 'models', 'classifier-emoji');
+  const out = o.out ?? join(ROOT, 'docs', 'emoji-latent-vs-pixel');
   if (latentDir === undefined || pixelDir === undefined) throw new DiffuseError('emoji-compare needs --latent DIR and --pixel DIR (two text checkpoints trained on emoji)');
-  for (const [name, ws] of [['--weights', weights], ['--fid-weights', fidWeights]] as const) {
-    if (ws.length === 0 || ws.some((w) => !(Number.isFinite(w) && w >= 0))) throw new DiffuseError(`${name} must be comma-separated numbers ≥ 0`);
-  }
-  if (fidSeeds < 1 || agreementCount < 1 || steps < 1 || gridPrompts < 1) throw new DiffuseError('--fid-seeds, --agreement-count, --steps and --grid-prompts must be ≥ 1');
   for (const d of [latentDir, pixelDir]) if (!existsSync(d)) throw new DiffuseError(`checkpoint ${d}: no such folder`);
 
   await initEngine({ backend: 'wasm' });

@@ -7,12 +7,11 @@
  * to blurred images and noise for scale. No diffusion model needed.
  *
  *   npx tsc -p tsconfig.json && node dist/bench/emoji-eval-report.js
- *   options: --classifier models/classifier-emoji --seeds 10 --agreement-count 300 --out docs/emoji-eval
+ *   options (--help): --classifier models/classifier-emoji --seeds 10 --agreement-count 300 --out docs/emoji-eval
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Flags, parseArgs } from '../src/cli/args.js';
 import { subsetDataset, type Dataset } from '../src/data/dataset.js';
 import { initEngine } from '../src/engine/backend.js';
 import { DiffuseError } from '../src/errors.js';
@@ -23,6 +22,7 @@ import { loadEmojiEvalSplits } from '../src/eval/splits.js';
 import { loadEmoji } from '../src/data/emoji.js';
 import { Rng } from '../src/rng.js';
 import { boxBlur, fixed, markdownTable, meanSE, reportError, withDiscussion } from './study-common.js';
+import { benchOptions } from './options.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const rel = (p: string): string => (p.startsWith(ROOT + '/') ? p.slice(ROOT.length + 1) : p);
@@ -46,13 +46,16 @@ function identityMean(labels: Int32Array, predicted: Int32Array, ids: readonly s
 }
 
 async function main(): Promise<void> {
-  const f = new Flags(parseArgs(process.argv.slice(2)));
-  const classifierDir = f.string('classifier', join(ROOT, 'models', 'classifier-emoji'));
-  const seeds = f.int('seeds', 10);
-  const agreementCount = f.int('agreement-count', 300);
-  const out = f.string('out', join(ROOT, 'docs', 'emoji-eval'));
-  f.rejectUnknown();
-  if (seeds < 2) throw new DiffuseError(`--seeds must be at least 2 (a spread needs two), got ${seeds}`);
+  const { values: o } = benchOptions('emoji-eval-report', {
+    classifier: { type: 'string', arg: 'DIR', help: 'the emoji classifier to report on', defaultText: 'models/classifier-emoji' },
+    seeds: { type: 'int', min: 2, max: 1000, default: 10, arg: 'K', help: 'subset seeds of the floor and train-vs-train spreads (a spread needs two)' },
+    'agreement-count': { type: 'int', min: 1, max: 100000, default: 300, arg: 'N', help: 'training emoji of the prompt-agreement ceiling (evenly spaced)' },
+    out: { type: 'string', arg: 'PREFIX', help: 'writes PREFIX.md and PREFIX.json', defaultText: 'docs/emoji-eval' },
+  } as const);
+  const classifierDir = o.classifier ?? join(ROOT, 'models', 'classifier-emoji');
+  const { seeds } = o;
+  const agreementCount = o['agreement-count'];
+  const out = o.out ?? join(ROOT, 'docs', 'emoji-eval');
   await initEngine({ backend: 'wasm' });
   const clf = loadClassifier(classifierDir);
   try {

@@ -9,13 +9,13 @@
  * captioned PNG grids (held-out emoji, new combinations) and a .json.
  *
  *   node dist/bench/emoji-generalisation.js --checkpoint runs/emoji-latent
- *   options: --weights 0,2,4 --per-weight 2 --steps 50 --seed 0 --classifier models/classifier-emoji
+ *   options (--help): --weights 0,2,4 --per-weight 2 --sampling-steps 50 --seed 0 --classifier models/classifier-emoji
  *            --out docs/emoji-generalisation
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Flags, parseArgs } from '../src/cli/args.js';
+import { SAMPLING_STEPS, SEED } from '../src/cli/options.js';
 import { loadEmoji } from '../src/data/emoji.js';
 import { initEngine } from '../src/engine/backend.js';
 import { DiffuseError } from '../src/errors.js';
@@ -31,6 +31,7 @@ import { loadPipeline } from '../src/pipeline.js';
 import type { ImageBatch } from '../src/tensor.js';
 import { captionGrid, upscaleNearest } from './caption-grid.js';
 import { markdownTable, reportError, withDiscussion } from './study-common.js';
+import { benchOptions, guidanceWeights } from './options.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const rel = (p: string): string => (p.startsWith(ROOT + '/') ? p.slice(ROOT.length + 1) : p);
@@ -90,18 +91,22 @@ function nearestNames(clf: Classifier, samples: ImageBatch, trainFeatures: Float
 }
 
 async function main(): Promise<void> {
-  const f = new Flags(parseArgs(process.argv.slice(2)));
-  const checkpoint = f.string('checkpoint');
-  const weights = f.string('weights', '0,2,4').split(',').map(Number);
-  const perWeight = f.int('per-weight', 2);
-  const steps = f.int('steps', 50);
-  const seed = f.int('seed', 0);
-  const classifierDir = f.string('classifier', join(ROOT, 'models', 'classifier-emoji'));
-  const out = f.string('out', join(ROOT, 'docs', 'emoji-generalisation'));
-  f.rejectUnknown();
+  const { values: o } = benchOptions('emoji-generalisation', {
+    checkpoint: { type: 'string', arg: 'DIR', help: 'a text checkpoint trained on emoji (required)' },
+    weights: { type: 'string', arg: 'LIST', default: '0,2,4', help: 'guidance weights' },
+    'per-weight': { type: 'int', min: 1, max: 100, default: 2, arg: 'N', help: 'samples per prompt at each weight' },
+    'sampling-steps': { ...SAMPLING_STEPS, default: 50, defaultText: undefined, help: 'DDIM steps' },
+    seed: SEED,
+    classifier: { type: 'string', arg: 'DIR', help: 'the emoji classifier', defaultText: 'models/classifier-emoji' },
+    out: { type: 'string', arg: 'PREFIX', help: 'writes PREFIX.md, PREFIX.json and the grids PREFIX-*.png', defaultText: 'docs/emoji-generalisation' },
+  } as const);
+  const { checkpoint, seed } = o;
+  const weights = guidanceWeights('weights', o.weights);
+  const perWeight = o['per-weight'];
+  const steps = o['sampling-steps'];
+  const classifierDir = o.classifier ?? join(ROOT, 'models', 'classifier-emoji');
+  const out = o.out ?? join(ROOT, 'docs', 'emoji-generalisation');
   if (checkpoint === undefined) throw new DiffuseError('emoji-generalisation needs --checkpoint DIR (a text model trained on emoji)');
-  if (weights.length === 0 || weights.some((w) => !(Number.isFinite(w) && w >= 0))) throw new DiffuseError('--weights must be comma-separated numbers ≥ 0');
-  if (perWeight < 1 || steps < 1) throw new DiffuseError('--per-weight and --steps must be ≥ 1');
 
   await initEngine({ backend: 'wasm' });
   const clf = loadClassifier(classifierDir);

@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { parseArgs, Flags } from '../src/cli/args.js';
+import { benchOptions } from './options.js';
 import { initEngine } from '../src/engine/backend.js';
 import { generate } from '../src/generate.js';
 import { defaultUNetConfig, type UNetConfig } from '../src/model/config.js';
@@ -81,14 +81,18 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 const fmt = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(3));
 
 async function main(): Promise<void> {
-  const f = new Flags(parseArgs(process.argv.slice(2)));
-  const checkpoint = f.string('checkpoint');
-  const which = f.choice('weights', ['ema', 'model'] as const, 'ema');
-  const budget = f.number('budget', 2);
-  const noTorch = f.bool('no-torch');
-  const noTfjs = f.bool('no-tfjs');
-  const python = f.string('python', '/usr/bin/python3');
-  f.rejectUnknown();
+  const { values: o } = benchOptions('nfe', {
+    checkpoint: { type: 'string', help: 'the model', defaultText: 'the default U-Net, random weights' },
+    weights: { type: 'choice', choices: ['ema', 'model'], default: 'ema', help: 'which weights' },
+    budget: { type: 'number', min: 0, max: 3600, exclusive: 'min', default: 2, help: 'seconds per measurement' },
+    'no-torch': { type: 'flag', help: 'skip the PyTorch baseline' },
+    'no-tfjs': { type: 'flag', help: 'skip tfjs' },
+    python: { type: 'string', default: '/usr/bin/python3', help: 'python with torch' },
+  } as const);
+  const { checkpoint, budget, python } = o;
+  const which = o.weights;
+  const noTorch = o['no-torch'];
+  const noTfjs = o['no-tfjs'];
 
   let config: UNetConfig = defaultUNetConfig();
   let params: Weights;

@@ -44,8 +44,27 @@ export interface GenerateOptions extends ScheduleOptions {
    * the guidance weight w (classifier-free guidance, 0 = none).
    */
   readonly condition?: Condition;
-  /** Called after every network evaluation (progress bars): done of total. */
-  readonly onStep?: (done: number, total: number) => void;
+  /**
+   * Called after every network evaluation (a step; Heun: two per step): done
+   * of total (progress bars; with batchSize chunks, total counts every chunk's),
+   * and the step itself (its index, t, x_t and the predicted x_0 of the chunk).
+   */
+  readonly onStep?: (done: number, total: number, step: GenerateStep) => void;
+  /** Stops generation before the next network evaluation; generate() then rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+}
+
+/** One sampling step as onStep sees it. */
+export interface GenerateStep {
+  /** Network-call counter (0-based) within the chunk and the timestep t the model saw. */
+  readonly i: number;
+  readonly t: number;
+  /** x after this step and the predicted clean image, NHWC, for the images of the current chunk. */
+  readonly x: Float32Array;
+  readonly predX0: Float32Array;
+  /** Index of the chunk's first image and its number of images. */
+  readonly first: number;
+  readonly count: number;
 }
 
 export interface ReverseFrame {
@@ -60,7 +79,10 @@ export interface ReverseFrame {
 export interface GenerateResult {
   readonly images: Float32Array;
   readonly shape: Shape4;
-  /** Recorded frames, first = x_T (pure noise, predX0 = its first prediction); empty unless asked. */
+  /**
+   * Recorded frames, each x right after a step with that step's predicted x_0
+   * (the first: after step 0, so one step past the pure noise x_T); empty unless asked.
+   */
   readonly frames: ReverseFrame[];
   readonly recordedShape: Shape4;
   readonly seconds: number;
@@ -73,6 +95,15 @@ export function frameSteps(steps: number, count: number): Set<number> {
   if (count === 1) return new Set([steps - 1]);
   for (let k = 0; k < count; k++) out.add(Math.round(((steps - 1) * k) / (count - 1)));
   return out;
+}
+
+/**
+ * The starting noise x_T of a generation: drawn first from the seeded stream
+ * (so the same for any batchSize), and the stream the sampler goes on with.
+ */
+export function startNoise(seed: number, shape: Shape4): { rng: Rng; xT: Float32Array } {
+  const rng = new Rng(seed);
+  return { rng, xT: rng.normalArray(shape.reduce((a, b) => a * b, 1)) };
 }
 
 /** Generate `n` images from pure noise with the chosen sampler and number of steps. */
@@ -101,19 +132,23 @@ export async function generate(model: ModelFn, opts: GenerateOptions): Promise<G
   if (cond !== undefined && cond.cond.length !== opts.n * L) {
     throw new DiffuseError(`${cond.cond.length / Math.max(L, 1)} conditions given for ${opts.n} images`);
   }
-  const rng = new Rng(opts.seed);
-  // The starting noise x_T comes first from the seeded stream, the same for any batchSize.
-  const xT = rng.normalArray(opts.n * per);
+  const { rng, xT } = startNoise(opts.seed, shape);
   const frames: ReverseFrame[] = [];
   const images = new Float32Array(opts.n * per);
   const total = calls * Math.ceil(opts.n / chunk);
   let done = 0;
+  const signal = opts.signal;
+  signal?.throwIfAborted();
+  const guarded: ModelFn = signal === undefined ? model : (x, t, sh, rows) => {
+    signal.throwIfAborted();
+    return model(x, t, sh, rows);
+  };
   const t0 = performance.now();
   for (let start = 0; start < opts.n; start += chunk) {
     const m = Math.min(chunk, opts.n - start);
     const cShape: Shape4 = [m, s, s, c];
     const rec = Math.max(0, Math.min(recordN - start, m));
-    const net = cond === undefined ? model : classifierFreeGuidance(model, {
+    const net = cond === undefined ? guarded : classifierFreeGuidance(guarded, {
       cond: cond.cond.subarray(start * L, (start + m) * L),
       nullCond: cond.nullCond,
       weight: cond.guidance,
@@ -124,7 +159,7 @@ export async function generate(model: ModelFn, opts: GenerateOptions): Promise<G
       xT: xT.subarray(start * per, (start + m) * per),
       onStep: ({ i, t, x, predX0 }) => {
         done++;
-        opts.onStep?.(done, total);
+        opts.onStep?.(done, total, { i, t, x, predX0, first: start, count: m });
         if (rec > 0 && recordAt.has(i)) {
           const k = frames.findIndex((f) => f.i === i);
           const frame = k >= 0 ? frames[k]! : { i, t, x: new Float32Array(recordN * per), predX0: new Float32Array(recordN * per) };

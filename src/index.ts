@@ -43,7 +43,7 @@ export { classCondition, promptCondition, nullCondition, classPrompt, classCount
 // Text prompts (engine-free)
 export { words, buildVocab, tokenize, detokenize, closestWords, editDistance } from './text/tokenizer.js';
 export { defaultCaptions, allCaptions, sampleCaption, withTextConditioning, withCaptionConditioning, textEncoderFor, CAPTION_TEMPLATES, DEFAULT_TEXT_DIM } from './text/captions.js';
-export { generate, frameSteps, type GenerateOptions, type GenerateResult, type ReverseFrame } from './generate.js';
+export { generate, frameSteps, startNoise, type GenerateOptions, type GenerateResult, type GenerateStep, type ReverseFrame } from './generate.js';
 export { loadPipeline, shippedModelDir, tfjsModelFn, generateWith, defaultSteps, ENGINE_NAMES, type SampleRequest, type Pipeline, type PipelineOptions, type EngineName } from './pipeline.js';
 
 // Images
@@ -67,8 +67,20 @@ export { train, learningRate, emaDecayAt, datasetFor, type TrainOptions, type Tr
 // The network (engine-free config; tfjs model)
 export { defaultUNetConfig, validateUNetConfig, levelResolutions, conditionLength, PAD_TOKEN, type UNetConfig, type TextEncoderConfig } from './model/config.js';
 
+// Network descriptions (engine-free; docs/networks.md): a network is written once over a GraphBuilder,
+// and its parameters, tfjs forward (runGraph) and ONNX graph (exportGraphToOnnx) follow from it.
+export { GraphBuilder, BATCH, sinusoidalFrequencies, samePads, convPads, shapeSize, nodeInputs, nodeOutputs, type Graph, type Node, type Op, type Value, type DType, type InputDecl, type GraphOutput, type ParamSpec, type InitKind, type Padding, type SinusoidalOptions } from './net/graph.js';
+export * as blocks from './net/blocks.js';
+export { networkGraph, networkParamSpecs, type NetworkDef } from './net/network.js';
+export { initParam, initParams, paramCount, checkParams, paramLayout, type ParamLayout, type ParamSource, type CheckOptions } from './net/params.js';
+export { unetDescription, unetGraph, unetNetwork } from './model/unet-description.js';
+export { registeredNetwork, isRegisteredNetwork } from './model/networks.js';
+export { textEncoder } from './text/encoder.js';
+export { trainGraph, LOSS_KINDS, type LossSpec, type TrainGraph } from './train/objective.js';
+
 // ONNX export and ONNX Runtime (the fast sampling path)
 export { exportUNetToOnnx, hwioToOihw, DEFAULT_OPSET, ONNX_UNET_CONFIG_KEY, type OnnxExportOptions } from './onnx/export-unet.js';
+export { exportGraphToOnnx, type GraphExportOptions } from './onnx/export-graph.js';
 export { createOrtModelFn, ortAvailable, type OrtModelFn, type OrtModelOptions } from './onnx/runner.js';
 export { OnnxGraph, attr } from './onnx/graph.js';
 export { encodeOnnxModel, decodeOnnxModel, readOnnxMetadata } from './onnx/proto.js';
@@ -86,7 +98,8 @@ export { createClassifier, buildClassifier, loadClassifier, saveClassifier, trai
 export { initEngine, parseBackendName, tfjsNodeAvailable, BACKEND_NAMES, type BackendName, type Engine } from './engine/backend.js';
 export { createUNet, buildUNet, describeUNet, unetParamCount, unetParamSpecs, type UNet, type UNetApplyOptions } from './model/unet.js';
 export { modelFnFromUNet, loadUNetFromState, type ModelFnOptions } from './model/runner.js';
-export { createTrainer, replicaParams, DEFAULT_MICRO_BATCH, type Trainer, type TrainerState, type TrainBatch, type TrainerOptions, type StepHyper } from './train/trainer.js';
+export { runGraph, buildTfjsNetwork, type TfjsNetwork, type RunOptions, type TensorInputs } from './net/tfjs.js';
+export { createTrainer, createNetworkTrainer, replicaParams, DEFAULT_MICRO_BATCH, type Trainer, type TrainerState, type TrainBatch, type TrainerOptions, type StepHyper, type TrainTask, type NamedBatch } from './train/trainer.js';
 
 // The explorer (diffuse serve)
 export { startExplorerServer, type ExplorerServer, type ExplorerServerOptions } from './web/server.js';

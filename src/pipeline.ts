@@ -14,6 +14,7 @@ import { generate, type GenerateOptions, type GenerateResult } from './generate.
 import type { SamplerName } from './samplers/factory.js';
 import type { Weights } from './tensor.js';
 import type { ScheduleOptions } from './schedule.js';
+import { checkSamplingMemory } from './limits.js';
 
 /** What runs the network: tfjs (any backend) or ONNX Runtime (exported on the fly, the fast path). */
 export type EngineName = 'tfjs' | 'onnx';
@@ -70,6 +71,10 @@ export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Pro
   const checkpoint = checkpointDir(dir);
   const { config, params, step } = await loadModelWeights(checkpoint, opts.weights ?? 'ema');
   const engineName: EngineName = opts.engine ?? ((await ortAvailableLazy()) ? 'onnx' : 'tfjs');
+  // before any engine allocates: refuse what cannot run here (limits.ts)
+  const guided = config.model.numClasses > 0 || config.model.text !== undefined;
+  const pool = engineName === 'tfjs' && opts.backend !== 'tensorflow' ? 'wasm' : 'native';
+  checkSamplingMemory(config.model, opts.batchSize ?? 64, guided, pool, checkpoint);
   switch (engineName) {
     case 'tfjs': {
       const r = await tfjsModelFn(config, params as Weights, {

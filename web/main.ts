@@ -7,12 +7,10 @@ import * as ort from 'onnxruntime-web/webgpu';
 import { makeSchedule, MAX_T, MIN_T, SCHEDULE_NAMES, type Schedule, type ScheduleName } from '../src/schedule.js';
 import { qSample } from '../src/diffusion/forward.js';
 import { Rng } from '../src/rng.js';
-import { createSampler, SAMPLER_NAMES, type SamplerName } from '../src/samplers/factory.js';
-import { sample } from '../src/samplers/loop.js';
-import { classifierFreeGuidance } from '../src/guidance/cfg.js';
+import { SAMPLER_NAMES, type SamplerName } from '../src/samplers/factory.js';
 import { classCondition, classCount, classPrompt, promptCondition, type Condition } from '../src/guidance/condition.js';
-import type { GenerateOptions } from '../src/generate.js';
-import type { ModelFn, Shape4 } from '../src/diffusion/types.js';
+import { generate, startNoise } from '../src/generate.js';
+import type { ModelFn } from '../src/diffusion/types.js';
 import type { DiffuseConfig } from '../src/config.js';
 import { createOrtWebModelFn, type OrtWebModelFn, type WebBackendChoice } from '../src/web/ort-web-model.js';
 import type { ExplorerHandle, ExplorerState } from '../src/web/explorer-handle.js';
@@ -279,7 +277,8 @@ for (const input of [fwdSchedule, fwdT, fwdSeed, fwdSlider]) input.addEventListe
 
 let model: OrtWebModelFn | null = null;
 let modelLoading: Promise<OrtWebModelFn> | null = null;
-let stopRequested = false;
+/** Stops the running generation (set while one runs). */
+let stopGeneration: () => void = () => {};
 
 ort.env.wasm.wasmPaths = new URL('ort/', window.location.href).href;
 ort.env.wasm.numThreads = window.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
@@ -328,10 +327,11 @@ const nextFrame = (): Promise<void> => new Promise((ok) => {
 });
 
 /**
- * Generate with the same recipe as the library's generate() (src/generate.ts):
- * seeded x_T drawn first, the sampler from createSampler with x̂_0 clipped to
- * [-1, 1], classifier-free guidance for class-conditional models, and the
- * shared sampling loop; plus drawing every step. Same seed, same images.
+ * Generate with the library's own generate() (src/generate.ts): the same
+ * seeded x_T, sampler, guidance and loop as the CLI, so the same seed gives the
+ * same images; the page draws every step (onStep), pauses for screenshots and
+ * lets the page paint between network evaluations (a wrapper around the
+ * network), and Stop aborts it (an AbortSignal).
  */
 async function runGeneration(): Promise<void> {
   if (config === null) return;
@@ -339,23 +339,15 @@ async function runGeneration(): Promise<void> {
   setState('running');
   revGenerate.disabled = true;
   revStop.disabled = false;
-  stopRequested = false;
+  const abort = new AbortController();
+  stopGeneration = () => abort.abort(new Error('stopped'));
   try {
     const sampler = revSampler.value as SamplerName;
     if (!SAMPLER_NAMES.includes(sampler)) throw new Error(`unknown sampler '${sampler}'`);
     const T = config.diffusion.timesteps;
-    const opts: GenerateOptions = {
-      ...config.diffusion,
-      schedule: config.diffusion.schedule,
-      timesteps: T,
-      prediction: config.diffusion.prediction,
-      imageSize: S,
-      channels: C,
-      sampler,
-      steps: intInput(revSteps, 'steps', 1, T),
-      n: intInput(revN, 'images', 1, 32),
-      seed: intInput(revSeed, 'seed', 0, 2 ** 31 - 1),
-    };
+    const steps = intInput(revSteps, 'steps', 1, T);
+    const n = intInput(revN, 'images', 1, 32);
+    const seed = intInput(revSeed, 'seed', 0, 2 ** 31 - 1);
     // Class models take a class index, text models a prompt (a class's own
     // prompt when a class is picked); the library builds the condition rows.
     const nc = classCount(config);
@@ -368,9 +360,9 @@ async function runGeneration(): Promise<void> {
       guidance = v === 'none' && prompt === '' ? 0 : Number(revGuidance.value);
       if (!(Number.isFinite(guidance) && guidance >= 0)) throw new Error(`guidance weight must be a number ≥ 0, got '${revGuidance.value}'`);
       if (config.model.text !== undefined && prompt !== '') {
-        condition = promptCondition(config, new Array<string>(opts.n).fill(prompt), guidance);
+        condition = promptCondition(config, new Array<string>(n).fill(prompt), guidance);
       } else {
-        classes = new Int32Array(opts.n);
+        classes = new Int32Array(n);
         if (v === 'mixed') classes.forEach((_, i) => { classes![i] = i % nc; });
         else classes.fill(v === 'none' ? -1 : Number(v));
         condition = classCondition(config, classes, guidance);
@@ -382,11 +374,6 @@ async function runGeneration(): Promise<void> {
       : `— ${classes === null ? `prompt "${prompt}"` : `classes ${Array.from(classes, asked).join(', ')}`}${guidance > 0 ? `, guidance w = ${guidance}` : ''}`;
     revStatus.textContent = 'loading the model…';
     const net0 = await ensureModel();
-    const schedule = makeSchedule(opts.schedule, opts.timesteps, opts);
-    const s = createSampler(opts.sampler, { schedule, prediction: opts.prediction, clipX0: 1 });
-    const shape: Shape4 = [opts.n, S, S, C];
-    const rng = new Rng(opts.seed);
-    const xT = rng.normalArray(opts.n * S * S * C);
     let modelMs = 0;
     handle.step = 0;
     const timed: ModelFn = async (x, t, sh, cls) => {
@@ -397,42 +384,53 @@ async function runGeneration(): Promise<void> {
         handle.pauseAtStep = null;
         setState('running');
       }
-      if (stopRequested) throw new Error('stopped');
+      abort.signal.throwIfAborted();
       const t0 = performance.now();
       const out = await net0(x, t, sh, cls);
       modelMs = performance.now() - t0;
       return out;
     };
-    const net = condition === null ? timed : classifierFreeGuidance(timed, { cond: condition.cond, nullCond: condition.nullCond, weight: condition.guidance });
-    const scale = opts.n > 8 ? 2 : 4;
-    drawBatch(revX, xT, opts.n, S, C, scale);
-    drawBatch(revX0, new Float32Array(xT.length), opts.n, S, C, scale);
+    const scale = n > 8 ? 2 : 4;
+    const xT = startNoise(seed, [n, S, S, C]).xT;
+    drawBatch(revX, xT, n, S, C, scale);
+    drawBatch(revX0, new Float32Array(xT.length), n, S, C, scale);
     const started = performance.now();
     let last = started;
     let totalMs = 0;
-    const final = await sample(net, s, shape, {
-      rng,
-      steps: opts.steps,
-      xT,
-      onStep: ({ i, t, x, predX0 }) => {
+    let calls = steps;
+    const result = await generate(timed, {
+      ...config.diffusion,
+      schedule: config.diffusion.schedule,
+      timesteps: T,
+      prediction: config.diffusion.prediction,
+      imageSize: S,
+      channels: C,
+      sampler,
+      steps,
+      n,
+      seed,
+      ...(condition !== null ? { condition } : {}),
+      signal: abort.signal,
+      onStep: (_done, total, { i, t, x, predX0 }) => {
         const now = performance.now();
         const stepMs = now - last;
         last = now;
         totalMs = now - started;
+        calls = total;
         handle.step = i + 1;
-        drawBatch(revX, x, opts.n, S, C, scale);
-        drawBatch(revX0, predX0, opts.n, S, C, scale);
-        revStatus.textContent = `step ${i + 1}/${s.timesteps.length} · t = ${Number.isInteger(t) ? t : t.toFixed(1)} · ${stepMs.toFixed(0)} ms this step (network ${modelMs.toFixed(0)} ms) · ${(totalMs / (i + 1)).toFixed(0)} ms/step on average · ${handle.backend ?? ''}`;
+        drawBatch(revX, x, n, S, C, scale);
+        drawBatch(revX0, predX0, n, S, C, scale);
+        revStatus.textContent = `step ${i + 1}/${total} · t = ${Number.isInteger(t) ? t : t.toFixed(1)} · ${stepMs.toFixed(0)} ms this step (network ${modelMs.toFixed(0)} ms) · ${(totalMs / (i + 1)).toFixed(0)} ms/step on average · ${handle.backend ?? ''}`;
       },
     });
-    const msPerStep = totalMs / s.timesteps.length;
-    const calls = s.timesteps.length === opts.steps ? '' : ` (${s.timesteps.length} network calls)`;
-    revStatus.textContent = `done: ${opts.n} images, ${opts.steps} ${opts.sampler} steps${calls} in ${(totalMs / 1000).toFixed(2)} s (${msPerStep.toFixed(0)} ms/step) on onnxruntime-web ${handle.backend ?? ''}`;
-    handle.lastImages = Array.from(final);
-    handle.lastRun = { sampler: opts.sampler, steps: opts.steps, seed: opts.seed, n: opts.n, classes: classes === null ? null : Array.from(classes), guidance, msPerStep };
+    const msPerStep = totalMs / calls;
+    const callNote = calls === steps ? '' : ` (${calls} network calls)`;
+    revStatus.textContent = `done: ${n} images, ${steps} ${sampler} steps${callNote} in ${(totalMs / 1000).toFixed(2)} s (${msPerStep.toFixed(0)} ms/step) on onnxruntime-web ${handle.backend ?? ''}`;
+    handle.lastImages = Array.from(result.images);
+    handle.lastRun = { sampler, steps, seed, n, classes: classes === null ? null : Array.from(classes), guidance, msPerStep };
     setState('done');
   } catch (err) {
-    if (stopRequested && message(err) === 'stopped') {
+    if (abort.signal.aborted) {
       revStatus.textContent = 'stopped';
       setState('ready');
     } else {
@@ -441,13 +439,14 @@ async function runGeneration(): Promise<void> {
       setState('error');
     }
   } finally {
+    stopGeneration = () => {};
     revGenerate.disabled = false;
     revStop.disabled = true;
   }
 }
 
 revGenerate.addEventListener('click', () => void runGeneration());
-revStop.addEventListener('click', () => { stopRequested = true; });
+revStop.addEventListener('click', () => stopGeneration());
 revBackendChoice.addEventListener('change', () => {
   const old = model;
   model = null;

@@ -17,14 +17,16 @@
  * swapped into place atomically (write a sibling temp folder, then rename).
  */
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { evenlySpacedIndices, subsetDataset } from '../data/dataset.js';
 import { epochPermutation } from '../data/batches.js';
 import { adamStep, cosineLearningRate, type FlatAdamState } from '../train/adam.js';
 import { DiffuseError } from '../errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeFileAtomicSync } from '../io/atomic.js';
+import { readRegularFileSync } from '../io/files.js';
+import { replaceFolder } from '../io/folder-swap.js';
 import { Rng } from '../rng.js';
 import { encodeSafetensors, readSafetensors } from '../io/safetensors.js';
 import type { Weights } from '../tensor.js';
@@ -559,28 +561,14 @@ export async function trainClassifier(opts: TrainClassifierOptions): Promise<Tra
 
 // ------------------------------------------------------------------ save / load
 
-/** Save config.json + weights.safetensors into `dir`, replacing it atomically. */
+/** Save config.json + weights.safetensors into `dir`, replacing those two files atomically (anything else in `dir` stays). */
 export async function saveClassifier(dir: string, clf: Classifier): Promise<void> {
-  const parent = dirname(dir);
-  mkdirSync(parent, { recursive: true });
-  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}`);
-  const old = join(parent, `.${basename(dir)}.old-${process.pid}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
   const tensors: Weights = {};
   for (const [name, v] of clf.params) tensors[name] = { shape: v.shape.slice(), data: v.dataSync() as Float32Array };
-  try {
-    await writeFileAtomic(join(tmp, 'weights.safetensors'), encodeSafetensors(tensors, { format: 'diffuse-ts classifier' }, dir));
-    await writeFileAtomic(join(tmp, 'config.json'), JSON.stringify(clf.config, null, 2) + '\n');
-    const had = existsSync(dir);
-    if (had) renameSync(dir, old);
-    renameSync(tmp, dir);
-    if (had) rmSync(old, { recursive: true, force: true });
-  } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
-    if (err instanceof DiffuseError) throw err;
-    throw new DiffuseError(`cannot save classifier to '${dir}': ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
+  await replaceFolder(dir, CLASSIFIER_FILES, (tmp) => {
+    writeFileAtomicSync(join(tmp, 'weights.safetensors'), encodeSafetensors(tensors, { format: 'diffuse-ts classifier' }, dir));
+    writeFileAtomicSync(join(tmp, 'config.json'), JSON.stringify(clf.config, null, 2) + '\n');
+  }, `cannot save classifier to '${dir}'`);
 }
 
 /** Load a classifier folder written by `saveClassifier`. */
@@ -589,8 +577,9 @@ export function loadClassifier(dir: string): Classifier {
   const wf = join(dir, 'weights.safetensors');
   for (const f of [cf, wf]) if (!existsSync(f)) throw new DiffuseError(`classifier '${dir}': missing ${basename(f)} (train one with: diffuse train-classifier)`);
   let raw: unknown;
+  const text = readRegularFileSync(cf, 'classifier config', 16 * 1024 * 1024).toString('utf8');
   try {
-    raw = JSON.parse(readFileSync(cf, 'utf8'));
+    raw = JSON.parse(text);
   } catch (err) {
     throw new DiffuseError(`classifier '${dir}': config.json is not valid JSON: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }

@@ -3,11 +3,11 @@
  * bottom. Byte images are Uint8Array in [0, 255]; float images are
  * Float32Array, mapped to [−1, 1] by `toFloat` (x/127.5 − 1).
  */
-import { readFile } from 'node:fs/promises';
 import pngjs from 'pngjs';
 import jpeg from 'jpeg-js';
 import { DiffuseError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
+import { formatOfPath, readRegularFile } from './files.js';
 import type { Shape4 } from '../tensor.js';
 
 const { PNG } = pngjs;
@@ -41,17 +41,31 @@ export function detectFormat(bytes: Uint8Array): ImageFormat | null {
   return null;
 }
 
-/** Read a PNG or JPEG file. Missing, unreadable or non-image files throw a DiffuseError naming the file. */
+/**
+ * Largest image we decode, in pixels (about a 7000×7000 photo): a PNG or JPEG
+ * declaring more is refused from its header, before any pixel is decoded
+ * (a 400-megapixel PNG fits in a few hundred KB and would need gigabytes).
+ */
+export const MAX_IMAGE_PIXELS = 50_000_000;
+/** Largest image file we read. */
+export const MAX_IMAGE_FILE_BYTES = 256 * 1024 * 1024;
+
+/** Read a PNG or JPEG file. Missing, unreadable, non-regular, oversized or non-image files throw a DiffuseError naming the file. */
 export async function readImage(path: string): Promise<ImageU8> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err instanceof Error ? err.message : String(err));
-    throw new DiffuseError(`cannot read image '${path}': ${why}`, { cause: err });
+  return decodeImage(await readRegularFile(path, 'image', MAX_IMAGE_FILE_BYTES), path);
+}
+
+/** Width and height a PNG declares in its IHDR chunk (bytes 16..23), if present. */
+function pngDeclaredSize(bytes: Uint8Array): { width: number; height: number } | undefined {
+  if (bytes.length < 24 || String.fromCharCode(bytes[12]!, bytes[13]!, bytes[14]!, bytes[15]!) !== 'IHDR') return undefined;
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { width: v.getUint32(16), height: v.getUint32(20) };
+}
+
+function checkPixels(width: number, height: number, name: string): void {
+  if (width * height > MAX_IMAGE_PIXELS) {
+    throw new DiffuseError(`image '${name}' declares ${width}×${height} pixels (${(width * height / 1e6).toFixed(0)} megapixels), more than the limit of ${MAX_IMAGE_PIXELS / 1e6} megapixels`);
   }
-  return decodeImage(bytes, path);
 }
 
 /** Decode PNG/JPEG bytes; `name` is used in error messages. */
@@ -60,18 +74,20 @@ export function decodeImage(bytes: Uint8Array, name = '<buffer>'): ImageU8 {
   if (format === null) throw new DiffuseError(`'${name}' is not a PNG or JPEG image (unrecognised file signature)`);
   try {
     if (format === 'png') {
+      const declared = pngDeclaredSize(bytes);
+      if (declared !== undefined) checkPixels(declared.width, declared.height, name);
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       const rgba = new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength);
       const gray = png.colorType === 0 || png.colorType === 4;
       const channels: Channels = png.alpha ? 4 : gray ? 1 : 3;
       return { data: fromRgba(rgba, channels), width: png.width, height: png.height, channels };
     }
-    const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true });
+    const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
     return { data: fromRgba(img.data, 3), width: img.width, height: img.height, channels: 3 };
   } catch (err) {
     if (err instanceof DiffuseError) throw err;
     const msg = err instanceof Error ? err.message : String(err);
-    throw new DiffuseError(`cannot decode ${format.toUpperCase()} image '${name}': ${msg}`, { cause: err });
+    throw new DiffuseError(`cannot decode ${format.toUpperCase()} image '${name}': ${msg}${/maxResolutionInMP/.test(msg) ? ` (the limit is ${MAX_IMAGE_PIXELS / 1e6} megapixels)` : ''}`, { cause: err });
   }
 }
 
@@ -122,9 +138,26 @@ export function encodePng(img: ImageU8): Uint8Array {
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
+/** Encode an image as baseline JPEG (quality 1..100, default 95); gray is stored as RGB, alpha is dropped. */
+export function encodeJpeg(img: ImageU8, quality = 95): Uint8Array {
+  checkImage(img, 'encodeJpeg');
+  const rgba = toRgba(img);
+  for (let i = 3; i < rgba.length; i += 4) rgba[i] = 255;
+  const out = jpeg.encode({ data: rgba, width: img.width, height: img.height }, quality);
+  return new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.byteLength);
+}
+
 /** Write a PNG file atomically. */
 export async function writePng(path: string, img: ImageU8): Promise<void> {
   await writeFileAtomic(path, encodePng(img));
+}
+
+/** Write an image atomically in the format its extension names (.png, .jpg/.jpeg); any other extension is refused. */
+export async function writeImage(path: string, img: ImageU8): Promise<void> {
+  const f = formatOfPath(path);
+  if (f === 'png') return writePng(path, img);
+  if (f === 'jpeg') return writeFileAtomic(path, encodeJpeg(img));
+  throw new DiffuseError(`cannot write image '${path}': the file name must end in .png, .jpg or .jpeg`);
 }
 
 /** [0, 255] -> [−1, 1]: x/127.5 − 1. */

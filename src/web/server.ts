@@ -21,7 +21,8 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { DiffuseError } from '../errors.js';
 import type { DiffuseConfig } from '../config.js';
 import type { DatasetSpec } from '../data/index.js';
@@ -185,6 +186,20 @@ async function loadSamples(config: DiffuseConfig, count: number): Promise<Sample
 }
 
 /**
+ * Throw unless `host` is something this machine can listen on: 'localhost',
+ * a loopback address, 0.0.0.0 / :: (every interface), or an address of one
+ * of its network interfaces. Checked before the checkpoint is loaded.
+ */
+export function checkListenHost(host: string): void {
+  if (host === 'localhost' || host === '0.0.0.0' || host === '::') return;
+  const own = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address));
+  const hint = `use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or one of its addresses: ${own.join(', ')}`;
+  if (isIP(host) === 0) throw new DiffuseError(`host '${host}' is not an IP address (or 'localhost'): ${hint}`);
+  if (host.startsWith('127.') || host === '::1' || own.includes(host)) return;
+  throw new DiffuseError(`host ${host} is not an address of this machine, so the server cannot listen on it: ${hint}`);
+}
+
+/**
  * Start the explorer server. Loads the checkpoint up front (so a bad
  * checkpoint fails here, with a DiffuseError) and exports ONNX on the first request.
  */
@@ -192,6 +207,7 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
   const port = opts.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new DiffuseError(`port must be an integer in 0..65535, got ${port}`);
   const host = opts.host ?? '127.0.0.1';
+  checkListenHost(host);
   const count = opts.sampleImages ?? 20;
   if (!Number.isInteger(count) || count < 0 || count > 1000) throw new DiffuseError(`sampleImages must be an integer in 0..1000, got ${count}`);
   const webRoot = resolve(opts.webRoot ?? defaultWebRoot());
@@ -254,7 +270,9 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
   });
   await new Promise<void>((ok, fail) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
-      fail(err.code === 'EADDRINUSE' ? new DiffuseError(`port ${port} is already in use (try --port 0 for a free one)`) : err);
+      fail(err.code === 'EADDRINUSE' ? new DiffuseError(`port ${port} is already in use (try --port 0 for a free one)`)
+        : err.code === 'EACCES' ? new DiffuseError(`not allowed to listen on port ${port} (ports below 1024 need privileges; try --port 0 for a free one)`)
+          : new DiffuseError(`cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
     });
     server.listen(port, host, () => ok());
   });

@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from '../../src/cli/args.js';
-import { run } from '../../src/cli/eval.js';
+import { command } from '../../src/cli/eval.js';
+const run = (argv: string[]): Promise<number> => command.execute(argv);
 import { readImageFolder } from '../../src/data/folder.js';
 import { DiffuseError } from '../../src/errors.js';
 import { imageGrid, writePng } from '../../src/io/image.js';
@@ -27,7 +27,7 @@ test('diffuse eval --samples DIR: one JSON line on stdout, a summary with the fl
     assert.deepEqual(batch.shape, [10, 28, 28, 1]);
     assert.ok(Math.abs(batch.images[300]! - heldOut.images[300]!) < 0.01, 'PNG round trip keeps pixel values');
 
-    const { out, err } = await capture(() => run(parseArgs(['--samples', dir, '--dataset', 'mnist', '--n', '50', '--classifier', join(root, 'models', 'classifier-mnist')])));
+    const { out, err } = await capture(() => run(['--samples', dir, '--dataset', 'mnist', '--n', '50', '--classifier', join(root, 'models', 'classifier-mnist')]));
     const lines = out.trim().split('\n');
     assert.equal(lines.length, 1);
     const j = JSON.parse(lines[0]!) as { fid: number; kid: number; kidStd: number; n: number; classHistogram: number[]; floor: { fid: number } };
@@ -37,11 +37,11 @@ test('diffuse eval --samples DIR: one JSON line on stdout, a summary with the fl
     assert.match(err, /real vs real \(floor\)/);
     assert.match(err, /FID/);
 
-    await assert.rejects(run(parseArgs(['--samples', dir, '--dataset', 'mnist', '--n', '61', '--classifier', join(root, 'models', 'classifier-mnist')])), /only 60 images/);
-    await assert.rejects(run(parseArgs(['--dataset', 'mnist'])), /exactly one of --checkpoint DIR or --samples DIR/);
-    await assert.rejects(run(parseArgs(['--samples', dir])), /needs --dataset/);
-    await assert.rejects(run(parseArgs(['--samples', dir, '--dataset', 'cifar'])), DiffuseError);
-    await assert.rejects(run(parseArgs(['--samples', join(dir, 'nope'), '--dataset', 'mnist', '--classifier', join(root, 'models', 'classifier-mnist')])), /cannot read samples folder/);
+    await assert.rejects(run(['--samples', dir, '--dataset', 'mnist', '--n', '61', '--classifier', join(root, 'models', 'classifier-mnist')]), /only 60 images/);
+    await assert.rejects(run(['--dataset', 'mnist']), /exactly one of --checkpoint DIR or --samples DIR/);
+    await assert.rejects(run(['--samples', dir]), /needs --dataset/);
+    await assert.rejects(run(['--samples', dir, '--dataset', 'cifar']), DiffuseError);
+    await assert.rejects(run(['--samples', join(dir, 'nope'), '--dataset', 'mnist', '--classifier', join(root, 'models', 'classifier-mnist')]), /cannot read samples folder/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -56,7 +56,7 @@ test('diffuse eval --checkpoint DIR: generates N samples with the model and scor
     const config = defaultConfig({ model: { baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attentionResolutions: [], groups: 4 } });
     const ckpt = join(dir, 'ckpt');
     await saveUntrainedCheckpoint(ckpt, config);
-    const { out, err } = await capture(() => run(parseArgs(['--checkpoint', ckpt, '--dataset', 'mnist', '--n', '16', '--steps', '2', '--no-floor', '--classifier', join(root, 'models', 'classifier-mnist')])));
+    const { out, err } = await capture(() => run(['--checkpoint', ckpt, '--dataset', 'mnist', '--n', '16', '--sampling-steps', '2', '--no-floor', '--classifier', join(root, 'models', 'classifier-mnist')]));
     const j = JSON.parse(out.trim()) as { fid: number; n: number; steps: number; sampler: string; floor?: unknown };
     assert.equal(j.n, 16);
     assert.equal(j.steps, 2);

@@ -155,7 +155,7 @@ describe('explorer in chromium', { skip }, () => {
   let context: BrowserContext | undefined;
 
   before(async () => {
-    ex = await startExplorer('diffuse-explorer-', ['--steps', '4', '--workers', '1', '--base-channels', '8', '--res-blocks', '1', '--attention', 'none', '--conditional']);
+    ex = await startExplorer('diffuse-explorer-', ['--train-steps', '4', '--workers', '1', '--base-channels', '8', '--res-blocks', '1', '--attention', 'none', '--conditional']);
     ({ checkpoint, server, context } = ex);
   });
 
@@ -210,6 +210,27 @@ describe('explorer in chromium', { skip }, () => {
     await page.setInputFiles('#file', { name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from('not a png') });
     await page.waitForSelector('#error:not([hidden])');
     assert.match((await page.textContent('#error')) ?? '', /image 'broken\.png': cannot decode the image/);
+    await page.close();
+  });
+
+  test('reverse view: Stop aborts a generation after the step it is at, and the page can generate again', async () => {
+    const page = await openPage();
+    assert.equal(await waitState(page, ['ready', 'error']), 'ready', `page error: ${await page.evaluate(() => window.explorer.error)}`);
+    await page.selectOption('#rev-sampler', 'ddim');
+    await page.fill('#rev-steps', '10');
+    await page.evaluate(() => { window.explorer.pauseAtStep = 3; });
+    await page.click('#rev-generate');
+    assert.equal(await waitState(page, ['paused', 'error']), 'paused');
+    await page.click('#rev-stop');
+    await page.evaluate(() => window.explorer.resume());
+    assert.equal(await waitState(page, ['ready', 'done', 'error']), 'ready');
+    assert.equal((await page.textContent('#rev-status'))?.trim(), 'stopped');
+    assert.equal(await page.evaluate(() => window.explorer.step), 3, 'no step ran after Stop');
+    assert.equal(await page.evaluate(() => window.explorer.error), null);
+    await page.fill('#rev-steps', '2');
+    await page.click('#rev-generate');
+    assert.equal(await waitState(page, ['done', 'error']), 'done');
+    assert.equal(await page.evaluate(() => window.explorer.step), 2);
     await page.close();
   });
 
@@ -311,7 +332,7 @@ describe('explorer in chromium, text model', { skip }, () => {
   let context: BrowserContext | undefined;
 
   before(async () => {
-    ex = await startExplorer('diffuse-explorer-text-', ['--steps', '3', '--workers', '1', '--base-channels', '8', '--attention', 'none', '--text', '--text-dim', '16']);
+    ex = await startExplorer('diffuse-explorer-text-', ['--train-steps', '3', '--workers', '1', '--base-channels', '8', '--attention', 'none', '--text', '--text-dim', '16']);
     ({ checkpoint, server, context } = ex);
   });
 
