@@ -5,7 +5,7 @@
  * of uniform noise. Uses the shipped classifiers in models/. N larger than a
  * held-out set is skipped (emoji: 326 held out, so its default N is that).
  *
- *   npx tsc -p tsconfig.json && node dist/bench/eval-floor.js [mnist|fashion-mnist|emoji ...] [N ...]
+ *   npx tsc -p tsconfig.json && node dist/bench/eval-floor.js [--datasets mnist,fashion-mnist,emoji] [--n 500,1000,2000]
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,20 +14,26 @@ import { classifierAccuracy, loadClassifier } from '../src/eval/classifier.js';
 import { evaluateSamples, floorIndices, realFloor, type SampleScores } from '../src/eval/evaluate.js';
 import { EVAL_DATASETS, loadEvalSplits } from '../src/eval/splits.js';
 import { Rng } from '../src/rng.js';
-import { boxBlur } from './study-common.js';
+import { DiffuseError } from '../src/errors.js';
+import { benchOptions } from './options.js';
+import { boxBlur, reportError } from './study-common.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const fmt = (s: SampleScores): string => `${s.fid.toFixed(2)} | ${s.kid.toFixed(2)} ± ${s.kidStd.toFixed(2)} | ${s.classEntropyNormalized.toFixed(3)}`;
 
 async function main(): Promise<void> {
+  const { values: o } = benchOptions('eval-floor', {
+    datasets: { type: 'string', arg: 'LIST', default: EVAL_DATASETS.join(','), help: `comma-separated data sets (${EVAL_DATASETS.join(', ')})` },
+    n: { type: 'int-list', min: 2, max: 100000, maxLength: 10, default: [500, 1000, 2000], arg: 'LIST', help: 'images per side (N above a held-out set\'s size: that set\'s whole held-out split)' },
+  } as const);
+  const names = o.datasets.split(',').map((d) => d.trim());
+  const unknown = names.filter((d) => !(EVAL_DATASETS as readonly string[]).includes(d));
+  if (unknown.length > 0) throw new DiffuseError(`--datasets: unknown data set '${unknown[0]}' (one of ${EVAL_DATASETS.join(', ')})`);
+  const sizes = o.n;
   await initEngine({ backend: 'wasm' });
-  const args = process.argv.slice(2);
-  const ns = args.filter((a) => /^\d+$/.test(a)).map(Number);
-  const names = EVAL_DATASETS.filter((d) => args.includes(d));
-  const sizes = ns.length > 0 ? ns : [500, 1000, 2000];
   process.stdout.write('| data set | N | images | FID | KID ± std | class entropy / log K |\n|---|---:|---|---:|---:|---:|\n');
-  for (const name of names.length > 0 ? names : EVAL_DATASETS) {
+  for (const name of EVAL_DATASETS.filter((d) => names.includes(d))) {
     const clf = loadClassifier(join(root, 'models', `classifier-${name}`));
     const { train, heldOut } = await loadEvalSplits(name, { imageSize: clf.config.imageSize });
     process.stderr.write(`${name}: held-out accuracy ${(100 * classifierAccuracy(clf, heldOut)).toFixed(2)}%\n`);
@@ -52,7 +58,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-});
+main().catch(reportError);
