@@ -85,11 +85,14 @@ export { createOrtModelFn, ortAvailable, type OrtModelFn, type OrtModelOptions }
 export { OnnxGraph, attr } from './onnx/graph.js';
 export { encodeOnnxModel, decodeOnnxModel, readOnnxMetadata } from './onnx/proto.js';
 
-// Sample quality (metrics, evaluate and splits don't load tfjs; classifier does)
+// Sample quality (metrics, evaluate and splits don't load tfjs; classifier does; prompts loads the pipeline)
 export { frechetDistance, frechetDistanceGaussians, kernelInceptionDistance, classHistogram, meanAndCovariance, symmetricEigen, sqrtPsd, type FeatureSet, type KidOptions, type KidResult, type ClassHistogram } from './eval/metrics.js';
-export { evaluateSamples, realFloor, referenceFeatures, fitToClassifier, classAgreement, type ClassAgreement, type SampleScores, type ImageBatch, type ReferenceFeatures, type EvaluateOptions, type RealFloorOptions } from './eval/evaluate.js';
-export { loadEvalSplits, splitHeldOut, EVAL_DATASETS, MNIST_HELD_OUT_SEED, type EvalSplits, type EvalDatasetName } from './eval/splits.js';
-export { createClassifier, buildClassifier, loadClassifier, saveClassifier, trainClassifier, classifierAccuracy, defaultClassifierConfig, validateClassifierConfig, classifierParamCount, CLASSIFIER_FILES, type Classifier, type ClassifierConfig, type ClassPrediction, type TrainClassifierOptions, type TrainedClassifier, type ClassifierProgress, type ClassifierTrainingInfo } from './eval/classifier.js';
+export { evaluateSamples, realFloor, referenceFeatures, fitToClassifier, classAgreement, floorIndices, trainReferenceIndices, type ClassAgreement, type SampleScores, type ImageBatch, type ReferenceFeatures, type EvaluateOptions, type RealFloorOptions } from './eval/evaluate.js';
+export { loadEvalSplits, loadEmojiEvalSplits, emojiClassifierValidation, emojiGroups, splitHeldOut, EVAL_DATASETS, MNIST_HELD_OUT_SEED, EMOJI_EVAL_SIZE, type EvalSplits, type EmojiEvalSplits, type EvalDatasetName } from './eval/splits.js';
+export { classifierRecipe, type ClassifierRecipe } from './eval/recipes.js';
+export { promptAgreement, pipelineImages, promptReadable, floorPrompts, type ImagesFromPrompts, type PromptImages, type PromptRequest, type PromptAgreement, type PromptAgreementOptions, type PipelineImagesOptions } from './eval/prompts.js';
+export { emojiPromptRequests, evalPrompts, type EmojiPromptRequest, type EmojiPromptOptions } from './eval/emoji-prompts.js';
+export { createClassifier, buildClassifier, loadClassifier, saveClassifier, trainClassifier, classifierAccuracy, classifierAccuracies, augmentBatch, DEFAULT_AUGMENT, CLASSIFIER_RESIZES, defaultClassifierConfig, validateClassifierConfig, classifierParamCount, CLASSIFIER_FILES, type Classifier, type ClassifierConfig, type ClassPrediction, type TrainClassifierOptions, type TrainedClassifier, type ClassifierProgress, type ClassifierTrainingInfo, type ClassifierAugment, type ClassifierResize, type LabelGroups } from './eval/classifier.js';
 
 // The engine, the U-Net and the trainer core (these load @tensorflow/tfjs)
 export { initEngine, parseBackendName, tfjsNodeAvailable, BACKEND_NAMES, type BackendName, type Engine } from './engine/backend.js';
