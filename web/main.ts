@@ -4,15 +4,11 @@
  * same code the Node CLI runs; only the network runs on onnxruntime-web.
  */
 import * as ort from 'onnxruntime-web/webgpu';
-import { makeSchedule, MAX_T, MIN_T, SCHEDULE_NAMES, type Schedule, type ScheduleName } from '../src/schedule.js';
-import { qSample } from '../src/diffusion/forward.js';
-import { Rng } from '../src/rng.js';
-import { SAMPLER_NAMES, type SamplerName } from '../src/samplers/factory.js';
-import { classCondition, classCount, classPrompt, promptCondition, type Condition } from '../src/guidance/condition.js';
-import { generate, startNoise } from '../src/generate.js';
-import type { ModelFn } from '../src/diffusion/types.js';
-import type { DiffuseConfig } from '../src/config.js';
-import { createOrtWebModelFn, type OrtWebModelFn, type WebBackendChoice } from '../src/web/ort-web-model.js';
+import {
+  makeSchedule, MAX_T, MIN_T, SCHEDULE_NAMES, qSample, Rng, SAMPLER_NAMES, classCondition, classCount, classPrompt, promptCondition,
+  generate, startNoise, createOrtWebModelFn,
+  type Schedule, type ScheduleName, type SamplerName, type Condition, type ModelFn, type DiffuseConfig, type OrtWebModelFn, type WebBackendChoice,
+} from 'diffuse-ts/browser';
 import type { ExplorerHandle, ExplorerState } from '../src/web/explorer-handle.js';
 import { drawBatch, drawOne, drawSchedulePlot } from './draw.js';
 

@@ -10,13 +10,14 @@ import { classAgreement, evaluateSamples, realFloor, referenceFeatures, type Ima
 import { EVAL_DATASETS, loadEvalSplits } from '../eval/splits.js';
 import { ProgressBar } from '../io/progress.js';
 import { classCondition, classCount, resolveClassFor } from '../guidance/condition.js';
+import { resolveModelDir, shippedModelDir } from '../shipped.js';
 
 export const OPTIONS = {
   checkpoint: { ...CHECKPOINT, help: 'generate N samples from this run or checkpoint folder' },
   samples: { type: 'string', arg: 'DIR', help: 'or score the PNG/JPEG files in DIR (sorted by name; the first N)' },
   dataset: { type: 'choice', choices: EVAL_DATASETS, arg: 'NAME', help: 'the real images to compare with, and the default classifier (required)' },
   n: { type: 'int', min: 2, max: 100000, default: 1000, arg: 'N', help: 'images per side' },
-  classifier: { type: 'string', arg: 'DIR', help: 'the feature classifier', defaultText: 'models/classifier-<dataset>' },
+  classifier: { type: 'string', arg: 'DIR', help: 'the feature classifier: a folder, or a shipped one by name', defaultText: 'the shipped classifier-<dataset>' },
   seed: { ...SEED, help: 'seed of the generated noise, the reference subset and the KID subsets' },
   sampler: { ...SAMPLER, help: 'with --checkpoint: the sampler' },
   'sampling-steps': { ...SAMPLING_STEPS, help: 'with --checkpoint: sampling steps (network evaluations per image)' },
@@ -56,7 +57,7 @@ Prints one JSON line on stdout and a summary on stderr.`,
     const batch = o['batch-size'];
     if (o.dataset === undefined) throw new DiffuseError('eval needs --dataset mnist|fashion-mnist (the real images to compare with)');
     const dataset = o.dataset;
-    const classifierDir = o.classifier ?? `models/classifier-${dataset}`;
+    const classifierDir = o.classifier !== undefined ? resolveModelDir(o.classifier, '--classifier') : shippedModelDir(`classifier-${dataset}`);
     let n = o.n;
     if ((checkpoint === undefined) === (samplesDir === undefined)) throw new DiffuseError('eval needs exactly one of --checkpoint DIR or --samples DIR');
     if (samplesDir !== undefined && (given.has('sampler') || given.has('sampling-steps'))) throw new DiffuseError('--sampler and --sampling-steps only apply with --checkpoint');
