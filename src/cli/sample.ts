@@ -129,6 +129,9 @@ export const command = defineCommand({
         `${n} images, ${o.sampler} ${steps} steps${guided}, ${r.seconds.toFixed(1)} s on ${pipe.engine} (checkpoint ${pipe.checkpoint}, step ${pipe.step})\n` +
           `wrote ${wrote.join(', ')}\n`,
       );
+      if (engine === undefined && pipe.engine.startsWith('tfjs')) {
+        process.stderr.write('note: onnxruntime-node is not installed (its install step may have failed: see the README\'s Install), so this ran on tfjs, about 10× slower\n');
+      }
     } finally {
       await pipe.dispose();
     }
