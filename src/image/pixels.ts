@@ -184,14 +184,15 @@ export function imageGrid(images: Float32Array, shape: Shape4, opts: GridOptions
 }
 
 /**
- * Area-average downsampling of one HWC float image to oh×ow (oh ≤ h, ow ≤ w):
+ * Area-average downsampling of one HWC image (floats, or any numeric array such
+ * as a canvas's RGBA bytes) to oh×ow float values (oh ≤ h, ow ≤ w):
  * each output pixel is the mean of the input area it covers, input pixels cut
  * by its border counted by the fraction inside. For integer factors this is
  * the plain block mean (64→32: the mean of each 2×2 block); unlike point or
  * bilinear sampling it never drops input pixels, so thin lines fade instead
  * of aliasing.
  */
-export function resizeAreaFloat(src: Float32Array, h: number, w: number, c: number, oh: number, ow: number, dst: Float32Array = new Float32Array(oh * ow * c), dstOffset = 0): Float32Array {
+export function resizeAreaFloat(src: ArrayLike<number>, h: number, w: number, c: number, oh: number, ow: number, dst: Float32Array = new Float32Array(oh * ow * c), dstOffset = 0): Float32Array {
   if (!(Number.isInteger(oh) && Number.isInteger(ow) && oh >= 1 && ow >= 1 && oh <= h && ow <= w)) {
     throw new DiffuseError(`area resize shrinks only: ${h}×${w} to ${oh}×${ow}`);
   }
