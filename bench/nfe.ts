@@ -19,7 +19,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/engine/tf.js';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { benchOptions } from './options.js';
 import { initEngine } from '../src/engine/backend.js';

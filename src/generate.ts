@@ -7,7 +7,8 @@
 import { DiffuseError } from './errors.js';
 import { Rng } from './rng.js';
 import { makeSchedule, type ScheduleName, type ScheduleOptions } from './schedule.js';
-import { createSampler, type SamplerName, type SamplerSettings } from './samplers/factory.js';
+import { createSampler, defaultSteps, type SamplerName, type SamplerSettings } from './samplers/factory.js';
+import type { DiffuseConfig } from './config.js';
 import { sample } from './samplers/loop.js';
 import type { ModelFn, PredictionType, Shape4 } from './diffusion/types.js';
 import { classifierFreeGuidance } from './guidance/cfg.js';
@@ -172,4 +173,19 @@ export async function generate(model: ModelFn, opts: GenerateOptions): Promise<G
     images.set(out, start * per);
   }
   return { images, shape, frames, recordedShape: [Math.max(recordN, 1), s, s, c], seconds: (performance.now() - t0) / 1000 };
+}
+
+/** What generation needs beyond the model's own config (schedule, prediction, size come from the checkpoint). */
+export type SampleRequest = Omit<GenerateOptions, 'schedule' | 'timesteps' | 'prediction' | 'imageSize' | 'channels' | 'steps' | keyof ScheduleOptions> & { readonly steps?: number };
+
+/** Generate from a loaded pipeline: its config fills in the schedule (name, T, β range, zero SNR), prediction type and image shape. */
+export async function generateWith(pipe: { readonly config: DiffuseConfig; readonly model: ModelFn }, req: SampleRequest): Promise<GenerateResult> {
+  const cfg = pipe.config;
+  return generate(pipe.model, {
+    ...req,
+    ...cfg.diffusion,
+    imageSize: cfg.data.imageSize,
+    channels: cfg.data.channels,
+    steps: req.steps ?? defaultSteps(req.sampler, cfg.diffusion.timesteps),
+  });
 }

@@ -2,19 +2,14 @@
  * A trained model, ready to generate: a checkpoint folder -> its config and a
  * `ModelFn` on the chosen engine. The samplers never see which engine runs.
  */
-import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DiffuseError } from './errors.js';
 import type { DiffuseConfig } from './config.js';
 import type { ModelFn } from './diffusion/types.js';
 import { checkpointDir, loadModelWeights } from './train/checkpoint.js';
 import type { BackendName } from './engine/backend.js';
-import { generate, type GenerateOptions, type GenerateResult } from './generate.js';
-import type { SamplerName } from './samplers/factory.js';
 import type { Weights } from './tensor.js';
-import type { ScheduleOptions } from './schedule.js';
 import { checkSamplingMemory } from './limits.js';
+import { resolveModelDir } from './shipped.js';
 
 /** What runs the network: tfjs (any backend) or ONNX Runtime (exported on the fly, the fast path). */
 export type EngineName = 'tfjs' | 'onnx';
@@ -44,12 +39,6 @@ export interface PipelineOptions {
   readonly batchSize?: number;
 }
 
-/** The model shipped with the package: models/mnist (relative to the package root). */
-export function shippedModelDir(): string {
-  // dist/src/pipeline.js -> package root
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'mnist');
-}
-
 /** Build a ModelFn for given weights on the tfjs engine. */
 export async function tfjsModelFn(config: DiffuseConfig, params: Weights, opts: { backend?: BackendName; batchSize?: number } = {}): Promise<{ model: ModelFn; engine: string; dispose(): Promise<void> }> {
   const { initEngine } = await import('./engine/backend.js');
@@ -60,15 +49,24 @@ export async function tfjsModelFn(config: DiffuseConfig, params: Weights, opts: 
   return { model: fn, engine: `tfjs-${engine.backend}`, dispose: async () => unet.dispose() };
 }
 
+/** The checkpoint folder of a model given by shipped name or by path (a run folder's checkpoint/ inside it). */
+export function modelCheckpointDir(model: string): string {
+  // a folder left mid-swap by a crash resolves to itself (checkpoint.ts recovers it)
+  return checkpointDir(checkpointDir(model) === model ? model : resolveModelDir(model));
+}
+
 async function ortAvailableLazy(): Promise<boolean> {
   const { ortAvailable } = await import('./onnx/runner.js');
   return ortAvailable();
 }
 
-/** Load a checkpoint for generation. */
-export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Promise<Pipeline> {
-  if (!existsSync(dir) && checkpointDir(dir) !== dir) throw new DiffuseError(`checkpoint ${dir}: no such folder`);
-  const checkpoint = checkpointDir(dir);
+/**
+ * Load a model for generation: a shipped model by name ('mnist',
+ * 'fashion-mnist-text'; shippedModels() lists them) or a checkpoint or run
+ * folder by path (a path that exists wins over a shipped name).
+ */
+export async function loadPipeline(model: string, opts: PipelineOptions = {}): Promise<Pipeline> {
+  const checkpoint = modelCheckpointDir(model);
   const { config, params, step } = await loadModelWeights(checkpoint, opts.weights ?? 'ema');
   const engineName: EngineName = opts.engine ?? ((await ortAvailableLazy()) ? 'onnx' : 'tfjs');
   // before any engine allocates: refuse what cannot run here (limits.ts)
@@ -98,31 +96,6 @@ export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Pro
   }
 }
 
-/** The usual number of steps per sampler: DDPM all T, DDIM and Euler 50, Heun 25 (49 network evaluations), DPM-Solver++ 20. */
-export function defaultSteps(sampler: SamplerName, T: number): number {
-  switch (sampler) {
-    case 'ddpm': return T;
-    case 'ddim': case 'euler': case 'euler-ancestral': return Math.min(50, T);
-    case 'heun': return Math.min(25, T);
-    case 'dpm-solver': return Math.min(20, T);
-    default: {
-      const never: never = sampler;
-      throw new DiffuseError(`unknown sampler '${String(never)}'`);
-    }
-  }
-}
-
-/** What generation needs beyond the model's own config (schedule, prediction, size come from the checkpoint). */
-export type SampleRequest = Omit<GenerateOptions, 'schedule' | 'timesteps' | 'prediction' | 'imageSize' | 'channels' | 'steps' | keyof ScheduleOptions> & { readonly steps?: number };
-
-/** Generate from a loaded pipeline: its config fills in the schedule (name, T, β range, zero SNR), prediction type and image shape. */
-export async function generateWith(pipe: Pick<Pipeline, 'config' | 'model'>, req: SampleRequest): Promise<GenerateResult> {
-  const cfg = pipe.config;
-  return generate(pipe.model, {
-    ...req,
-    ...cfg.diffusion,
-    imageSize: cfg.data.imageSize,
-    channels: cfg.data.channels,
-    steps: req.steps ?? defaultSteps(req.sampler, cfg.diffusion.timesteps),
-  });
-}
+// Engine-free parts of the pipeline, where they live (re-exported for existing importers).
+export { generateWith, type SampleRequest } from './generate.js';
+export { defaultSteps } from './samplers/factory.js';

@@ -12,6 +12,7 @@ import { pipelineImages } from '../eval/prompts.js';
 import { evalPrompts } from '../eval/emoji-prompts.js';
 import { ProgressBar } from '../io/progress.js';
 import { classCondition, classCount, resolveClassFor } from '../guidance/condition.js';
+import { resolveModelDir, shippedModelDir } from '../shipped.js';
 
 /** Images per side when --n is not given (or all the held-out images, when fewer: emoji 326). */
 const DEFAULT_N = 1000;
@@ -21,7 +22,7 @@ export const OPTIONS = {
   samples: { type: 'string', arg: 'DIR', help: 'or score the PNG/JPEG files in DIR (sorted by name; the first N)' },
   dataset: { type: 'choice', choices: EVAL_DATASETS, arg: 'NAME', help: 'the real images to compare with, and the default classifier (required)' },
   n: { type: 'int', min: 2, max: 100000, arg: 'N', help: 'images per side', defaultText: `${DEFAULT_N}, or all the held-out images when fewer (emoji: 326)` },
-  classifier: { type: 'string', arg: 'DIR', help: 'the feature classifier', defaultText: 'models/classifier-<dataset>' },
+  classifier: { type: 'string', arg: 'DIR', help: 'the feature classifier: a folder, or a shipped one by name', defaultText: 'the shipped classifier-<dataset>' },
   seed: { ...SEED, help: 'seed of the generated noise, the reference subset and the KID subsets' },
   sampler: { ...SAMPLER, help: 'with --checkpoint: the sampler' },
   'sampling-steps': { ...SAMPLING_STEPS, help: 'with --checkpoint: sampling steps (network evaluations per image)' },
@@ -65,7 +66,7 @@ the sample lands in the emoji's subcategory.`,
     const batch = o['batch-size'];
     if (o.dataset === undefined) throw new DiffuseError(`eval needs --dataset ${EVAL_DATASETS.join('|')} (the real images to compare with)`);
     const dataset = o.dataset;
-    const classifierDir = o.classifier ?? `models/classifier-${dataset}`;
+    const classifierDir = o.classifier !== undefined ? resolveModelDir(o.classifier, '--classifier') : shippedModelDir(`classifier-${dataset}`);
     if ((checkpoint === undefined) === (samplesDir === undefined)) throw new DiffuseError('eval needs exactly one of --checkpoint DIR or --samples DIR');
     if (samplesDir !== undefined && (given.has('sampler') || given.has('sampling-steps'))) throw new DiffuseError('--sampler and --sampling-steps only apply with --checkpoint');
     if (classFlag !== undefined && checkpoint === undefined) throw new DiffuseError('--class applies to generated samples: use it with --checkpoint');

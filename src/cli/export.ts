@@ -3,7 +3,8 @@ import { defineCommand } from './command.js';
 import { CHECKPOINT, WEIGHTS } from './options.js';
 import { DiffuseError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { checkpointDir, loadModelWeights } from '../train/checkpoint.js';
+import { loadModelWeights } from '../train/checkpoint.js';
+import { modelCheckpointDir } from '../pipeline.js';
 import { DEFAULT_OPSET, exportUNetToOnnx, MAX_OPSET, MIN_OPSET } from '../onnx/export-unet.js';
 
 export const OPTIONS = {
@@ -27,7 +28,7 @@ stored in the file's metadata.`,
   options: OPTIONS,
   async run({ values: o }) {
     if (o.checkpoint === undefined) throw new DiffuseError('export needs --checkpoint DIR (see diffuse export --help)');
-    const { config, params, step } = await loadModelWeights(checkpointDir(o.checkpoint), o.weights);
+    const { config, params, step } = await loadModelWeights(modelCheckpointDir(o.checkpoint), o.weights);
     const bytes = exportUNetToOnnx(config.model, params, {
       opset: o.opset,
       metadata: {

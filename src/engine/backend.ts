@@ -13,7 +13,7 @@
  * - `cpu`: tfjs's plain-JS reference backend; used only when asked for (it is
  *   far too slow to train on, so nothing ever falls back to it silently).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.js';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -25,7 +25,7 @@ export const BACKEND_NAMES: readonly BackendName[] = ['wasm', 'webgpu', 'tensorf
 
 export interface Engine {
   backend: BackendName;
-  tf: typeof import('@tensorflow/tfjs');
+  tf: typeof import('./tf.js');
 }
 
 let wasmPathsSet = false;

@@ -17,7 +17,7 @@
  * ops it ran before; `DIFFUSE_FUSED=groupnorm,convbias` picks some. Used by
  * bench/train-step.ts for before/after in one run.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.js';
 
 type TensorInfo = tf.TensorInfo;
 type KernelArgs = Parameters<tf.KernelFunc>[0];

@@ -16,7 +16,7 @@
  * names, how it was trained and its measured accuracy) + weights.safetensors,
  * swapped into place atomically (write a sibling temp folder, then rename).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../engine/tf.js';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';

@@ -1,7 +1,7 @@
 /**
  * Bridges a tfjs U-Net to the engine-free sampler interface (ModelFn).
  */
-import type * as tfType from '@tensorflow/tfjs';
+import type * as tfType from '../engine/tf.js';
 import type { ModelFn, Shape4 } from '../diffusion/types.js';
 import { DiffuseError } from '../errors.js';
 import type { UNetConfig } from './config.js';

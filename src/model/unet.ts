@@ -4,7 +4,7 @@
  * (param specs, counts, summary) is re-exported here, so existing imports
  * keep working; import model/unet-description.ts directly to stay tfjs-free.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../engine/tf.js';
 import { DiffuseError } from '../errors.js';
 import { type UNetConfig } from './config.js';
 import { unetGraph } from './unet-description.js';

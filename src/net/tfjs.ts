@@ -6,7 +6,7 @@
  * nearest upsampling is done by concat+reshape so it needs no
  * ResizeNearestNeighborGrad, and embeddings are one-hot matmuls.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../engine/tf.js';
 import { DiffuseError } from '../errors.js';
 import { fusedOpsEnabled, groupNormAct } from '../engine/fused.js';
 import { convPads, type Graph, type Node, sinusoidalFrequencies, type Value } from './graph.js';

@@ -6,7 +6,7 @@
  * in micro-batches (gradient accumulation keeps the wasm heap small).
  * Used in-process (workers = 1) and inside each worker thread.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../engine/tf.js';
 import type { Graph, InputDecl } from '../net/graph.js';
 import { type ParamLayout, paramLayout } from '../net/params.js';
 import { buildTfjsNetwork, type TfjsNetwork } from '../net/tfjs.js';
