@@ -5,7 +5,7 @@
  * and chromium.
  *
  *   node dist/bench/explorer-screenshots.js [--checkpoint DIR] [--out docs] [--step 300]
- *       [--sampler ddim] [--steps 25] [--pause-at 15] [--seed 0] [--chromium /usr/bin/chromium]
+ *       [--sampler ddim] [--sampling-steps 25] [--pause-at 15] [--seed 0] [--chromium /usr/bin/chromium]
  *
  * Default checkpoint: the shipped model (models/mnist). Writes
  * <out>/explorer-forward.png and <out>/explorer-reverse.png.
@@ -14,22 +14,27 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { Flags, parseArgs } from '../src/cli/args.js';
-import { shippedModelDir } from '../src/pipeline.js';
+import { benchOptions } from './options.js';
+import { shippedModelDir } from '../src/shipped.js';
 import { startExplorerServer } from '../src/web/server.js';
 import type {} from '../src/web/explorer-handle.js';
 
 
-const f = new Flags(parseArgs(process.argv.slice(2)));
-const checkpoint = f.string('checkpoint', shippedModelDir());
-const out = f.string('out', 'docs');
-const step = f.int('step', 300);
-const sampler = f.choice('sampler', ['ddim', 'ddpm', 'dpm-solver'] as const, 'ddim');
-const steps = f.int('steps', 25);
-const pauseAt = f.int('pause-at', 15);
-const seed = f.int('seed', 0);
-const executablePath = f.string('chromium', '/usr/bin/chromium');
-f.rejectUnknown();
+const { values: o } = benchOptions('explorer-screenshots', {
+  checkpoint: { type: 'string', help: 'the model', defaultText: 'models/mnist' },
+  out: { type: 'string', default: 'docs', help: 'output folder' },
+  step: { type: 'int', min: 0, max: 100000, default: 300, help: 'forward view: the step t shown' },
+  sampler: { type: 'choice', choices: ['ddim', 'ddpm', 'dpm-solver'], default: 'ddim', help: 'reverse view: the sampler' },
+  'sampling-steps': { type: 'int', min: 1, max: 1000, default: 25, aliases: ['steps'], help: 'reverse view: sampling steps' },
+  'pause-at': { type: 'int', min: 0, max: 1000, default: 15, help: 'reverse view: the step caught' },
+  seed: { type: 'int', min: 0, max: 2 ** 32 - 1, default: 0, help: 'seed' },
+  chromium: { type: 'string', default: '/usr/bin/chromium', help: 'the browser' },
+} as const);
+const checkpoint = o.checkpoint ?? shippedModelDir();
+const { out, step, sampler, seed } = o;
+const steps = o['sampling-steps'];
+const pauseAt = o['pause-at'];
+const executablePath = o.chromium;
 
 const srv = await startExplorerServer({ checkpoint, port: 0 });
 const profile = mkdtempSync(join(tmpdir(), 'diffuse-shots-'));

@@ -9,13 +9,13 @@
  *
  *   node dist/bench/guidance-sweep.js --dataset mnist                                  # models/mnist
  *   node dist/bench/guidance-sweep.js --dataset fashion-mnist --checkpoint models/fashion-mnist-text
- *   options: --n 500 --weights 0,1,2,4,8 --seed 0 --steps 50 --out docs/guidance-<dataset>
+ *   options: --n 500 --weights 0,1,2,4,8 --seed 0 --sampling-steps 50 --out docs/guidance-<dataset>
  *            --misses-at W (the weight whose misses the per-class table lists; default 2, or the last swept)
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Flags, parseArgs } from '../src/cli/args.js';
+import { benchOptions, guidanceWeights } from './options.js';
 import { DiffuseError } from '../src/errors.js';
 import { initEngine } from '../src/engine/backend.js';
 import { loadClassifier } from '../src/eval/classifier.js';
@@ -24,7 +24,7 @@ import { EVAL_DATASETS, loadEvalSplits } from '../src/eval/splits.js';
 import { classCondition, classCount, classPrompt } from '../src/guidance/condition.js';
 import { imageGrid, writePng } from '../src/io/image.js';
 import { generateWith, loadPipeline } from '../src/pipeline.js';
-import { ProgressBar } from '../src/train/progress.js';
+import { ProgressBar } from '../src/io/progress.js';
 import { fixed, markdownTable, withDiscussion } from './study-common.js';
 import { svgPlot } from './study-plot.js';
 
@@ -39,18 +39,25 @@ interface Row {
 }
 
 async function main(): Promise<void> {
-  const f = new Flags(parseArgs(process.argv.slice(2)));
-  const dataset = f.choice('dataset', EVAL_DATASETS, 'mnist');
-  const checkpoint = f.string('checkpoint', dataset === 'mnist' ? join(ROOT, 'models', 'mnist') : join(ROOT, 'models', 'fashion-mnist-text'));
-  const n = f.int('n', 500);
-  const seed = f.int('seed', 0);
-  const steps = f.int('steps', 50);
-  const weights = f.string('weights', '0,1,2,4,8').split(',').map(Number);
-  const out = f.string('out', join(ROOT, 'docs', `guidance-${dataset}`));
-  const classifierDir = f.string('classifier', join(ROOT, 'models', `classifier-${dataset}`));
-  const missesAt = f.number('misses-at') ?? (weights.includes(2) ? 2 : weights[weights.length - 1]!);
-  f.rejectUnknown();
-  if (weights.some((w) => !(w >= 0))) throw new DiffuseError('--weights must be numbers ≥ 0');
+  const { values: o } = benchOptions('guidance-sweep', {
+    dataset: { type: 'choice', choices: EVAL_DATASETS.filter((d) => d !== 'emoji'), default: 'mnist', help: 'data set (and default model, classifier; emoji models: emoji-compare.js)' },
+    checkpoint: { type: 'string', help: 'the model', defaultText: 'models/mnist or models/fashion-mnist-text' },
+    n: { type: 'int', min: 10, max: 100000, default: 500, help: 'samples per weight' },
+    seed: { type: 'int', min: 0, max: 2 ** 32 - 1, default: 0, help: 'seed' },
+    'sampling-steps': { type: 'int', min: 1, max: 1000, default: 50, aliases: ['steps'], help: 'DDIM steps' },
+    weights: { type: 'string', default: '0,1,2,4,8', help: 'guidance weights to sweep' },
+    out: { type: 'string', help: 'output prefix', defaultText: 'docs/guidance-<dataset>' },
+    classifier: { type: 'string', help: 'classifier folder', defaultText: 'models/classifier-<dataset>' },
+    'misses-at': { type: 'number', min: 0, max: 100, help: 'the weight whose misses the per-class table lists', defaultText: '2, or the last swept' },
+  } as const);
+  const dataset = o.dataset;
+  const checkpoint = o.checkpoint ?? (dataset === 'mnist' ? join(ROOT, 'models', 'mnist') : join(ROOT, 'models', 'fashion-mnist-text'));
+  const { n, seed } = o;
+  const steps = o['sampling-steps'];
+  const weights = guidanceWeights('weights', o.weights);
+  const out = o.out ?? join(ROOT, 'docs', `guidance-${dataset}`);
+  const classifierDir = o.classifier ?? join(ROOT, 'models', `classifier-${dataset}`);
+  const missesAt = o['misses-at'] ?? (weights.includes(2) ? 2 : weights[weights.length - 1]!);
   if (!weights.includes(missesAt)) throw new DiffuseError(`--misses-at ${missesAt} is not one of the swept weights (${weights.join(', ')})`);
 
   await initEngine({ backend: 'wasm' });

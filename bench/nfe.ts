@@ -28,21 +28,23 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/engine/tf.js';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { parseArgs, Flags } from '../src/cli/args.js';
+import { benchOptions } from './options.js';
 import { initEngine } from '../src/engine/backend.js';
 import { describeNative, loadNative } from '../src/engine/native.js';
 import { createParallelModelFn } from '../src/model/parallel-runner.js';
 import { generate } from '../src/generate.js';
 import { defaultUNetConfig, type UNetConfig } from '../src/model/config.js';
-import { buildUNet, initParam, mulberry32, unetParamSpecs } from '../src/model/unet.js';
-import { exportUNetToOnnx, type NamedParams } from '../src/onnx/export-unet.js';
+import { buildUNet, initParam, unetParamSpecs } from '../src/model/unet.js';
+import { mulberry32 } from '../src/rng.js';
+import { exportUNetToOnnx } from '../src/onnx/export-unet.js';
 import { createOrtModelFn } from '../src/onnx/runner.js';
-import { encodeSafetensors } from '../src/train/safetensors.js';
+import { encodeSafetensors } from '../src/io/safetensors.js';
 import { loadModelWeights } from '../src/train/checkpoint.js';
 import type { PredictionType } from '../src/diffusion/types.js';
 import type { ScheduleName } from '../src/schedule.js';
+import type { Weights } from '../src/tensor.js';
 
 const BATCHES = [1, 16, 64] as const;
 const CHECK_N = 4;
@@ -65,9 +67,9 @@ async function timeForward(f: Forward, x: Float32Array, n: number, budgetS: numb
 }
 
 /** Seeded weights for every parameter, none trivial (zero-initialised ones get small random values too). */
-function randomParams(config: UNetConfig, seed: number): NamedParams {
+function randomParams(config: UNetConfig, seed: number): Weights {
   const rnd = mulberry32(seed + 1);
-  const out: NamedParams = {};
+  const out: Weights = {};
   for (const s of unetParamSpecs(config)) {
     let data = initParam(s, seed);
     if (s.init === 'zeros' || s.init === 'ones') {
@@ -90,19 +92,24 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 const fmt = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(3));
 
 async function main(): Promise<void> {
-  const f = new Flags(parseArgs(process.argv.slice(2)));
-  const checkpoint = f.string('checkpoint');
-  const which = f.choice('weights', ['ema', 'model'] as const, 'ema');
-  const budget = f.number('budget', 2);
-  const rounds = f.int('rounds', 3);
-  const noTorch = f.bool('no-torch');
-  const noTfjs = f.bool('no-tfjs');
-  const noNative = f.bool('no-native');
-  const python = f.string('python', '/usr/bin/python3');
-  f.rejectUnknown();
+  const { values: o } = benchOptions('nfe', {
+    checkpoint: { type: 'string', help: 'the model', defaultText: 'the default U-Net, random weights' },
+    weights: { type: 'choice', choices: ['ema', 'model'], default: 'ema', help: 'which weights' },
+    budget: { type: 'number', min: 0, max: 3600, exclusive: 'min', default: 2, help: 'seconds per measurement (split between the rounds)' },
+    rounds: { type: 'int', min: 1, max: 100, default: 3, help: 'interleaved rounds; each path keeps its best' },
+    'no-torch': { type: 'flag', help: 'skip the PyTorch baseline' },
+    'no-tfjs': { type: 'flag', help: 'skip tfjs on the wasm backend' },
+    'no-native': { type: 'flag', help: 'skip the native engine' },
+    python: { type: 'string', default: '/usr/bin/python3', help: 'python with torch' },
+  } as const);
+  const { checkpoint, budget, rounds, python } = o;
+  const which = o.weights;
+  const noTorch = o['no-torch'];
+  const noTfjs = o['no-tfjs'];
+  const noNative = o['no-native'];
 
   let config: UNetConfig = defaultUNetConfig();
-  let params: NamedParams;
+  let params: Weights;
   let schedule: ScheduleName = 'linear';
   let timesteps = 1000;
   let prediction: PredictionType = 'epsilon';

@@ -4,25 +4,29 @@
  * onnxruntime-node; prints the max abs difference and both speeds.
  * (test/onnx/ort-web.test.ts checks the same on a tiny model.)
  *
- *   node dist/bench/ort-web-parity.js [--checkpoint DIR] [--batch 16]
+ *   node dist/bench/ort-web-parity.js [--checkpoint DIR] [--batch-size 16]
  */
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import * as ortWeb from 'onnxruntime-web';
-import { Flags, parseArgs } from '../src/cli/args.js';
+import { benchOptions } from './options.js';
 import { defaultUNetConfig, type UNetConfig } from '../src/model/config.js';
-import { initParam, mulberry32, unetParamSpecs } from '../src/model/unet.js';
-import { exportUNetToOnnx, type NamedParams } from '../src/onnx/export-unet.js';
+import { initParam, unetParamSpecs } from '../src/model/unet.js';
+import { mulberry32 } from '../src/rng.js';
+import { exportUNetToOnnx } from '../src/onnx/export-unet.js';
 import { createOrtModelFn } from '../src/onnx/runner.js';
 import { loadModelWeights } from '../src/train/checkpoint.js';
+import type { Weights } from '../src/tensor.js';
 
-const f = new Flags(parseArgs(process.argv.slice(2)));
-const checkpoint = f.string('checkpoint');
-const n = f.int('batch', 16);
-f.rejectUnknown();
+const { values: o } = benchOptions('ort-web-parity', {
+  checkpoint: { type: 'string', help: 'the model', defaultText: 'the default U-Net, random weights' },
+  'batch-size': { type: 'int', min: 1, max: 1024, default: 16, aliases: ['batch'], help: 'images per evaluation' },
+} as const);
+const checkpoint = o.checkpoint;
+const n = o['batch-size'];
 
 let config: UNetConfig = defaultUNetConfig();
-let params: NamedParams = {};
+let params: Weights = {};
 if (checkpoint !== undefined) {
   const w = await loadModelWeights(checkpoint, 'ema');
   config = w.config.model;

@@ -29,9 +29,10 @@ import { makeSchedule } from '../src/schedule.js';
 import { fixed, markdownTable, meanSE, pairedDiff, perImageMse, pm, selectCells, sig, smoothEma, tailMean, reportError, StudyError } from './study-common.js';
 import { svgPlot } from './study-plot.js';
 import {
-  cellStudyOptions, cellStudySetup, commandFlags, floorParagraph, machineDescription, minutes, ROOT, say, sibling, studyFlags, trainAndEvaluate, writeReport, writeSampleRows,
+  cellStudyOptions, cellStudySetup, commandFlags, floorParagraph, machineDescription, minutes, ROOT, say, sibling, CELL_STUDY_OPTIONS, trainAndEvaluate, writeReport, writeSampleRows,
   type EvalContext, type TrainCell,
 } from './study-run.js';
+import { benchOptions } from './options.js';
 
 const TARGETS: readonly { prediction: PredictionType; name: string }[] = [
   { prediction: 'epsilon', name: 'ε (noise)' },
@@ -99,14 +100,18 @@ async function yardstick(pipe: Pipeline, yb: YardBatch, chunk: number): Promise<
 type Measure = 'eps' | 'x0' | 'x0Clipped' | 'own';
 
 async function main(): Promise<void> {
-  const f = studyFlags(process.argv.slice(2));
-  const opts = cellStudyOptions(f);
-  const only = f.string('only');
-  const out = f.string('out', join(ROOT, 'docs', 'study-prediction'));
-  const yardN = f.int('yard-n', 500);
-  const yardTs = f.string('yard-t', '50,250,500,750,950').split(',').map((s) => Number(s.trim()));
-  f.rejectUnknown();
-  if (yardTs.some((t) => !Number.isInteger(t) || t < 0)) throw new StudyError('--yard-t must be a comma-separated list of integers ≥ 0');
+  const { values: o } = benchOptions('study-prediction', {
+    ...CELL_STUDY_OPTIONS,
+    only: { type: 'string', help: 'comma-separated cell ids to run' },
+    out: { type: 'string', help: 'report prefix', defaultText: 'docs/study-prediction' },
+    'yard-n': { type: 'int', min: 1, max: 100000, default: 500, help: 'images of the prediction yardstick' },
+    'yard-t': { type: 'int-list', min: 0, max: 100000, maxLength: 32, default: [50, 250, 500, 750, 950], help: 'timesteps of the yardstick' },
+  } as const);
+  const opts = cellStudyOptions(o);
+  const only = o.only;
+  const out = o.out ?? join(ROOT, 'docs', 'study-prediction');
+  const yardN = o['yard-n'];
+  const yardTs = [...o['yard-t']];
   const cells = selectCells(CELLS, only);
   const tStart = performance.now();
   say(`study 3 (prediction target): ${cells.map((c) => c.id).join(', ')}; N = ${opts.n}, seed ${opts.seed}; yardstick ${yardN} images at t = ${yardTs.join(',')}`);

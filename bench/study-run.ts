@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFile
 import { cpus, loadavg, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Flags, parseArgs } from '../src/cli/args.js';
-import { configFromFlags } from '../src/cli/train.js';
+import { parseOptions, type Values } from '../src/cli/options.js';
+import { configFromFlags, OPTIONS as TRAIN_OPTIONS } from '../src/cli/train.js';
 import { writeSampleGrid } from '../src/cli/sample-grid.js';
 import type { DiffuseConfig } from '../src/config.js';
 import type { PredictionType, Shape4 } from '../src/diffusion/types.js';
@@ -23,7 +23,7 @@ import { generateWith, loadPipeline, type Pipeline } from '../src/pipeline.js';
 import type { SamplerName } from '../src/samplers/factory.js';
 import { loadModelWeights } from '../src/train/checkpoint.js';
 import { readLog } from '../src/train/log.js';
-import { ProgressBar } from '../src/train/progress.js';
+import { ProgressBar } from '../src/io/progress.js';
 import { train } from '../src/train/train.js';
 import { configDiff, fixed, StudyError, withDiscussion } from './study-common.js';
 
@@ -32,13 +32,6 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export function say(msg: string): void {
   process.stderr.write(`${msg}\n`);
-}
-
-/** Parse argv into Flags (the CLI's parser: `--k v`, `--k=v`, bare switches). */
-export function studyFlags(argv: readonly string[]): Flags {
-  const args = parseArgs(argv);
-  if (args.positional.length > 0) throw new StudyError(`unexpected argument '${args.positional[0]}'`);
-  return new Flags(args);
 }
 
 /** The flags this process was run with, as they go after the command in a report (empty for a default run). */
@@ -176,7 +169,7 @@ export const STUDY_STEPS = 500;
 /** The `diffuse train` flags of a cell (the pre-run script and README use exactly these). */
 export function trainFlags(cell: TrainCell, steps = STUDY_STEPS): string[] {
   return [
-    '--dataset', 'mnist', '--base-channels', '16', '--steps', String(steps), '--warmup', '100', '--seed', '0',
+    '--dataset', 'mnist', '--base-channels', '16', '--train-steps', String(steps), '--warmup-steps', '100', '--seed', '0',
     '--sample-every', String(steps), '--checkpoint-every', String(Math.max(1, Math.floor(steps / 2))), '--workers', '2',
     '--timesteps', String(cell.timesteps), '--prediction', cell.prediction,
   ];
@@ -184,10 +177,7 @@ export function trainFlags(cell: TrainCell, steps = STUDY_STEPS): string[] {
 
 /** The config `diffuse train <trainFlags>` builds (the CLI's own flags -> config code). */
 export function trainConfig(cell: TrainCell, steps = STUDY_STEPS): DiffuseConfig {
-  const f = new Flags(parseArgs(trainFlags(cell, steps)));
-  const config = configFromFlags(f);
-  f.rejectUnknown();
-  return config;
+  return configFromFlags(parseOptions(TRAIN_OPTIONS, trainFlags(cell, steps), 'diffuse train').values);
 }
 
 export interface RunInfo {
@@ -324,19 +314,32 @@ export interface CellStudyOptions {
   readonly floorSeeds: number;
 }
 
-/** The flags studies 2 and 3 share. */
-export function cellStudyOptions(f: Flags): CellStudyOptions {
+/** The flags studies 2 and 3 share (spread into each study's option table). */
+export const CELL_STUDY_OPTIONS = {
+  n: { type: 'int', min: 10, max: 100000, default: 500, help: 'images per side (samples, reference)' },
+  seed: { type: 'int', min: 0, max: 2 ** 32 - 1, default: 0, help: 'seed' },
+  runs: { type: 'string', help: 'folder of the cells\' training runs', defaultText: 'runs/study' },
+  'train-steps': { type: 'int', min: 1, max: 1_000_000, default: STUDY_STEPS, help: 'training steps of every cell' },
+  'ddim-steps': { type: 'int', min: 1, max: 1000, default: 50, help: 'DDIM steps (min(this, T) per cell)' },
+  'batch-size': { type: 'int', min: 1, max: 4096, default: 64, aliases: ['batch'], help: 'images per network evaluation' },
+  threads: { type: 'int', min: 1, max: 64, default: 2, help: 'ONNX Runtime threads' },
+  engine: { type: 'choice', choices: ['onnx', 'tfjs'], default: 'onnx', help: 'what runs the network' },
+  'no-train': { type: 'flag', help: 'fail instead of training a missing or unfinished cell' },
+  'floor-seeds': { type: 'int', min: 1, max: 100, default: 5, help: 'seeds of the real-vs-real floor' },
+} as const;
+
+export function cellStudyOptions(o: Values<typeof CELL_STUDY_OPTIONS>): CellStudyOptions {
   return {
-    n: f.int('n', 500),
-    seed: f.int('seed', 0),
-    runsDir: f.string('runs', join(ROOT, 'runs', 'study')),
-    trainSteps: f.int('train-steps', STUDY_STEPS),
-    ddimSteps: f.int('ddim-steps', 50),
-    batch: f.int('batch', 64),
-    threads: f.int('threads', 2),
-    engine: f.choice('engine', ['onnx', 'tfjs'] as const, 'onnx'),
-    noTrain: f.bool('no-train'),
-    floorSeeds: f.int('floor-seeds', 5),
+    n: o.n,
+    seed: o.seed,
+    runsDir: o.runs ?? join(ROOT, 'runs', 'study'),
+    trainSteps: o['train-steps'],
+    ddimSteps: o['ddim-steps'],
+    batch: o['batch-size'],
+    threads: o.threads,
+    engine: o.engine,
+    noTrain: o['no-train'],
+    floorSeeds: o['floor-seeds'],
   };
 }
 

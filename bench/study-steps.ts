@@ -14,12 +14,13 @@
  */
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { loadPipeline, type EngineName } from '../src/pipeline.js';
+import { ENGINE_NAMES, loadPipeline } from '../src/pipeline.js';
 import type { SamplerName } from '../src/samplers/factory.js';
 import type { SampleScores } from '../src/eval/evaluate.js';
 import { fixed, markdownTable, paretoFront, pm, selectCells, reportError } from './study-common.js';
 import { svgPlot, type PlotSeries } from './study-plot.js';
-import { commandFlags, generateTimed, machineDescription, minutes, prepareEval, ROOT, say, scoreImages, sibling, studyFlags, warmUp, writeReport, writeSampleRows, type TimedSamples } from './study-run.js';
+import { commandFlags, generateTimed, machineDescription, minutes, prepareEval, ROOT, say, scoreImages, sibling, warmUp, writeReport, writeSampleRows, type TimedSamples } from './study-run.js';
+import { benchOptions } from './options.js';
 
 interface StepCell {
   readonly id: string;
@@ -48,18 +49,23 @@ interface Result {
 const scoreCols = (s: SampleScores): string[] => [fixed(s.fid, 2), pm(s.kid, s.kidStd, 2), fixed(s.classEntropyNormalized, 3), String(s.classesCovered)];
 
 async function main(): Promise<void> {
-  const f = studyFlags(process.argv.slice(2));
-  const n = f.int('n', 300);
-  const seed = f.int('seed', 0);
-  const checkpoint = f.string('checkpoint', join(ROOT, 'models', 'mnist'));
-  const checkpointName = f.string('checkpoint') ?? 'models/mnist';
-  const batch = f.int('batch', 64);
-  const threads = f.int('threads', 2);
-  const engine = f.choice<EngineName>('engine', ['onnx', 'tfjs'], 'onnx');
-  const only = f.string('only');
-  const out = f.string('out', join(ROOT, 'docs', 'study-sampling-steps'));
-  const floorSeeds = f.int('floor-seeds', 5);
-  f.rejectUnknown();
+  const { values: o } = benchOptions('study-steps', {
+    n: { type: 'int', min: 10, max: 100000, default: 300, help: 'images per side' },
+    seed: { type: 'int', min: 0, max: 2 ** 32 - 1, default: 0, help: 'seed' },
+    checkpoint: { type: 'string', help: 'the model', defaultText: 'models/mnist' },
+    'batch-size': { type: 'int', min: 1, max: 4096, default: 64, aliases: ['batch'], help: 'images per network evaluation' },
+    threads: { type: 'int', min: 1, max: 64, default: 2, help: 'ONNX Runtime threads' },
+    engine: { type: 'choice', choices: ENGINE_NAMES, default: 'onnx', help: 'what runs the network' },
+    only: { type: 'string', help: 'comma-separated cells to run' },
+    out: { type: 'string', help: 'report prefix', defaultText: 'docs/study-sampling-steps' },
+    'floor-seeds': { type: 'int', min: 1, max: 100, default: 5, help: 'seeds of the real-vs-real floor' },
+  } as const);
+  const { n, seed, threads, engine, only } = o;
+  const checkpoint = o.checkpoint ?? join(ROOT, 'models', 'mnist');
+  const checkpointName = o.checkpoint ?? 'models/mnist';
+  const batch = o['batch-size'];
+  const out = o.out ?? join(ROOT, 'docs', 'study-sampling-steps');
+  const floorSeeds = o['floor-seeds'];
   const cells = selectCells(CELLS, only);
   const tStart = performance.now();
 

@@ -17,16 +17,20 @@ import { join } from 'node:path';
 import { makeSchedule } from '../src/schedule.js';
 import { fixed, markdownTable, pm, selectCells, sig, smoothEma, tailMean, reportError } from './study-common.js';
 import { svgPlot } from './study-plot.js';
-import { cellStudyOptions, cellStudySetup, commandFlags, floorParagraph, machineDescription, minutes, ROOT, say, sibling, studyFlags, trainAndEvaluate, writeReport, writeSampleRows, type TrainCell } from './study-run.js';
+import { cellStudyOptions, cellStudySetup, commandFlags, floorParagraph, machineDescription, minutes, ROOT, say, sibling, CELL_STUDY_OPTIONS, trainAndEvaluate, writeReport, writeSampleRows, type TrainCell } from './study-run.js';
+import { benchOptions } from './options.js';
 
 const CELLS: readonly TrainCell[] = [50, 100, 250, 1000].map((T) => ({ id: `t${T}-epsilon`, timesteps: T, prediction: 'epsilon' as const }));
 
 async function main(): Promise<void> {
-  const f = studyFlags(process.argv.slice(2));
-  const opts = cellStudyOptions(f);
-  const only = f.string('only');
-  const out = f.string('out', join(ROOT, 'docs', 'study-timesteps'));
-  f.rejectUnknown();
+  const { values: o } = benchOptions('study-timesteps', {
+    ...CELL_STUDY_OPTIONS,
+    only: { type: 'string', help: 'comma-separated cell ids to run' },
+    out: { type: 'string', help: 'report prefix', defaultText: 'docs/study-timesteps' },
+  } as const);
+  const opts = cellStudyOptions(o);
+  const only = o.only;
+  const out = o.out ?? join(ROOT, 'docs', 'study-timesteps');
   const cells = selectCells(CELLS, only);
   const tStart = performance.now();
   say(`study 2 (training timesteps T): ${cells.map((c) => c.id).join(', ')}; N = ${opts.n}, seed ${opts.seed}`);

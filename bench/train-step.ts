@@ -14,8 +14,8 @@
  * micro-batch on one thread): GFLOP/s per direction against the core's FMA
  * peak, and with --profile the per-kernel table.
  *
- *   node dist/bench/train-step.js [--big] [--rounds R] [--steps N] [--batch N] [--micro N]
- *                                 [--no-torch] [--no-wasm] [--profile]
+ *   node dist/bench/train-step.js [--big] [--rounds R] [--steps N] [--batch-size N] [--micro N]
+ *                                 [--no-torch] [--no-wasm] [--profile]   (--help: the option table)
  *   --big: base 64, mults [1,2,2], 2 res blocks, attention at 8 (6.47M params)
  *
  * Last line: one JSON object; ours_img_s (native, the default), pytorch_img_s
@@ -25,7 +25,8 @@ import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/engine/tf.js';
+import { benchOptions } from './options.js';
 import { type BackendName, initEngine } from '../src/engine/backend.js';
 import { convInfo } from '../src/engine/kernels.js';
 import { loadNative, NATIVE_BACKEND, setNativeThreads } from '../src/engine/native.js';
@@ -34,19 +35,20 @@ import { defaultUNetConfig, type UNetConfig } from '../src/model/config.js';
 import { createUNet, describeUNet, unetParamCount } from '../src/model/unet.js';
 import { createTrainer, DEFAULT_MICRO_BATCH, type TrainBatch } from '../src/train/trainer.js';
 
-const argv = process.argv.slice(2);
-const flag = (name: string): boolean => argv.includes(name);
-const num = (name: string, dflt: number): number => {
-  const i = argv.indexOf(name);
-  const v = i >= 0 ? Number(argv[i + 1]) : dflt;
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer`);
-  return v;
-};
-const big = flag('--big');
-const rounds = num('--rounds', big ? 1 : 2);
-const steps = num('--steps', 3);
-const batchSize = num('--batch', 64);
-const micro = num('--micro', DEFAULT_MICRO_BATCH);
+const { values: o } = benchOptions('train-step', {
+  big: { type: 'flag', help: 'base 64, mults [1,2,2], 2 res blocks, attention at 8 (6.47M params)' },
+  rounds: { type: 'int', min: 1, max: 100, arg: 'R', help: 'rounds of every path, the order reversed every other round; each keeps its best', defaultText: '2; 1 with --big' },
+  steps: { type: 'int', min: 1, max: 1000, default: 3, arg: 'N', help: 'timed steps per path and round (median)' },
+  'batch-size': { type: 'int', min: 1, max: 4096, default: 64, arg: 'N', aliases: ['batch'], help: 'images per training step' },
+  micro: { type: 'int', min: 1, max: 4096, default: DEFAULT_MICRO_BATCH, arg: 'N', help: 'images per forward/backward pass inside a replica' },
+  'no-torch': { type: 'flag', help: 'skip the PyTorch baselines' },
+  'no-wasm': { type: 'flag', help: 'skip the wasm engine' },
+  profile: { type: 'flag', help: "per-kernel table of one worker's pass" },
+} as const);
+const big = o.big;
+const rounds = o.rounds ?? (big ? 1 : 2);
+const { steps, micro } = o;
+const batchSize = o['batch-size'];
 
 const config: UNetConfig = big
   ? defaultUNetConfig({ imageSize: 32, baseChannels: 64, channelMults: [1, 2, 2], numResBlocks: 2, attentionResolutions: [8], groups: 32 })
@@ -126,8 +128,8 @@ await initEngine({ backend: 'native' });
 console.log(describeUNet(config));
 console.log(`batch ${batchSize}, micro-batch ${micro}, ${steps} timed steps per path (median), ${rounds} round(s), best round per path; load average at start ${load0.toFixed(2)}`);
 
-const paths: PathName[] = ['native', 'native_1proc', ...(flag('--no-wasm') ? [] : ['wasm' as const]),
-  ...(flag('--no-torch') ? [] : ['pytorch_default' as const, 'pytorch_tuned' as const])];
+const paths: PathName[] = ['native', 'native_1proc', ...(o['no-wasm'] ? [] : ['wasm' as const]),
+  ...(o['no-torch'] ? [] : ['pytorch_default' as const, 'pytorch_tuned' as const])];
 const results = new Map<PathName, number[]>();
 let torchInfo: TorchResult | undefined;
 for (let r = 0; r < rounds; r++) {
@@ -191,7 +193,7 @@ const pass = (): void => tf.tidy(() => {
 pass();
 pass();
 const passTimes: number[] = [];
-const prof = flag('--profile') ? profileKernels(NATIVE_BACKEND) : undefined;
+const prof = o.profile ? profileKernels(NATIVE_BACKEND) : undefined;
 for (let i = 0; i < 3; i++) {
   dirStats.clear();
   prof?.reset();

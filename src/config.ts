@@ -22,12 +22,14 @@
  *   label dropout 0.1 for class-conditional models (classifier-free guidance).
  */
 import { DiffuseError } from './errors.js';
-import { defaultUNetConfig, type UNetConfig, validateUNetConfig } from './model/config.js';
+import { defaultUNetConfig, MAX_TOKENS, type UNetConfig, validateUNetConfig } from './model/config.js';
 
-import { SCHEDULE_NAMES, type ScheduleName } from './schedule.js';
+import { makeSchedule, SCHEDULE_NAMES, type ScheduleName, type ScheduleOptions } from './schedule.js';
 import { PREDICTION_TYPES, type PredictionType } from './diffusion/types.js';
+import { checkPredictionForSchedule } from './diffusion/prediction.js';
 
-export interface DiffusionConfig {
+/** The schedule (name, T and, optionally, ScheduleOptions' β range and zero terminal SNR) and the prediction type. */
+export interface DiffusionConfig extends ScheduleOptions {
   /** β schedule. */
   schedule: ScheduleName;
   /** Number of training timesteps T. */
@@ -37,7 +39,7 @@ export interface DiffusionConfig {
 }
 
 export interface DataConfig {
-  /** 'mnist', 'fashion-mnist', or 'folder:<path>' / any name a loader knows. */
+  /** 'mnist', 'fashion-mnist', 'emoji' (its train split, both styles), or 'folder:<path>'. */
   dataset: string;
   /** Side length of the (square) training images. */
   imageSize: number;
@@ -45,9 +47,11 @@ export interface DataConfig {
   /** Class names (index = label), when the data set has labels. */
   labelNames?: string[];
   /**
-   * Text-conditioned models: the phrases that describe each class (index =
-   * label; first = the class's canonical prompt). Training captions are these
-   * phrases inside the templates of text/captions.ts.
+   * Text-conditioned models on class labels: the phrases that describe each
+   * class (index = label; first = the class's canonical prompt). Training
+   * captions are these phrases inside the templates of text/captions.ts.
+   * Unset for text models on a captioned data set (emoji, a folder with
+   * metadata.jsonl): those captions come with the images.
    */
   captions?: string[][];
 }
@@ -257,7 +261,7 @@ function validateConfig(value: unknown, source: string): DiffuseConfig {
     const tx = v.obj(rawText, 'model.text', ['vocab', 'maxTokens', 'dim']);
     const vocab = tx['vocab'];
     if (!Array.isArray(vocab) || vocab.some((w) => typeof w !== 'string')) v.fail('model.text.vocab', `must be an array of strings, got ${describe(vocab)}`);
-    model.text = { vocab: [...(vocab as string[])], maxTokens: v.int(tx['maxTokens'], 'model.text.maxTokens', 1, 256), dim: v.int(tx['dim'], 'model.text.dim', 1, 4096) };
+    model.text = { vocab: [...(vocab as string[])], maxTokens: v.int(tx['maxTokens'], 'model.text.maxTokens', 1, MAX_TOKENS), dim: v.int(tx['dim'], 'model.text.dim', 1, 4096) };
   }
   try {
     validateUNetConfig(model);
@@ -266,12 +270,29 @@ function validateConfig(value: unknown, source: string): DiffuseConfig {
     throw e;
   }
 
-  const d = v.obj(root['diffusion'], 'diffusion', ['schedule', 'timesteps', 'prediction']);
+  const d = v.obj(root['diffusion'], 'diffusion', ['schedule', 'timesteps', 'prediction'], ['betaStart', 'betaEnd', 'zeroTerminalSnr']);
+  const beta = (k: 'betaStart' | 'betaEnd'): number | undefined =>
+    d[k] === undefined ? undefined : v.num(d[k], `diffusion.${k}`, (x) => x > 0 && x < 1, 'in (0, 1)');
+  const betaStart = beta('betaStart');
+  const betaEnd = beta('betaEnd');
+  const zsnr = d['zeroTerminalSnr'];
+  if (zsnr !== undefined && typeof zsnr !== 'boolean') v.fail('diffusion.zeroTerminalSnr', `must be true or false, got ${describe(zsnr)}`);
   const diffusion: DiffusionConfig = {
     schedule: v.oneOf(d['schedule'], 'diffusion.schedule', SCHEDULE_NAMES),
     timesteps: v.int(d['timesteps'], 'diffusion.timesteps', 1, 100000),
     prediction: v.oneOf(d['prediction'], 'diffusion.prediction', PREDICTION_TYPES),
+    ...(betaStart !== undefined ? { betaStart } : {}),
+    ...(betaEnd !== undefined ? { betaEnd } : {}),
+    ...(zsnr !== undefined ? { zeroTerminalSnr: zsnr } : {}),
   };
+  if (betaStart !== undefined || betaEnd !== undefined || zsnr === true) {
+    try {
+      checkPredictionForSchedule(diffusion.prediction, makeSchedule(diffusion.schedule, diffusion.timesteps, diffusion));
+    } catch (e) {
+      if (e instanceof DiffuseError) throw new DiffuseError(`${source}: config field diffusion: ${e.message}`, { cause: e });
+      throw e;
+    }
+  }
 
   const da = v.obj(root['data'], 'data', ['dataset', 'imageSize', 'channels'], ['labelNames', 'captions']);
   const data: DataConfig = {
@@ -318,8 +339,10 @@ function validateConfig(value: unknown, source: string): DiffuseConfig {
     v.fail('model.numClasses', `(${model.numClasses}) must equal the number of data.labelNames (${data.labelNames.length})`);
   }
   if (model.text !== undefined) {
-    if (data.captions === undefined) v.fail('data.captions', 'is missing (a text-conditioned model needs the phrases of each class)');
-    if (data.labelNames !== undefined && data.captions.length !== data.labelNames.length) {
+    if (data.captions === undefined && (data.dataset === 'mnist' || data.dataset === 'fashion-mnist')) {
+      v.fail('data.captions', `is missing (a text-conditioned model on ${data.dataset}, which has no captions of its own, needs the phrases of each class)`);
+    }
+    if (data.captions !== undefined && data.labelNames !== undefined && data.captions.length !== data.labelNames.length) {
       v.fail('data.captions', `has ${data.captions.length} rows for ${data.labelNames.length} labelNames`);
     }
   }

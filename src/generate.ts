@@ -6,15 +6,16 @@
  */
 import { DiffuseError } from './errors.js';
 import { Rng } from './rng.js';
-import { makeSchedule, type ScheduleName } from './schedule.js';
-import { createSampler, type SamplerName } from './samplers/factory.js';
+import { makeSchedule, type ScheduleName, type ScheduleOptions } from './schedule.js';
+import { createSampler, defaultSteps, type SamplerName, type SamplerSettings } from './samplers/factory.js';
+import type { DiffuseConfig } from './config.js';
 import { sample } from './samplers/loop.js';
 import type { ModelFn, PredictionType, Shape4 } from './diffusion/types.js';
 import { classifierFreeGuidance } from './guidance/cfg.js';
 import type { Condition } from './guidance/condition.js';
 
-export interface GenerateOptions {
-  /** The training schedule of the model (name and T). */
+export interface GenerateOptions extends ScheduleOptions {
+  /** The training schedule of the model (name, T and the ScheduleOptions fields). */
   readonly schedule: ScheduleName;
   readonly timesteps: number;
   readonly prediction: PredictionType;
@@ -22,15 +23,17 @@ export interface GenerateOptions {
   readonly imageSize: number;
   readonly channels: number;
   readonly sampler: SamplerName;
-  /** Number of network evaluations (sampling steps). */
+  /** Number of sampling steps (one network evaluation each; Heun: 2·steps − 1). */
   readonly steps: number;
   /** How many images. */
   readonly n: number;
   readonly seed: number;
   /** DDIM's eta (0 = deterministic). */
   readonly eta?: number;
-  /** Clip the predicted clean image to [-1, 1] at every step (default true). */
-  readonly clip?: boolean;
+  /** Sampler options: timestep spacing, Karras sigmas, DDIM's choices (see SamplerSettings). */
+  readonly samplerOptions?: SamplerSettings;
+  /** Clip the predicted clean image to [-c, c] at every step: true = [-1, 1] (default), a number c, or false. */
+  readonly clip?: boolean | number;
   /** Network evaluations per call: the batch is split into chunks of this size (default: all). */
   readonly batchSize?: number;
   /** Keep this many frames of the reverse process (x_t and predicted x_0) for the first `recordSamples` images. */
@@ -42,12 +45,31 @@ export interface GenerateOptions {
    * the guidance weight w (classifier-free guidance, 0 = none).
    */
   readonly condition?: Condition;
-  /** Called after every step (progress bars). */
-  readonly onStep?: (done: number, total: number) => void;
+  /**
+   * Called after every network evaluation (a step; Heun: two per step): done
+   * of total (progress bars; with batchSize chunks, total counts every chunk's),
+   * and the step itself (its index, t, x_t and the predicted x_0 of the chunk).
+   */
+  readonly onStep?: (done: number, total: number, step: GenerateStep) => void;
+  /** Stops generation before the next network evaluation; generate() then rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+}
+
+/** One sampling step as onStep sees it. */
+export interface GenerateStep {
+  /** Network-call counter (0-based) within the chunk and the timestep t the model saw. */
+  readonly i: number;
+  readonly t: number;
+  /** x after this step and the predicted clean image, NHWC, for the images of the current chunk. */
+  readonly x: Float32Array;
+  readonly predX0: Float32Array;
+  /** Index of the chunk's first image and its number of images. */
+  readonly first: number;
+  readonly count: number;
 }
 
 export interface ReverseFrame {
-  /** Step counter (0-based) and the training index t the model saw. */
+  /** Network-call counter (0-based) and the timestep t the model saw. */
   readonly i: number;
   readonly t: number;
   /** x after this step and the predicted clean image, for the recorded samples (NHWC). */
@@ -58,7 +80,10 @@ export interface ReverseFrame {
 export interface GenerateResult {
   readonly images: Float32Array;
   readonly shape: Shape4;
-  /** Recorded frames, first = x_T (pure noise, predX0 = its first prediction); empty unless asked. */
+  /**
+   * Recorded frames, each x right after a step with that step's predicted x_0
+   * (the first: after step 0, so one step past the pure noise x_T); empty unless asked.
+   */
   readonly frames: ReverseFrame[];
   readonly recordedShape: Shape4;
   readonly seconds: number;
@@ -73,40 +98,58 @@ export function frameSteps(steps: number, count: number): Set<number> {
   return out;
 }
 
+/**
+ * The starting noise x_T of a generation: drawn first from the seeded stream
+ * (so the same for any batchSize), and the stream the sampler goes on with.
+ */
+export function startNoise(seed: number, shape: Shape4): { rng: Rng; xT: Float32Array } {
+  const rng = new Rng(seed);
+  return { rng, xT: rng.normalArray(shape.reduce((a, b) => a * b, 1)) };
+}
+
 /** Generate `n` images from pure noise with the chosen sampler and number of steps. */
 export async function generate(model: ModelFn, opts: GenerateOptions): Promise<GenerateResult> {
   if (!Number.isInteger(opts.n) || opts.n < 1) throw new DiffuseError(`number of images must be a positive integer, got ${opts.n}`);
-  const schedule = makeSchedule(opts.schedule, opts.timesteps);
+  const schedule = makeSchedule(opts.schedule, opts.timesteps, opts);
+  const clip = opts.clip ?? true;
   const sampler = createSampler(opts.sampler, {
+    ...opts.samplerOptions,
     schedule,
     prediction: opts.prediction,
-    ...(opts.clip === false ? {} : { clipX0: 1 }),
+    ...(clip === false ? {} : { clipX0: clip === true ? 1 : clip }),
     ...(opts.eta !== undefined ? { eta: opts.eta } : {}),
   });
+  // Heun calls the network twice per step: count the calls for progress and frames.
+  sampler.setTimesteps(opts.steps);
+  const calls = sampler.timesteps.length;
   const { imageSize: s, channels: c } = opts;
   const shape: Shape4 = [opts.n, s, s, c];
   const per = s * s * c;
   const chunk = Math.max(1, Math.min(opts.batchSize ?? opts.n, opts.n));
   const recordN = Math.min(opts.recordSamples ?? 0, opts.n);
-  const recordAt = frameSteps(opts.steps, opts.recordFrames ?? 0);
+  const recordAt = frameSteps(calls, opts.recordFrames ?? 0);
   const cond = opts.condition;
   const L = cond?.nullCond.length ?? 0;
   if (cond !== undefined && cond.cond.length !== opts.n * L) {
     throw new DiffuseError(`${cond.cond.length / Math.max(L, 1)} conditions given for ${opts.n} images`);
   }
-  const rng = new Rng(opts.seed);
-  // The starting noise x_T comes first from the seeded stream, the same for any batchSize.
-  const xT = rng.normalArray(opts.n * per);
+  const { rng, xT } = startNoise(opts.seed, shape);
   const frames: ReverseFrame[] = [];
   const images = new Float32Array(opts.n * per);
-  const total = opts.steps * Math.ceil(opts.n / chunk);
+  const total = calls * Math.ceil(opts.n / chunk);
   let done = 0;
+  const signal = opts.signal;
+  signal?.throwIfAborted();
+  const guarded: ModelFn = signal === undefined ? model : (x, t, sh, rows) => {
+    signal.throwIfAborted();
+    return model(x, t, sh, rows);
+  };
   const t0 = performance.now();
   for (let start = 0; start < opts.n; start += chunk) {
     const m = Math.min(chunk, opts.n - start);
     const cShape: Shape4 = [m, s, s, c];
     const rec = Math.max(0, Math.min(recordN - start, m));
-    const net = cond === undefined ? model : classifierFreeGuidance(model, {
+    const net = cond === undefined ? guarded : classifierFreeGuidance(guarded, {
       cond: cond.cond.subarray(start * L, (start + m) * L),
       nullCond: cond.nullCond,
       weight: cond.guidance,
@@ -117,7 +160,7 @@ export async function generate(model: ModelFn, opts: GenerateOptions): Promise<G
       xT: xT.subarray(start * per, (start + m) * per),
       onStep: ({ i, t, x, predX0 }) => {
         done++;
-        opts.onStep?.(done, total);
+        opts.onStep?.(done, total, { i, t, x, predX0, first: start, count: m });
         if (rec > 0 && recordAt.has(i)) {
           const k = frames.findIndex((f) => f.i === i);
           const frame = k >= 0 ? frames[k]! : { i, t, x: new Float32Array(recordN * per), predX0: new Float32Array(recordN * per) };
@@ -130,4 +173,19 @@ export async function generate(model: ModelFn, opts: GenerateOptions): Promise<G
     images.set(out, start * per);
   }
   return { images, shape, frames, recordedShape: [Math.max(recordN, 1), s, s, c], seconds: (performance.now() - t0) / 1000 };
+}
+
+/** What generation needs beyond the model's own config (schedule, prediction, size come from the checkpoint). */
+export type SampleRequest = Omit<GenerateOptions, 'schedule' | 'timesteps' | 'prediction' | 'imageSize' | 'channels' | 'steps' | keyof ScheduleOptions> & { readonly steps?: number };
+
+/** Generate from a loaded pipeline: its config fills in the schedule (name, T, β range, zero SNR), prediction type and image shape. */
+export async function generateWith(pipe: { readonly config: DiffuseConfig; readonly model: ModelFn }, req: SampleRequest): Promise<GenerateResult> {
+  const cfg = pipe.config;
+  return generate(pipe.model, {
+    ...req,
+    ...cfg.diffusion,
+    imageSize: cfg.data.imageSize,
+    channels: cfg.data.channels,
+    steps: req.steps ?? defaultSteps(req.sampler, cfg.diffusion.timesteps),
+  });
 }

@@ -2,18 +2,15 @@
  * A trained model, ready to generate: a checkpoint folder -> its config and a
  * `ModelFn` on the chosen engine. The samplers never see which engine runs.
  */
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DiffuseError } from './errors.js';
 import type { DiffuseConfig } from './config.js';
 import type { ModelFn } from './diffusion/types.js';
-import { loadModelWeights } from './train/checkpoint.js';
-import type { NamedArrays } from './train/trainer.js';
+import { checkpointDir, loadModelWeights } from './train/checkpoint.js';
 import type { BackendName } from './engine/backend.js';
-import { generate, type GenerateOptions, type GenerateResult } from './generate.js';
-import type { SamplerName } from './samplers/factory.js';
+import type { Weights } from './tensor.js';
+import { checkSamplingMemory } from './limits.js';
+import { resolveModelDir } from './shipped.js';
 
 /** What runs the network: tfjs (any backend) or ONNX Runtime (exported on the fly, the fast path). */
 export type EngineName = 'tfjs' | 'onnx';
@@ -47,26 +44,12 @@ export interface PipelineOptions {
   readonly batchSize?: number;
 }
 
-/** The model shipped with the package: models/mnist (relative to the package root). */
-export function shippedModelDir(): string {
-  // dist/src/pipeline.js -> package root
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'mnist');
-}
-
-/** A run folder (holding checkpoint/) or a checkpoint folder (holding config.json). */
-export function resolveCheckpoint(dir: string): string {
-  if (existsSync(join(dir, 'config.json'))) return dir;
-  if (existsSync(join(dir, 'checkpoint', 'config.json'))) return join(dir, 'checkpoint');
-  if (!existsSync(dir)) throw new DiffuseError(`checkpoint ${dir}: no such folder`);
-  return dir; // loadModelWeights names what is missing (and recovers an interrupted save)
-}
-
 /**
  * Build a ModelFn for given weights on the tfjs engine. On the native engine
  * with several cores, each call's images are split between worker threads
  * (one oneDNN thread each: model/parallel-runner.ts).
  */
-export async function tfjsModelFn(config: DiffuseConfig, params: NamedArrays, opts: { backend?: BackendName; batchSize?: number } = {}): Promise<{ model: ModelFn; engine: string; dispose(): Promise<void> }> {
+export async function tfjsModelFn(config: DiffuseConfig, params: Weights, opts: { backend?: BackendName; batchSize?: number } = {}): Promise<{ model: ModelFn; engine: string; dispose(): Promise<void> }> {
   const { initEngine } = await import('./engine/backend.js');
   const { loadUNetFromState, modelFnFromUNet } = await import('./model/runner.js');
   const engine = await initEngine(opts.backend !== undefined ? { backend: opts.backend } : {});
@@ -78,6 +61,12 @@ export async function tfjsModelFn(config: DiffuseConfig, params: NamedArrays, op
   const unet = loadUNetFromState(config.model, params);
   const fn = modelFnFromUNet(unet, engine.tf as unknown as Parameters<typeof modelFnFromUNet>[1], opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {});
   return { model: fn, engine: `tfjs-${engine.backend}`, dispose: async () => unet.dispose() };
+}
+
+/** The checkpoint folder of a model given by shipped name or by path (a run folder's checkpoint/ inside it). */
+export function modelCheckpointDir(model: string): string {
+  // a folder left mid-swap by a crash resolves to itself (checkpoint.ts recovers it)
+  return checkpointDir(checkpointDir(model) === model ? model : resolveModelDir(model));
 }
 
 /**
@@ -99,15 +88,23 @@ async function ortAvailableLazy(): Promise<boolean> {
   return ortAvailable();
 }
 
-/** Load a checkpoint for generation. */
-export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Promise<Pipeline> {
-  const checkpoint = resolveCheckpoint(dir);
+/**
+ * Load a model for generation: a shipped model by name ('mnist',
+ * 'fashion-mnist-text'; shippedModels() lists them) or a checkpoint or run
+ * folder by path (a path that exists wins over a shipped name).
+ */
+export async function loadPipeline(model: string, opts: PipelineOptions = {}): Promise<Pipeline> {
+  const checkpoint = modelCheckpointDir(model);
   const { config, params, step } = await loadModelWeights(checkpoint, opts.weights ?? 'ema');
   const nativeDefault = (opts.batchSize ?? NATIVE_MIN_BATCH) >= NATIVE_MIN_BATCH && (await nativeAvailableLazy());
   const engineName: EngineName = opts.engine ?? (nativeDefault ? 'tfjs' : (await ortAvailableLazy()) ? 'onnx' : 'tfjs');
+  // before any engine allocates: refuse what cannot run here (limits.ts)
+  const guided = config.model.numClasses > 0 || config.model.text !== undefined;
+  const pool = engineName === 'tfjs' && opts.backend !== 'tensorflow' ? 'wasm' : 'native';
+  checkSamplingMemory(config.model, opts.batchSize ?? 64, guided, pool, checkpoint);
   switch (engineName) {
     case 'tfjs': {
-      const r = await tfjsModelFn(config, params as NamedArrays, {
+      const r = await tfjsModelFn(config, params as Weights, {
         ...(opts.backend !== undefined ? { backend: opts.backend } : {}),
         ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
       });
@@ -117,7 +114,7 @@ export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Pro
       const { exportUNetToOnnx } = await import('./onnx/export-unet.js');
       const { createOrtModelFn, ortAvailable } = await import('./onnx/runner.js');
       if (!(await ortAvailable())) throw new DiffuseError("engine 'onnx' needs onnxruntime-node (npm install onnxruntime-node)");
-      const bytes = exportUNetToOnnx(config.model, params as NamedArrays);
+      const bytes = exportUNetToOnnx(config.model, params as Weights);
       const fn = await createOrtModelFn(bytes, opts.threads !== undefined ? { threads: opts.threads } : {});
       return { config, step, checkpoint, model: fn, engine: 'onnxruntime-node', dispose: () => fn.dispose() };
     }
@@ -128,32 +125,6 @@ export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Pro
   }
 }
 
-/** The usual number of network evaluations per sampler: DDPM all T, DDIM 50, DPM-Solver++ 20. */
-export function defaultSteps(sampler: SamplerName, T: number): number {
-  switch (sampler) {
-    case 'ddpm': return T;
-    case 'ddim': return Math.min(50, T);
-    case 'dpm-solver': return Math.min(20, T);
-    default: {
-      const never: never = sampler;
-      throw new DiffuseError(`unknown sampler '${String(never)}'`);
-    }
-  }
-}
-
-/** What generation needs beyond the model's own config (schedule, prediction, size come from the checkpoint). */
-export type SampleRequest = Omit<GenerateOptions, 'schedule' | 'timesteps' | 'prediction' | 'imageSize' | 'channels' | 'steps'> & { readonly steps?: number };
-
-/** Generate from a loaded pipeline: its config fills in schedule, prediction type and image shape. */
-export async function generateWith(pipe: Pick<Pipeline, 'config' | 'model'>, req: SampleRequest): Promise<GenerateResult> {
-  const cfg = pipe.config;
-  return generate(pipe.model, {
-    ...req,
-    schedule: cfg.diffusion.schedule,
-    timesteps: cfg.diffusion.timesteps,
-    prediction: cfg.diffusion.prediction,
-    imageSize: cfg.data.imageSize,
-    channels: cfg.data.channels,
-    steps: req.steps ?? defaultSteps(req.sampler, cfg.diffusion.timesteps),
-  });
-}
+// Engine-free parts of the pipeline, where they live (re-exported for existing importers).
+export { generateWith, type SampleRequest } from './generate.js';
+export { defaultSteps } from './samplers/factory.js';

@@ -62,3 +62,14 @@ test('parseConfig names file and field path for unknown / missing / wrong-typed 
   assert.throws(() => parseConfig(mut((o) => { o['train']!['condDropout'] = 1.5; }), 'run/config.json'), named(/train\.condDropout must be in \[0, 1\)/));
   assert.throws(() => parseConfig('[]', 'run/config.json'), named(/config must be an object/));
 });
+
+test('diffusion: optional β range and zero terminal SNR round trip; ε with zero SNR is refused', () => {
+  const c = defaultConfig({ diffusion: { schedule: 'scaled-linear', betaStart: 0.00085, betaEnd: 0.012, zeroTerminalSnr: true, prediction: 'v' } });
+  assert.deepEqual(parseConfig(stringifyConfig(c), 'x.json'), c);
+  const named = (re: RegExp) => (e: unknown) => e instanceof DiffuseError && re.test(e.message) && e.message.startsWith('x.json');
+  const bad = (d: Record<string, unknown>): string => JSON.stringify({ ...JSON.parse(stringifyConfig(defaultConfig())) as Record<string, unknown>, diffusion: { schedule: 'linear', timesteps: 1000, prediction: 'epsilon', ...d } });
+  assert.throws(() => parseConfig(bad({ zeroTerminalSnr: true }), 'x.json'), named(/zero terminal SNR: use a v, x0 or mean network/));
+  assert.throws(() => parseConfig(bad({ zeroTerminalSnr: 'yes' }), 'x.json'), named(/diffusion\.zeroTerminalSnr must be true or false/));
+  assert.throws(() => parseConfig(bad({ betaStart: 2 }), 'x.json'), named(/diffusion\.betaStart must be in \(0, 1\)/));
+  assert.throws(() => parseConfig(bad({ schedule: 'cosine', betaEnd: 0.01 }), 'x.json'), named(/cosine schedule has no betaStart/));
+});

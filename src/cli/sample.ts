@@ -1,39 +1,41 @@
-/** `diffuse sample`: a checkpoint (default: the shipped MNIST model) -> PNG grid, PNG files, GIF of the reverse process. */
+/** `diffuse sample`: a checkpoint (default: the shipped MNIST model) -> PNG/JPEG grid, PNG files, GIF of the reverse process. */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ParsedArgs } from './args.js';
-import { Flags } from './args.js';
+import { defineCommand } from './command.js';
+import { BACKEND, CHECKPOINT, DEFAULT_GUIDANCE, GUIDANCE, SAMPLER, SAMPLING_BATCH, SAMPLING_STEPS, SEED, WEIGHTS } from './options.js';
+import { allClassLabels, requireFinite, samplingSteps } from './common.js';
 import { DiffuseError } from '../errors.js';
-import { loadPipeline, shippedModelDir, ENGINE_NAMES, defaultSteps, generateWith } from '../pipeline.js';
+import { loadPipeline, ENGINE_NAMES, generateWith } from '../pipeline.js';
 import type { GenerateResult } from '../generate.js';
-import { SAMPLER_NAMES } from '../samplers/factory.js';
-import { imageGrid, writePng, type ImageU8 } from '../io/image.js';
+import { checkSamplerSettings, type SamplerSettings } from '../samplers/factory.js';
+import { TIMESTEP_SPACINGS } from '../samplers/spacing.js';
+import { imageGrid, writeImage, writePng, type ImageU8 } from '../io/image.js';
+import { conditionLength } from '../model/config.js';
 import { writeGif } from '../io/gif.js';
-import { ProgressBar } from '../train/progress.js';
-import { parseBackendName } from '../engine/backend.js';
+import { ProgressBar } from '../io/progress.js';
 import { classCondition, classCount, promptCondition, resolveClassFor, type Condition } from '../guidance/condition.js';
 
-export const HELP = `usage: diffuse sample [options]
-
-  --checkpoint DIR      run or checkpoint folder (default: the shipped MNIST model, models/mnist)
-  --sampler NAME        ddpm | ddim (default) | dpm-solver
-  --steps K             network evaluations (default: ddpm = all T, ddim 50, dpm-solver 20)
-  --eta X               DDIM noise (0 = deterministic, default)
-  --n N                 number of images (default 64)
-  --seed S              (default 0): same seed, same images
-  --out FILE            PNG grid (default samples.png)
-  --cols N              grid columns (default: square)
-  --dir DIR             also write each image as DIR/000.png ...
-  --gif FILE            animated GIF of the reverse process, pure noise to image (first 8 images)
-  --class C             conditional models: a class index or name (e.g. 7, seven, 'ankle boot'), or 'all' for one row per class
-  --prompt TEXT         text-conditioned models: a short prompt (e.g. "ankle boot", "a photo of a sneaker");
-                        unknown words get an error listing the model's vocabulary. Class models accept
-                        a class name or synonym here too.
-  --guidance W          classifier-free guidance weight (default 2 with --class or --prompt)
-  --weights ema|model   which weights (default ema)
-  --engine E            tfjs | onnx (default: tfjs on the native engine when it is built and --batch >= 32, else onnx)
-  --backend B           tfjs backend: native | wasm | tensorflow | webgpu | cpu (default: native if built, else tensorflow if installed, else wasm)
-  --batch N             images per network evaluation (default 64)`;
+export const OPTIONS = {
+  checkpoint: { ...CHECKPOINT, defaultText: 'mnist (the shipped MNIST model)' },
+  sampler: SAMPLER,
+  'sampling-steps': SAMPLING_STEPS,
+  eta: { type: 'number', min: 0, max: 1, arg: 'X', help: 'DDIM noise: 0 = deterministic, 1 = as much as DDPM', defaultText: '0' },
+  'timestep-spacing': { type: 'choice', choices: TIMESTEP_SPACINGS, default: 'uniform', arg: 'S', help: 'where the steps sit among the T timesteps (docs/samplers.md)' },
+  karras: { type: 'flag', help: 'Karras et al. noise levels (euler, euler-ancestral, heun, dpm-solver)' },
+  n: { type: 'int', min: 1, max: 100000, arg: 'N', help: 'number of images', defaultText: `64; with --class all, 6 per class` },
+  seed: SEED,
+  out: { type: 'out-file', formats: ['png', 'jpeg'], default: 'samples.png', arg: 'FILE', help: 'the grid of all images' },
+  cols: { type: 'int', min: 1, max: 10000, arg: 'N', help: 'grid columns', defaultText: 'square; one row per class with --class all' },
+  dir: { type: 'out-dir', arg: 'DIR', help: 'also write each image as DIR/000.png, DIR/001.png ...' },
+  gif: { type: 'out-file', formats: ['gif'], arg: 'FILE', help: 'animated GIF of the reverse process, pure noise to image (the first 8 images)' },
+  class: { type: 'string', arg: 'C', help: "conditional models: a class index or name (7, seven, 'ankle boot'), or 'all' for one row per class" },
+  prompt: { type: 'string', arg: 'TEXT', help: 'text-conditioned models: a short prompt ("ankle boot", "a photo of a sneaker"); class models take a class name here too' },
+  guidance: GUIDANCE,
+  weights: WEIGHTS,
+  engine: { type: 'choice', choices: ENGINE_NAMES, arg: 'E', help: 'what runs the network', defaultText: 'tfjs on the native engine when it is built and --batch-size >= 32, else onnx when onnxruntime-node is installed, else tfjs' },
+  backend: { ...BACKEND, help: 'tfjs backend (implies --engine tfjs)' },
+  'batch-size': SAMPLING_BATCH,
+} as const;
 
 function gifFrames(r: GenerateResult): ImageU8[] {
   const [n, h, w, c] = r.recordedShape;
@@ -50,97 +52,88 @@ function gifFrames(r: GenerateResult): ImageU8[] {
   return frames;
 }
 
-export async function run(args: ParsedArgs): Promise<void> {
-  const f = new Flags(args);
-  const ckptFlag = f.string('checkpoint');
-  const checkpoint = ckptFlag ?? shippedModelDir();
-  const sampler = f.choice('sampler', SAMPLER_NAMES, 'ddim');
-  const stepsFlag = f.int('steps');
-  const eta = f.number('eta');
-  let n = f.int('n', 64);
-  const seed = f.int('seed', 0);
-  const out = f.string('out', 'samples.png');
-  const colsFlag = f.int('cols');
-  const dir = f.string('dir');
-  const gif = f.string('gif');
-  const classFlag = f.string('class');
-  const promptFlag = f.string('prompt');
-  if (classFlag !== undefined && promptFlag !== undefined) throw new DiffuseError('give --class or --prompt, not both');
-  const guidanceFlag = f.number('guidance');
-  const weights = f.choice('weights', ['ema', 'model'], 'ema');
-  const engineFlag = f.string('engine');
-  const engine = engineFlag === undefined ? undefined : f.choice('engine', ENGINE_NAMES, 'onnx');
-  const backendFlag = f.string('backend');
-  if (backendFlag !== undefined && engine === 'onnx') throw new DiffuseError('--backend chooses a tfjs backend: use it with --engine tfjs');
-  const batch = f.int('batch', 64);
-  f.rejectUnknown();
-  if (args.positional.length > 0) throw new DiffuseError(`unexpected argument '${args.positional[0]}' (see diffuse sample --help)`);
-  if (n < 1) throw new DiffuseError(`--n must be at least 1, got ${n}`);
-
-  const pipe = await loadPipeline(checkpoint, {
-    weights,
-    batchSize: batch,
-    ...(engine !== undefined ? { engine } : backendFlag !== undefined ? { engine: 'tfjs' as const } : {}),
-    ...(backendFlag !== undefined ? { backend: parseBackendName(backendFlag) } : {}),
-  });
-  try {
-    const cfg = pipe.config;
-    const T = cfg.diffusion.timesteps;
-    const steps = stepsFlag ?? defaultSteps(sampler, T);
-    const k = classCount(cfg);
-    let cols = colsFlag;
-    let condition: Condition | undefined;
-    if (classFlag !== undefined || guidanceFlag !== undefined || promptFlag !== undefined) {
-      if (k === 0) throw new DiffuseError(`checkpoint ${pipe.checkpoint} is unconditional: --class, --prompt and --guidance need a conditional model (train with --conditional or --text)`);
-      const guidance = guidanceFlag ?? 2;
-      if (promptFlag !== undefined) {
-        condition = promptCondition(cfg, new Array<string>(n).fill(promptFlag), guidance);
-      } else if (classFlag === undefined || classFlag === 'all') {
-        const per = Math.max(1, Math.round(n / k));
-        n = per * k;
-        condition = classCondition(cfg, Int32Array.from({ length: n }, (_, i) => Math.floor(i / per)), guidance);
-        cols = cols ?? per;
-      } else {
-        condition = classCondition(cfg, new Int32Array(n).fill(resolveClassFor(cfg, classFlag)), guidance);
-      }
-    } else if (k > 0) {
-      condition = classCondition(cfg, new Int32Array(n).fill(-1), 0);
-    }
-    const bar = new ProgressBar({ total: steps * Math.ceil(n / batch), label: 'sample', unit: 'nfe' });
-    const r = await generateWith(pipe, {
-      sampler,
-      steps,
-      n,
-      seed,
-      batchSize: batch,
-      ...(eta !== undefined ? { eta } : {}),
-      ...(condition !== undefined ? { condition } : {}),
-      ...(gif !== undefined ? { recordFrames: Math.min(steps, 40), recordSamples: Math.min(n, 8) } : {}),
-      onStep: (done) => bar.update(done, {}),
+export const command = defineCommand({
+  name: 'sample',
+  description: 'Generate images from a trained model: a grid, optionally each image as a file and the reverse process as a GIF.',
+  options: OPTIONS,
+  async run({ values: o }) {
+    const samplerOptions: SamplerSettings = { timestepSpacing: o['timestep-spacing'], ...(o.karras ? { karrasSigmas: true } : {}) };
+    checkSamplerSettings(o.sampler, samplerOptions);
+    if (o.class !== undefined && o.prompt !== undefined) throw new DiffuseError('give --class or --prompt, not both');
+    if (o.backend !== undefined && o.engine === 'onnx') throw new DiffuseError('--backend chooses a tfjs backend: use it with --engine tfjs');
+    const engine = o.engine ?? (o.backend !== undefined ? 'tfjs' : undefined);
+    const pipe = await loadPipeline(o.checkpoint ?? 'mnist', {
+      weights: o.weights,
+      batchSize: o['batch-size'],
+      ...(engine !== undefined ? { engine } : {}),
+      ...(o.backend !== undefined ? { backend: o.backend } : {}),
     });
-    bar.finish();
-    await writePng(out, imageGrid(r.images, r.shape, cols !== undefined ? { cols } : {}));
-    const wrote = [out];
-    if (dir !== undefined) {
-      await mkdir(dir, { recursive: true });
-      const [, h, w, c] = r.shape;
-      const per = h * w * c;
-      for (let i = 0; i < n; i++) {
-        const file = join(dir, `${String(i).padStart(3, '0')}.png`);
-        await writePng(file, imageGrid(r.images.subarray(i * per, (i + 1) * per), [1, h, w, c], { pad: 0 }));
+    try {
+      const cfg = pipe.config;
+      const steps = samplingSteps(o['sampling-steps'], o.sampler, cfg.diffusion.timesteps);
+      const k = classCount(cfg);
+      let n = o.n ?? 64;
+      let cols = o.cols;
+      let condition: Condition | undefined;
+      if (o.class !== undefined || o.guidance !== undefined || o.prompt !== undefined) {
+        if (conditionLength(cfg.model) === 0) throw new DiffuseError(`checkpoint ${pipe.checkpoint} is unconditional: --class, --prompt and --guidance need a conditional model (train with --conditional or --text)`);
+        const guidance = o.guidance ?? DEFAULT_GUIDANCE;
+        if (o.prompt !== undefined) {
+          condition = promptCondition(cfg, new Array<string>(n).fill(o.prompt), guidance);
+        } else if (k === 0) {
+          throw new DiffuseError(`checkpoint ${pipe.checkpoint} was trained on its data set's captions, not on classes: give --prompt "..."`);
+        } else if (o.class === undefined || o.class === 'all') {
+          const all = allClassLabels(o.n, k);
+          n = all.n;
+          condition = classCondition(cfg, all.labels, guidance);
+          cols = cols ?? all.per;
+        } else {
+          condition = classCondition(cfg, new Int32Array(n).fill(resolveClassFor(cfg, o.class)), guidance);
+        }
+      } else if (conditionLength(cfg.model) > 0) {
+        condition = classCondition(cfg, new Int32Array(n).fill(-1), 0);
       }
-      wrote.push(`${dir}/ (${n} files)`);
+      const batch = o['batch-size'];
+      let bar: ProgressBar | undefined;
+      const r = await generateWith(pipe, {
+        sampler: o.sampler,
+        steps,
+        n,
+        seed: o.seed,
+        batchSize: batch,
+        ...(o.eta !== undefined ? { eta: o.eta } : {}),
+        samplerOptions,
+        ...(condition !== undefined ? { condition } : {}),
+        ...(o.gif !== undefined ? { recordFrames: Math.min(steps, 40), recordSamples: Math.min(n, 8) } : {}),
+        onStep: (done, total) => (bar ??= new ProgressBar({ total, label: 'sample', unit: 'nfe' })).update(done, {}),
+      });
+      bar?.finish();
+      requireFinite(r.images, `the model of ${pipe.checkpoint}`);
+      await writeImage(o.out, imageGrid(r.images, r.shape, cols !== undefined ? { cols } : {}));
+      const wrote = [o.out];
+      if (o.dir !== undefined) {
+        await mkdir(o.dir, { recursive: true });
+        const [, h, w, c] = r.shape;
+        const per = h * w * c;
+        for (let i = 0; i < n; i++) {
+          await writePng(join(o.dir, `${String(i).padStart(3, '0')}.png`), imageGrid(r.images.subarray(i * per, (i + 1) * per), [1, h, w, c], { pad: 0 }));
+        }
+        wrote.push(`${o.dir}/ (${n} files)`);
+      }
+      if (o.gif !== undefined) {
+        await writeGif(o.gif, gifFrames(r), { delayMs: 80, scale: 3 });
+        wrote.push(o.gif);
+      }
+      const guided = (o.prompt !== undefined ? `, prompt '${o.prompt}'` : '') + (condition !== undefined && condition.guidance > 0 ? `, guidance ${condition.guidance}` : '');
+      process.stderr.write(
+        `${n} images, ${o.sampler} ${steps} steps${guided}, ${r.seconds.toFixed(1)} s on ${pipe.engine} (checkpoint ${pipe.checkpoint}, step ${pipe.step})\n` +
+          `wrote ${wrote.join(', ')}\n`,
+      );
+      if (engine === undefined && pipe.engine.startsWith('tfjs')) {
+        process.stderr.write('note: onnxruntime-node is not installed (its install step may have failed: see the README\'s Install), so this ran on tfjs, about 10× slower\n');
+      }
+    } finally {
+      await pipe.dispose();
     }
-    if (gif !== undefined) {
-      await writeGif(gif, gifFrames(r), { delayMs: 80, scale: 3 });
-      wrote.push(gif);
-    }
-    const guided = (promptFlag !== undefined ? `, prompt '${promptFlag}'` : '') + (condition !== undefined && condition.guidance > 0 ? `, guidance ${condition.guidance}` : '');
-    process.stderr.write(
-      `${n} images, ${sampler} ${steps} steps${guided}, ${r.seconds.toFixed(1)} s on ${pipe.engine} (checkpoint ${pipe.checkpoint}, step ${pipe.step})\n` +
-        `wrote ${wrote.join(', ')}\n`,
-    );
-  } finally {
-    await pipe.dispose();
-  }
-}
+  },
+});

@@ -3,6 +3,9 @@
  * shared by the loaders (byte → [-1,1] conversion, subsetting, resizing).
  */
 import { DiffuseError } from '../errors.js';
+import { resizeAreaFloat } from '../image/pixels.js';
+
+export { resizeAreaFloat };
 
 /**
  * A set of images in memory, NHWC, float32 in [-1, 1].
@@ -15,12 +18,12 @@ export interface Dataset {
   shape: [n: number, h: number, w: number, c: number];
   labels?: Int32Array;
   labelNames?: string[];
-}
-
-/** Convert 8-bit pixels (0..255) to floats in [-1, 1]. */
-export function bytesToUnit(src: Uint8Array, dst: Float32Array = new Float32Array(src.length), dstOffset = 0): Float32Array {
-  for (let i = 0; i < src.length; i++) dst[dstOffset + i] = src[i]! / 127.5 - 1;
-  return dst;
+  /**
+   * Captioned sets (emoji, folders with metadata.jsonl or .txt sidecars): per
+   * image, the captions it may be trained with (at least one; training draws
+   * one per image per step). `captions[i][0]` is the image's canonical prompt.
+   */
+  captions?: string[][];
 }
 
 /** Indices of `count` items spread evenly over `total` (deterministic, keeps class balance of grouped data). */
@@ -43,6 +46,11 @@ export function validateDataset(ds: Dataset): void {
   if (ds.labels && ds.labels.length !== n) {
     throw new DiffuseError(`data set ${ds.name}: ${ds.labels.length} labels for ${n} images`);
   }
+  if (ds.captions) {
+    if (ds.captions.length !== n) throw new DiffuseError(`data set ${ds.name}: ${ds.captions.length} caption lists for ${n} images`);
+    const i = ds.captions.findIndex((c) => c.length === 0);
+    if (i >= 0) throw new DiffuseError(`data set ${ds.name}: image ${i} has no caption`);
+  }
   if (ds.labels && ds.labelNames) {
     for (let i = 0; i < ds.labels.length; i++) {
       const l = ds.labels[i]!;
@@ -57,15 +65,18 @@ export function subsetDataset(ds: Dataset, indices: ArrayLike<number>): Dataset 
   const per = h * w * c;
   const images = new Float32Array(indices.length * per);
   const labels = ds.labels ? new Int32Array(indices.length) : undefined;
+  const captions: string[][] | undefined = ds.captions ? [] : undefined;
   for (let j = 0; j < indices.length; j++) {
     const i = indices[j]!;
     if (!Number.isInteger(i) || i < 0 || i >= n) throw new DiffuseError(`data set ${ds.name}: index ${i} out of range 0..${n - 1}`);
     images.set(ds.images.subarray(i * per, (i + 1) * per), j * per);
     if (labels) labels[j] = ds.labels![i]!;
+    if (captions) captions.push(ds.captions![i]!);
   }
   const out: Dataset = { name: ds.name, images, shape: [indices.length, h, w, c] };
   if (labels) out.labels = labels;
   if (ds.labelNames) out.labelNames = ds.labelNames.slice();
+  if (captions) out.captions = captions;
   return out;
 }
 

@@ -6,6 +6,10 @@
  * composited over white. If every image sits in a first-level subfolder and
  * there are at least two of them, the subfolder names (sorted) are the labels.
  *
+ * Captions (for text-conditioned training) come from metadata.jsonl files or
+ * .txt sidecars, in the layout of folder-captions.ts; with `requireCaptions`
+ * every image must have one.
+ *
  * Files are taken in sorted path order, so the result is deterministic.
  * Files with other extensions are ignored. A file with an image extension
  * that cannot be read or decoded is an error naming the file (or, with
@@ -13,9 +17,12 @@
  * either the whole set loads or one DiffuseError says why not.
  */
 import { readdirSync, statSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { readdir } from 'node:fs/promises';
+import { join, normalize, relative, sep } from 'node:path';
 import { DiffuseError } from '../errors.js';
-import { readImage } from '../io/image.js';
+import { readImage, toFloat, toGrayscale, toRgb } from '../io/image.js';
+import type { ImageBatch } from '../tensor.js';
+import { type FolderCaptions, METADATA_FILE, readFolderCaptions } from './folder-captions.js';
 import { balancedIndices, type Dataset, resizeBilinearFloat } from './dataset.js';
 
 export const IMAGE_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg'];
@@ -29,6 +36,8 @@ export interface FolderOptions {
   skipBad?: boolean;
   /** Load at most this many images (class-balanced over subfolders, else evenly spaced). */
   limit?: number;
+  /** Every image must have a caption (text-conditioned training); otherwise captions are attached only when every image has one. */
+  requireCaptions?: boolean;
 }
 
 export interface FolderDataset extends Dataset {
@@ -36,6 +45,7 @@ export interface FolderDataset extends Dataset {
   skipped: { file: string; reason: string }[];
 }
 
+/** Every (non-hidden) file under `root`, recursively, in sorted path order. */
 function walk(root: string): string[] {
   const out: string[] = [];
   const visit = (dir: string): void => {
@@ -51,10 +61,7 @@ function walk(root: string): string[] {
       if (e.name.startsWith('.')) continue;
       const p = join(dir, e.name);
       if (e.isDirectory()) visit(p);
-      else if (e.isFile() || e.isSymbolicLink()) {
-        const lower = e.name.toLowerCase();
-        if (IMAGE_EXTENSIONS.some((x) => lower.endsWith(x))) out.push(p);
-      }
+      else if (e.isFile() || e.isSymbolicLink()) out.push(p);
     }
   };
   visit(root);
@@ -97,12 +104,16 @@ export function preprocessImage(
   else resizeBilinearFloat(crop, side, side, channels, size, size, dst, dstOffset);
 }
 
-/** Load every PNG/JPEG under `dir` (recursively). */
-export async function loadImageFolder(dir: string, opts: FolderOptions = {}): Promise<FolderDataset> {
-  const size = opts.imageSize ?? 32;
-  const channels = opts.channels ?? 3;
-  if (!Number.isInteger(size) || size < 1 || size > 4096) throw new DiffuseError(`image folder ${dir}: imageSize must be an integer in 1..4096, got ${size}`);
-  if (channels !== 1 && channels !== 3) throw new DiffuseError(`image folder ${dir}: channels must be 1 or 3, got ${String(channels)}`);
+/** What a folder holds, before any image is decoded: image files (after `limit`), labels, captions. */
+interface FolderScan {
+  files: string[];
+  labelNames: string[] | undefined;
+  captions: FolderCaptions;
+  /** Every image has a caption. */
+  captioned: boolean;
+}
+
+function scanFolder(dir: string, opts: Pick<FolderOptions, 'limit' | 'skipBad' | 'requireCaptions'>): FolderScan {
   let st: import('node:fs').Stats;
   try {
     st = statSync(dir);
@@ -110,7 +121,8 @@ export async function loadImageFolder(dir: string, opts: FolderOptions = {}): Pr
     throw new DiffuseError(`image folder ${dir}: does not exist`, { cause: e });
   }
   if (!st.isDirectory()) throw new DiffuseError(`image folder ${dir}: is not a directory`);
-  let files = walk(dir);
+  const all = walk(dir);
+  let files = all.filter((f) => IMAGE_EXTENSIONS.some((x) => f.toLowerCase().endsWith(x)));
   if (files.length === 0) throw new DiffuseError(`image folder ${dir}: empty (no .png/.jpg/.jpeg files found)`);
 
   // Labels: first-level subfolder, if every file has one.
@@ -126,10 +138,37 @@ export async function loadImageFolder(dir: string, opts: FolderOptions = {}): Pr
     files = Array.from(idx, (i) => files[i]!);
   }
 
+  const captions = readFolderCaptions(files, all, opts.skipBad ? { skipBad: true } : {});
+  const uncaptioned = files.filter((f) => !captions.byImage.has(normalize(f)));
+  if (opts.requireCaptions && uncaptioned.length > 0) {
+    throw new DiffuseError(
+      captions.byImage.size === 0
+        ? `image folder ${dir}: no captions (no ${METADATA_FILE} and no .txt sidecars); text conditioning needs a caption for every image`
+        : `image folder ${dir}: ${uncaptioned.length} of ${files.length} images have no caption (first: ${relative(dir, uncaptioned[0]!)}); give each a line in ${METADATA_FILE} or a .txt sidecar`,
+    );
+  }
+  return { files, labelNames, captions, captioned: uncaptioned.length === 0 };
+}
+
+/** The captions of every image in a folder (each image must have one), without decoding any image. */
+export function folderCaptions(dir: string): string[][] {
+  const scan = scanFolder(dir, { requireCaptions: true, skipBad: true });
+  return scan.files.map((f) => scan.captions.byImage.get(normalize(f))!);
+}
+
+/** Load every PNG/JPEG under `dir` (recursively). */
+export async function loadImageFolder(dir: string, opts: FolderOptions = {}): Promise<FolderDataset> {
+  const size = opts.imageSize ?? 32;
+  const channels = opts.channels ?? 3;
+  if (!Number.isInteger(size) || size < 1 || size > 4096) throw new DiffuseError(`image folder ${dir}: imageSize must be an integer in 1..4096, got ${size}`);
+  if (channels !== 1 && channels !== 3) throw new DiffuseError(`image folder ${dir}: channels must be 1 or 3, got ${String(channels)}`);
+  const { files, labelNames, captions: caps, captioned: withCaptions } = scanFolder(dir, opts);
+
   const per = size * size * channels;
   const buf = new Float32Array(files.length * per);
   const labels: number[] = [];
-  const skipped: { file: string; reason: string }[] = [];
+  const captions: string[][] = [];
+  const skipped: { file: string; reason: string }[] = [...caps.missing];
   let n = 0;
   const CONCURRENCY = 8;
   for (let start = 0; start < files.length; start += CONCURRENCY) {
@@ -162,6 +201,7 @@ export async function loadImageFolder(dir: string, opts: FolderOptions = {}): Pr
         continue;
       }
       if (labelNames) labels.push(labelNames.indexOf(relative(dir, f).split(sep)[0]!));
+      if (withCaptions) captions.push(caps.byImage.get(normalize(f))!);
       n++;
     }
   }
@@ -172,10 +212,40 @@ export async function loadImageFolder(dir: string, opts: FolderOptions = {}): Pr
     shape: [n, size, size, channels],
     skipped,
   };
+  if (withCaptions) out.captions = captions;
   if (labelNames) {
     // drop label names whose every image was skipped? keep them: indices stay stable.
     out.labels = Int32Array.from(labels);
     out.labelNames = labelNames;
   }
   return out;
+}
+
+/** Read every PNG/JPEG in `dir` (sorted by name), at most `limit`, as one batch in [-1, 1]. */
+export async function readImageFolder(dir: string, channels: number, limit?: number): Promise<ImageBatch> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort();
+  } catch (err) {
+    throw new DiffuseError(`cannot read samples folder '${dir}': ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  if (names.length === 0) throw new DiffuseError(`samples folder '${dir}' has no .png or .jpg files`);
+  if (limit !== undefined) names = names.slice(0, limit);
+  let size: [number, number] | undefined;
+  const c = channels === 1 ? 1 : 3;
+  const parts: Float32Array[] = [];
+  for (const name of names) {
+    const img = await readImage(join(dir, name));
+    const conv = c === 1 ? toGrayscale(img) : toRgb(img);
+    if (size === undefined) size = [conv.height, conv.width];
+    else if (conv.height !== size[0] || conv.width !== size[1]) {
+      throw new DiffuseError(`samples folder '${dir}': ${name} is ${conv.width}×${conv.height}, the first image ${size[1]}×${size[0]} (all must be one size)`);
+    }
+    parts.push(toFloat(conv.data));
+  }
+  const [h, w] = size!;
+  const per = h * w * c;
+  const images = new Float32Array(parts.length * per);
+  parts.forEach((p, i) => images.set(p, i * per));
+  return { images, shape: [parts.length, h, w, c] };
 }

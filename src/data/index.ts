@@ -4,34 +4,46 @@
 import { DiffuseError } from '../errors.js';
 import { convertChannels, type Dataset, limitDataset, resizeDataset, validateDataset } from './dataset.js';
 import { loadFashionMnist } from './fashion-mnist.js';
-import { loadImageFolder } from './folder.js';
+import { EMOJI_STYLES, emojiCatalog, type EmojiStyle, loadEmoji } from './emoji.js';
+import { folderCaptions, loadImageFolder } from './folder.js';
 import { loadMnist } from './mnist.js';
 
 export type { Dataset } from './dataset.js';
 export { BatchSampler, type SamplerState, epochPermutation, gatherBatch } from './batches.js';
-export { balancedIndices, evenlySpacedIndices, limitDataset, resizeDataset, convertChannels, subsetDataset } from './dataset.js';
+export { balancedIndices, evenlySpacedIndices, limitDataset, resizeDataset, resizeAreaFloat, convertChannels, subsetDataset } from './dataset.js';
 export { loadMnist, MNIST_LABEL_NAMES } from './mnist.js';
 export { loadFashionMnist, FASHION_MNIST_DIR, FASHION_MNIST_LABEL_NAMES } from './fashion-mnist.js';
-export { loadImageFolder, type FolderDataset, type FolderOptions } from './folder.js';
+export { loadImageFolder, folderCaptions, type FolderDataset, type FolderOptions } from './folder.js';
+export { readFolderCaptions, METADATA_FILE, type FolderCaptions } from './folder-captions.js';
+export {
+  loadEmoji, emojiCatalog, emojiCaptions, emojiSplit, fnv1a32, EMOJI_STYLES, EMOJI_SIZE, EMOJI_HELD_OUT_MODULUS, SKIN_TONES,
+  type EmojiDataset, type EmojiImage, type EmojiOptions, type EmojiStyle, type EmojiSplit,
+} from './emoji.js';
 export { readIdx, parseIdx, type IdxArray } from './idx.js';
 
-export type DatasetName = 'mnist' | 'fashion-mnist' | 'folder';
-export const DATASET_NAMES: readonly DatasetName[] = ['mnist', 'fashion-mnist', 'folder'];
+export type DatasetName = 'mnist' | 'fashion-mnist' | 'folder' | 'emoji';
+export const DATASET_NAMES: readonly DatasetName[] = ['mnist', 'fashion-mnist', 'folder', 'emoji'];
 
 export interface DatasetSpec {
   name: DatasetName;
   /** fashion-mnist: folder of the IDX files; folder: the image folder (required). */
   dir?: string;
-  /** fashion-mnist only (default 'train'); mnist has a single 10k set. */
-  split?: 'train' | 'test';
-  /** Side length; default native (28) for the MNISTs, 32 for folders. Resized bilinearly. */
+  /** fashion-mnist: 'train' (default) or 'test'; emoji: 'train' (default) or 'heldout'; mnist has a single 10k set. */
+  split?: 'train' | 'test' | 'heldout';
+  /** Side length; default native (28) for the MNISTs, 64 for emoji, 32 for folders. Resized bilinearly (emoji: area averages). */
   imageSize?: number;
-  /** 1 or 3; default native (1) for the MNISTs (3 replicates gray), 3 for folders. */
+  /** 1 or 3; default native (1) for the MNISTs (3 replicates gray), 3 for folders and emoji. */
   channels?: 1 | 3;
-  /** folder only: skip bad files instead of failing. */
+  /** folder and emoji: skip bad files instead of failing. */
   skipBad?: boolean;
   /** Keep at most this many images (class-balanced when labelled, else evenly spaced). */
   limit?: number;
+  /** folder only: every image must have a caption (text-conditioned training). */
+  requireCaptions?: boolean;
+  /** emoji only: art styles (default both). */
+  styles?: readonly EmojiStyle[];
+  /** Loading progress, for sets slow to decode (emoji's first load in a process). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** The loaded set, plus for folders the files skipped by `skipBad`. */
@@ -56,6 +68,7 @@ export async function loadDataset(spec: DatasetSpec): Promise<LoadedDataset> {
       ds = loadMnist();
       break;
     case 'fashion-mnist': {
+      if (spec.split === 'heldout') throw new DiffuseError('data set fashion-mnist: split must be "train" or "test" ("heldout" is the emoji split)');
       const o: { dir?: string; split?: 'train' | 'test' } = {};
       if (spec.dir !== undefined) o.dir = spec.dir;
       if (spec.split !== undefined) o.split = spec.split;
@@ -64,12 +77,25 @@ export async function loadDataset(spec: DatasetSpec): Promise<LoadedDataset> {
     }
     case 'folder': {
       if (!spec.dir) throw new DiffuseError('data set folder: needs dir (the image folder)');
-      const o: { imageSize?: number; channels?: 1 | 3; skipBad?: boolean; limit?: number } = {};
+      const o: { imageSize?: number; channels?: 1 | 3; skipBad?: boolean; limit?: number; requireCaptions?: boolean } = {};
       if (spec.imageSize !== undefined) o.imageSize = spec.imageSize;
       if (spec.channels !== undefined) o.channels = spec.channels;
       if (spec.skipBad !== undefined) o.skipBad = spec.skipBad;
       if (spec.limit !== undefined) o.limit = spec.limit;
+      if (spec.requireCaptions !== undefined) o.requireCaptions = spec.requireCaptions;
       ds = await loadImageFolder(spec.dir, o);
+      break;
+    }
+    case 'emoji': {
+      if (spec.split === 'test') throw new DiffuseError('data set emoji: split must be "train" or "heldout"');
+      ds = await loadEmoji({
+        ...(spec.split !== undefined ? { split: spec.split } : {}),
+        ...(spec.styles !== undefined ? { styles: spec.styles } : {}),
+        ...(spec.imageSize !== undefined ? { imageSize: spec.imageSize } : {}),
+        ...(spec.skipBad !== undefined ? { skipBad: spec.skipBad } : {}),
+        ...(spec.limit !== undefined ? { limit: spec.limit } : {}),
+        ...(spec.onProgress !== undefined ? { onProgress: spec.onProgress } : {}),
+      });
       break;
     }
     default:
@@ -80,4 +106,25 @@ export async function loadDataset(spec: DatasetSpec): Promise<LoadedDataset> {
   if (spec.imageSize !== undefined) ds = { ...resizeDataset(ds, spec.imageSize) };
   validateDataset(ds);
   return ds;
+}
+
+/**
+ * The training captions of a captioned data set (emoji's train split, or a
+ * folder's metadata.jsonl / .txt sidecars, every image captioned), read from
+ * metadata alone without decoding an image: what a text model's vocabulary
+ * is built from before training starts.
+ */
+export function datasetCaptions(spec: Pick<DatasetSpec, 'name' | 'dir' | 'styles'>): string[][] {
+  switch (spec.name) {
+    case 'emoji':
+      return emojiCatalog(spec.styles ?? EMOJI_STYLES).filter((e) => e.split === 'train').map((e) => [...e.captions]);
+    case 'folder':
+      if (!spec.dir) throw new DiffuseError('data set folder: needs dir (the image folder)');
+      return folderCaptions(spec.dir);
+    case 'mnist':
+    case 'fashion-mnist':
+      throw new DiffuseError(`data set ${spec.name} has no captions of its own (its text models caption the class names)`);
+    default:
+      throw new DiffuseError(`unknown data set "${String(spec.name)}" (expected one of ${DATASET_NAMES.join(', ')})`);
+  }
 }

@@ -200,8 +200,3 @@ export function loadMnist(opts: { shared?: boolean; diskCache?: boolean } = {}):
     shape: [n, SIZE, SIZE, 1],
   };
 }
-
-/** Drop the in-memory cache (tests, memory pressure). */
-export function clearMnistCache(): void {
-  cache = undefined;
-}

@@ -10,13 +10,14 @@
  * For a mixture ∑ w_k N(μ_k, σ_k² I), E[x_0 | x_t] = ∑ r_k E_k[x_0 | x_t] with
  * posterior responsibilities r_k ∝ w_k N(x_t; sqrt(ᾱ) μ_k, (ᾱσ_k² + 1 − ᾱ) I),
  * computed per sample over all its dimensions.
- * The oracle outputs x̂_0 converted to any PredictionType.
+ * The oracle outputs x̂_0 converted to any PredictionType. t may lie between
+ * training indices (σ-space samplers): ᾱ is then schedule.ts' `alphaBarAt`.
  */
 import { DiffuseError } from '../errors.js';
 import type { Rng } from '../rng.js';
-import type { Schedule } from '../schedule.js';
+import { alphaBarAt, type Schedule } from '../schedule.js';
 import { checkShape } from './forward.js';
-import { fromX0AndEps } from './prediction.js';
+import { fromX0AndEps, levelAt } from './prediction.js';
 import type { ModelFn, PredictionType, Shape4 } from './types.js';
 
 export interface GaussianComponent {
@@ -64,7 +65,7 @@ export function gaussianPosteriorMeanX0(
   checkShape(shape, x.length, 'gaussian oracle');
   const dims = shape[1] * shape[2] * shape[3];
   checkComponents(components, dims);
-  const ab = schedule.alphaBar[t]!;
+  const ab = alphaBarAt(schedule, t);
   const a = Math.sqrt(ab);
   const wsum = components.reduce((s, c) => s + c.weight, 0);
   const K = components.length;
@@ -110,8 +111,7 @@ export function gaussianMixtureOracle(opts: OracleOptions): ModelFn {
   const { schedule, prediction } = opts;
   return (x, t, shape) => {
     const x0 = gaussianPosteriorMeanX0(components, schedule, x, t, shape);
-    const a = schedule.sqrtAlphaBar[t]!;
-    const b = schedule.sqrtOneMinusAlphaBar[t]!;
+    const { a, b } = levelAt(schedule, t);
     const eps = new Float32Array(x.length);
     for (let i = 0; i < x.length; i++) eps[i] = (x[i]! - a * x0[i]!) / b;
     return fromX0AndEps(prediction, x0, eps, x, t, schedule);

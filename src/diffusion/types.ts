@@ -12,13 +12,16 @@
 export type PredictionType = 'epsilon' | 'x0' | 'v' | 'mean';
 export const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'x0', 'v', 'mean'];
 
-/** Image batch layout, NHWC: [batch, height, width, channels]. */
-export type Shape4 = readonly [n: number, h: number, w: number, c: number];
+import type { Shape4 } from '../tensor.js';
+
+export type { Shape4 };
 
 /**
  * A denoising network as the samplers see it: a plain function over arrays.
- * `x` holds a batch of images x_t (NHWC, `shape`), all at the same training
- * timestep index `t` (0-based, 0 ≤ t < T of the model's schedule). It returns
+ * `x` holds a batch of images x_t (NHWC, `shape`), all at the same timestep
+ * `t` (0 ≤ t ≤ T−1 of the model's schedule; a training index, or fractional
+ * between two for σ-space samplers and Karras sigmas: the network's time
+ * embedding takes any real t). It returns
  * the network output (in the model's PredictionType), the same size as `x`.
  * A tfjs model, an ONNX Runtime session and the closed-form Gaussian denoiser
  * of the tests all fit this. A conditional network also takes its condition

@@ -18,7 +18,7 @@
  * - `cpu`: tfjs's plain-JS reference backend; used only when asked for (it is
  *   far too slow to train on, so nothing ever falls back to it silently).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.js';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -32,7 +32,7 @@ export const BACKEND_NAMES: readonly BackendName[] = ['native', 'wasm', 'webgpu'
 
 export interface Engine {
   backend: BackendName;
-  tf: typeof import('@tensorflow/tfjs');
+  tf: typeof import('./tf.js');
   /** One line for users: "native (oneDNN 2.6.3, avx512_core_amx, 2 threads)", "wasm (tfjs-wasm, XNNPACK)", ... */
   description: string;
   /** Set when the default engine was picked and the native accelerator is unavailable: why, and how to enable it. */

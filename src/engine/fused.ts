@@ -1,7 +1,7 @@
 /**
  * Fused ops for training speed on the synchronous backends (wasm, cpu).
  *
- * - `groupNormAct(x, gamma, beta, groups, silu)`: GroupNorm (eps 1e-5, biased
+ * - `groupNormAct(x, gamma, beta, groups, silu, eps?)`: GroupNorm (eps default 1e-5, biased
  *   variance, as tf.moments) followed optionally by SiLU, as ONE kernel forward
  *   and ONE kernel backward (analytic gradient) via tf.customGrad. The kernels are
  *   plain JS loops over the backend's Float32Arrays (the wasm heap, or the cpu
@@ -18,7 +18,7 @@
  * defaults of the current backend (native adds 'convbias'). Used by
  * bench/train-step.ts for before/after in one run.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.js';
 
 type TensorInfo = tf.TensorInfo;
 type KernelArgs = Parameters<tf.KernelFunc>[0];
@@ -322,11 +322,11 @@ export function fusedGroupNormAvailable(): boolean {
 
 const fusedFns = new Map<string, (x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D) => tf.Tensor4D>();
 
-function fusedFn(groups: number, silu: boolean): (x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D) => tf.Tensor4D {
-  const key = `${groups}/${silu}`;
+function fusedFn(groups: number, silu: boolean, eps: number): (x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D) => tf.Tensor4D {
+  const key = `${groups}/${silu}/${eps}`;
   let fn = fusedFns.get(key);
   if (fn === undefined) {
-    const attrs = { groups, silu, eps: GROUP_NORM_EPS };
+    const attrs = { groups, silu, eps };
     const cg = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const [x, gamma, beta, save] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
       const [y, stats] = tf.engine().runKernel(GROUP_NORM_KERNEL, { x, gamma, beta }, attrs) as tf.Tensor[];
@@ -353,21 +353,22 @@ function fusedFn(groups: number, silu: boolean): (x: tf.Tensor4D, gamma: tf.Tens
 }
 
 /**
- * act(GroupNorm(x) * gamma + beta), act = SiLU or identity; x NHWC.
+ * act(GroupNorm(x) * gamma + beta), act = SiLU or identity; x NHWC; eps added
+ * to the variance (default 1e-5).
  * Fused (one kernel each way) on wasm and cpu when fusion is on; otherwise the
  * composite ops (any backend). Same forward semantics either way.
  */
-export function groupNormAct(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, groups: number, silu: boolean): tf.Tensor4D {
-  if (fusedGroupNormAvailable()) return fusedFn(groups, silu)(x, gamma, beta);
-  return groupNormComposite(x, gamma, beta, groups, silu);
+export function groupNormAct(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, groups: number, silu: boolean, eps = GROUP_NORM_EPS): tf.Tensor4D {
+  if (fusedGroupNormAvailable()) return fusedFn(groups, silu, eps)(x, gamma, beta);
+  return groupNormComposite(x, gamma, beta, groups, silu, eps);
 }
 
 /** The composite reference (tfjs ops; what the U-Net ran before the fused kernel). Call inside a tidy. */
-export function groupNormComposite(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, groups: number, silu: boolean): tf.Tensor4D {
+export function groupNormComposite(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, groups: number, silu: boolean, eps = GROUP_NORM_EPS): tf.Tensor4D {
   const [n, h, w, ch] = x.shape;
   const xr = tf.reshape(x, [n, h * w, groups, ch / groups]);
   const { mean, variance } = tf.moments(xr, [1, 3], true);
-  const xn = tf.mul(tf.sub(xr, mean), tf.rsqrt(tf.add(variance, GROUP_NORM_EPS)));
+  const xn = tf.mul(tf.sub(xr, mean), tf.rsqrt(tf.add(variance, eps)));
   const y = tf.add(tf.mul(tf.reshape(xn, [n, h, w, ch]), gamma), beta) as tf.Tensor4D;
   return silu ? tf.mul(y, tf.sigmoid(y)) as tf.Tensor4D : y;
 }

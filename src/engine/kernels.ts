@@ -21,7 +21,7 @@
  * - Slice/SplitV (strided slices allocated one subarray per innermost run):
  *   plain loops; this is the gradient of every channel concat.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.js';
 import { fusedOpsEnabled } from './fused.js';
 
 type TensorInfo = tf.TensorInfo;

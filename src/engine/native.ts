@@ -28,7 +28,7 @@
  * engine stays on wasm. DIFFUSE_NATIVE_PATH loads the addon from another file;
  * DIFFUSE_NATIVE_THREADS sets its thread count (default: all cores).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.js';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';

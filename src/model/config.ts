@@ -31,8 +31,9 @@ export interface UNetConfig {
   numClasses: number;
   /**
    * Text conditioning (absent = none; exclusive with numClasses > 0): a small
-   * learned text encoder over a fixed word vocabulary, attended to by
-   * cross-attention in the middle block (and after every self-attention block),
+   * learned text encoder over a fixed word vocabulary (text/encoder.ts), attended
+   * to by a cross-attention block after every self-attention block (the middle
+   * block's included),
    * its mean-pooled output added to the time embedding. The empty prompt
    * (all pad tokens) is the unconditional input for classifier-free guidance.
    */
@@ -50,6 +51,8 @@ export interface TextEncoderConfig {
 }
 
 export const PAD_TOKEN = '<pad>';
+/** The most tokens a prompt may have (config.json's model.text.maxTokens range). */
+export const MAX_TOKENS = 256;
 
 /** Integers per image of the condition: 1 (class index), maxTokens (token ids) or 0 (unconditional). */
 export function conditionLength(c: UNetConfig): number {
@@ -107,6 +110,7 @@ export function validateUNetConfig(c: UNetConfig): UNetConfig {
   }
   positiveInt(c.outChannels, 'outChannels');
   positiveInt(c.baseChannels, 'baseChannels');
+  if (c.baseChannels % 2 !== 0) throw new DiffuseError(`UNetConfig.baseChannels must be even (it is the width of the sinusoidal time embedding), got ${c.baseChannels}`);
   if (!Array.isArray(c.channelMults) || c.channelMults.length === 0) {
     throw new DiffuseError('UNetConfig.channelMults must be a non-empty array of positive integers');
   }

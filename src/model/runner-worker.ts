@@ -1,26 +1,30 @@
 /**
- * Worker thread of createParallelModelFn (parallel-runner.ts): one U-Net on its
- * own engine instance, evaluated on the images it is sent.
+ * Worker thread of createParallelRunner (parallel-runner.ts): one registered
+ * network (model/networks.ts) with its weights on its own engine instance,
+ * evaluated on the rows it is sent.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { BackendName } from '../engine/backend.js';
-import type { Shape4 } from '../diffusion/types.js';
-import type { UNetConfig } from './config.js';
+import type { BatchArrays } from '../net/graph.js';
+import type { Weights } from '../tensor.js';
 
 export interface RunnerInit {
-  config: UNetConfig;
-  params: Record<string, { shape: number[]; data: Float32Array }>;
+  /** The network kind (model/networks.ts) and its config, checked by the kind's own validate. */
+  kind: string;
+  config: unknown;
+  params: Weights;
   backend: BackendName;
   /** Threads of the native engine's kernels in this worker. */
   nativeThreads: number;
+  /** Rows per network evaluation. */
   batchSize: number;
 }
 
-export interface RunnerRequest { id: number; x: Float32Array; t: number; shape: Shape4; cond?: Int32Array }
+export interface RunnerRequest { id: number; n: number; inputs: BatchArrays }
 
 export type RunnerReply =
   | { kind: 'ready' }
-  | { kind: 'out'; id: number; y: Float32Array }
+  | { kind: 'out'; id: number; outputs: Record<string, Float32Array> }
   | { kind: 'error'; id: number; message: string };
 
 async function main(): Promise<void> {
@@ -29,14 +33,16 @@ async function main(): Promise<void> {
   const init = workerData as RunnerInit;
   try {
     const { initEngine } = await import('../engine/backend.js');
-    const { loadUNetFromState, modelFnFromUNet } = await import('./runner.js');
+    const { registeredNetwork } = await import('./networks.js');
+    const { networkGraph } = await import('../net/network.js');
+    const { buildTfjsNetwork, runRows } = await import('../net/tfjs.js');
     const engine = await initEngine({ backend: init.backend });
     if (engine.backend === 'native') (await import('../engine/native.js')).setNativeThreads(init.nativeThreads);
-    const unet = loadUNetFromState(init.config, init.params);
-    const fn = modelFnFromUNet(unet, engine.tf as unknown as Parameters<typeof modelFnFromUNet>[1], { batchSize: init.batchSize });
+    const def = registeredNetwork(init.kind);
+    const net = buildTfjsNetwork(networkGraph(def, init.config), init.params, def.title);
     port.on('message', (req: RunnerRequest) => {
-      Promise.resolve(fn(req.x, req.t, req.shape, req.cond)).then(
-        (y) => port.postMessage({ kind: 'out', id: req.id, y } satisfies RunnerReply, [y.buffer as ArrayBuffer]),
+      runRows(net, req.n, req.inputs, init.batchSize).then(
+        (outputs) => port.postMessage({ kind: 'out', id: req.id, outputs } satisfies RunnerReply, Object.values(outputs).map((y) => y.buffer as ArrayBuffer)),
         (err: unknown) => port.postMessage({ kind: 'error', id: req.id, message: err instanceof Error ? err.message : String(err) } satisfies RunnerReply),
       );
     });

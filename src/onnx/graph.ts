@@ -51,6 +51,7 @@ export class OnnxGraph {
   private readonly inputs: OnnxValueInfo[] = [];
   private readonly outputs: OnnxValueInfo[] = [];
   private readonly names = new Set<string>();
+  private readonly reserved = new Set<string>();
   private readonly constCache = new Map<string, string>();
   private readonly counters = new Map<string, number>();
 
@@ -77,6 +78,12 @@ export class OnnxGraph {
     return name;
   }
 
+  /** Keep an exact name free for a later addOutput(..., as = name); other values get other names. */
+  reserve(name: string): void {
+    this.claim(name);
+    this.reserved.add(name);
+  }
+
   /** A graph input with an exact name. */
   addInput(name: string, elemType: OnnxDataType, dims: OnnxDim[]): string {
     this.inputs.push({ name: this.claim(name), elemType, dims: [...dims] });
@@ -87,7 +94,7 @@ export class OnnxGraph {
   addOutput(value: string, elemType: OnnxDataType, dims: OnnxDim[], as: string = value): string {
     let v = value;
     if (as !== value) {
-      this.claim(as);
+      if (!this.reserved.delete(as)) this.claim(as);
       this.nodes.push({ opType: 'Identity', name: this.unique(`${as}/Identity`), inputs: [value], outputs: [as], attributes: [] });
       v = as;
     }

@@ -8,7 +8,8 @@ import { checkShape } from '../diffusion/forward.js';
 import { toX0AndEps } from '../diffusion/prediction.js';
 import type { ModelFn, PredictionType, Shape4 } from '../diffusion/types.js';
 import { ddimMove } from './ddim.js';
-import { spacedTimesteps, type Sampler } from './types.js';
+import type { Sampler } from './types.js';
+import { spacedTimesteps } from './spacing.js';
 
 export interface StepInfo {
   /** 0-based index of the sampling step. */

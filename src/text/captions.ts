@@ -1,14 +1,19 @@
 /**
- * Training captions for text-conditioned models, made from a labelled data
- * set's class names: each class has a few phrases (its name and simple
- * synonyms, e.g. "ankle boot", "boot"), and each training image gets one of
- * them inside a random template ("a photo of a boot"). The prompts a model
- * understands are exactly those words (its vocabulary), in any order.
+ * Training captions for text-conditioned models, two ways:
+ * - From a labelled data set's class names (MNIST, Fashion-MNIST): each class
+ *   has a few phrases (its name and simple synonyms, e.g. "ankle boot",
+ *   "boot"), and each training image gets one of them inside a random
+ *   template ("a photo of a boot"); the phrases are kept in data.captions.
+ * - From a captioned data set's own captions (emoji, folders with
+ *   metadata.jsonl): each image has its captions, one drawn per step;
+ *   data.captions stays empty and the data set supplies them.
+ * Either way the vocabulary is every word of every training caption, and the
+ * prompts a model understands are exactly those words, in any order.
  */
 import { DiffuseError } from '../errors.js';
 import type { Rng } from '../rng.js';
 import type { DiffuseConfig } from '../config.js';
-import type { TextEncoderConfig } from '../model/config.js';
+import { MAX_TOKENS, type TextEncoderConfig } from '../model/config.js';
 import { buildVocab, words } from './tokenizer.js';
 
 /** Templates a phrase is put into ("{}" = the phrase). */
@@ -67,15 +72,34 @@ export const DEFAULT_TEXT_DIM = 64;
 export function withTextConditioning(config: DiffuseConfig, labelNames: readonly string[], opts: { dim?: number; captions?: string[][] } = {}): DiffuseConfig {
   const captions = opts.captions ?? defaultCaptions(labelNames);
   if (captions.length !== labelNames.length) throw new DiffuseError(`captions have ${captions.length} rows for ${labelNames.length} classes`);
-  const all = allCaptions(captions);
-  const text: TextEncoderConfig = {
-    vocab: buildVocab(all),
-    maxTokens: Math.max(...all.map((c) => words(c).length)),
-    dim: opts.dim ?? DEFAULT_TEXT_DIM,
-  };
   return {
     ...config,
-    model: { ...config.model, numClasses: 0, text },
+    model: { ...config.model, numClasses: 0, text: textEncoderFor(allCaptions(captions), opts.dim) },
     data: { ...config.data, labelNames: [...labelNames], captions: captions.map((r) => [...r]) },
   };
+}
+
+/** The text encoder of a set of training captions: their vocabulary, maxTokens = the longest. */
+export function textEncoderFor(captions: Iterable<string>, dim = DEFAULT_TEXT_DIM): TextEncoderConfig {
+  const all = [...captions];
+  if (all.length === 0) throw new DiffuseError('text conditioning needs at least one training caption');
+  let longest = '';
+  let maxTokens = 0;
+  for (const c of all) {
+    const n = words(c).length;
+    if (n > maxTokens) { maxTokens = n; longest = c; }
+  }
+  if (maxTokens > MAX_TOKENS) throw new DiffuseError(`caption '${longest.slice(0, 80)}…' has ${maxTokens} words; captions may have at most ${MAX_TOKENS}`);
+  return { vocab: buildVocab(all), maxTokens, dim };
+}
+
+/**
+ * A config made text-conditioned on a captioned data set's own captions (per
+ * image, as `datasetCaptions` or `Dataset.captions` give them): vocabulary
+ * and maxTokens from every caption. data.captions stays unset: training
+ * draws each image's caption from the data set.
+ */
+export function withCaptionConditioning(config: DiffuseConfig, captions: readonly (readonly string[])[], opts: { dim?: number } = {}): DiffuseConfig {
+  const { captions: _classPhrases, ...data } = config.data;
+  return { ...config, model: { ...config.model, numClasses: 0, text: textEncoderFor(captions.flat(), opts.dim) }, data };
 }

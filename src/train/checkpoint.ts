@@ -7,21 +7,27 @@
  *   optimizer.safetensors  Adam moments "m.<param>" / "v.<param>"; metadata step
  *   state.json             step, rng state, data-sampler state, loss tail, wall time
  *
- * Saving is crash-safe: everything is written and fsynced into a sibling
- * `<dir>.tmp-<pid>`, then swapped in with renames (`<dir>` → `<dir>.old-…`,
- * tmp → `<dir>`, then the old one is removed). A crash at any moment leaves a
- * complete checkpoint in `<dir>`, or (between the two renames) none in `<dir>`
- * but complete ones in `<dir>.old-…` and `<dir>.tmp-…`; `loadCheckpoint`
- * then picks the newest sibling that loads and renames it back into place.
+ * Saving is crash-safe and replaces only these files (io/folder-swap.ts):
+ * everything is written and fsynced into a sibling `<dir>.tmp-<pid>`, the
+ * folder's other entries (a README, notes, subfolders) are carried over, then
+ * it is swapped in with renames (`<dir>` → `<dir>.old-…`, tmp → `<dir>`, then
+ * the old one is removed). A crash at any moment leaves a complete checkpoint
+ * in `<dir>`, or (between the two renames) none in `<dir>` but complete ones
+ * in `<dir>.old-…` and `<dir>.tmp-…`; every loader then picks the newest
+ * sibling that loads and renames it back into place.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { type DiffuseConfig, parseConfig, stringifyConfig } from '../config.js';
 import { BatchSampler, type SamplerState } from '../data/batches.js';
 import { DiffuseError } from '../errors.js';
 import { Rng, type RngState } from '../rng.js';
-import { encodeSafetensors, readSafetensors, type Tensor } from './safetensors.js';
+import { encodeSafetensors, readSafetensors } from '../io/safetensors.js';
+import { readRegularFileSync } from '../io/files.js';
+import { writeFileSynced } from '../io/atomic.js';
+import { fsyncDir, replaceFolder, restoreFolder, siblingFolders } from '../io/folder-swap.js';
 import type { TrainerState } from './trainer.js';
+import type { Weights } from '../tensor.js';
 
 export const CHECKPOINT_FILES = ['config.json', 'model.safetensors', 'ema.safetensors', 'optimizer.safetensors', 'state.json'] as const;
 /** How many recent losses state.json keeps. */
@@ -47,13 +53,11 @@ export interface Checkpoint {
   trainingState: TrainingState;
 }
 
-export type ParamMap = Record<string, Tensor>;
 
 export interface LoadOptions {
   /**
    * Expected parameter names → shapes for the config's model. Default: the
-   * U-Net's parameter specs for `config.model` (model/unet.ts, imported
-   * lazily). Model/ema/optimizer tensors must match it exactly; they are
+   * U-Net's parameter specs for `config.model` (model/unet-description.ts). Model/ema/optimizer tensors must match it exactly; they are
    * also always checked against each other.
    */
   expectedShapes?: (config: DiffuseConfig) => Record<string, readonly number[]>;
@@ -65,57 +69,25 @@ export interface LoadOptions {
 
 // ------------------------------------------------------------------ writing
 
-function writeFileSynced(file: string, data: Uint8Array | string): void {
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  const fd = openSync(file, 'w');
-  try {
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // not supported on every platform/filesystem; the renames are still atomic
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
-function siblings(dir: string, kind: 'tmp' | 'old'): string[] {
-  const parent = dirname(dir);
-  const prefix = `${basename(dir)}.${kind}-`;
-  let names: string[];
-  try {
-    names = readdirSync(parent);
-  } catch {
-    return [];
-  }
-  return names.filter((n) => n.startsWith(prefix)).map((n) => join(parent, n));
-}
-
-function pidAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/**
+ * The checkpoint folder behind a path, for saving and loading alike: the path
+ * itself when it is a checkpoint folder (it holds config.json, or it is gone
+ * but an interrupted save left its siblings, which the loaders recover), else
+ * the run folder's `checkpoint/`.
+ */
+export function checkpointDir(dir: string): string {
+  if (existsSync(join(dir, 'config.json'))) return dir;
+  const inner = join(dir, 'checkpoint');
+  if (existsSync(inner)) return inner;
+  if (!existsSync(dir) && siblingFolders(dir, 'tmp').length + siblingFolders(dir, 'old').length > 0) return dir;
+  return inner;
 }
 
 function looksLikeCheckpoint(dir: string): boolean {
   return existsSync(join(dir, 'config.json')) || existsSync(join(dir, 'state.json'));
 }
 
-function checkParams(params: ParamMap, what: string): void {
+function checkParams(params: Weights, what: string): void {
   for (const [name, t] of Object.entries(params)) {
     const n = t.shape.reduce((a, b) => a * b, 1);
     if (!(t.data instanceof Float32Array) || t.data.length !== n) {
@@ -159,21 +131,11 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<voi
       throw new DiffuseError(`saveCheckpoint: ${dir} exists and is not a checkpoint folder (no config.json/state.json); refusing to replace it`);
     }
   }
-  const parent = dirname(dir);
-  mkdirSync(parent, { recursive: true });
-  // stale temp folders of dead processes (crashed saves) are garbage
-  for (const t of siblings(dir, 'tmp')) {
-    const pid = Number(t.slice(t.lastIndexOf('-') + 1));
-    if (Number.isInteger(pid) && !pidAlive(pid)) rmSync(t, { recursive: true, force: true });
-  }
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
   const meta = { 'diffuse-ts': '1', step: String(trainingState.step) };
-  const optTensors: ParamMap = {};
+  const optTensors: Weights = {};
   for (const [k, t] of Object.entries(state.adam.m)) optTensors[`m.${k}`] = t;
   for (const [k, t] of Object.entries(state.adam.v)) optTensors[`v.${k}`] = t;
-  try {
+  await replaceFolder(dir, CHECKPOINT_FILES, (tmp) => {
     writeFileSynced(join(tmp, 'config.json'), stringifyConfig(config));
     writeFileSynced(join(tmp, 'model.safetensors'), encodeSafetensors(state.params, { ...meta, kind: 'model' }, join(dir, 'model.safetensors')));
     writeFileSynced(join(tmp, 'ema.safetensors'), encodeSafetensors(state.ema, { ...meta, kind: 'ema' }, join(dir, 'ema.safetensors')));
@@ -182,39 +144,16 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<voi
     // state.json last: its presence marks a complete folder
     writeFileSynced(join(tmp, 'state.json'), stateJson(trainingState));
     fsyncDir(tmp);
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    if (e instanceof DiffuseError) throw e;
-    throw new DiffuseError(`saveCheckpoint: cannot write ${tmp} (${(e as Error).message})`, { cause: e });
-  }
-  // swap in
-  let old: string | undefined;
-  try {
-    if (existsSync(dir)) {
-      old = `${dir}.old-${process.pid}-${Date.now()}`;
-      renameSync(dir, old);
-    }
-    renameSync(tmp, dir);
-  } catch (e) {
-    if (old !== undefined && !existsSync(dir)) {
-      try { renameSync(old, dir); } catch { /* loadCheckpoint recovers from the .old folder */ }
-    }
-    throw new DiffuseError(`saveCheckpoint: cannot move ${tmp} into place as ${dir} (${(e as Error).message})`, { cause: e });
-  }
-  fsyncDir(parent);
-  for (const o of siblings(dir, 'old')) rmSync(o, { recursive: true, force: true });
+  }, 'saveCheckpoint');
 }
 
 // ------------------------------------------------------------------ reading
 
+/** Largest config.json / state.json we read. */
+const MAX_JSON_BYTES = 64 * 1024 * 1024;
+
 function readJson(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new DiffuseError(`${file}: cannot read (${code ?? (e as Error).message})`, { cause: e });
-  }
+  const text = readRegularFileSync(file, 'checkpoint file', MAX_JSON_BYTES).toString('utf8');
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -251,7 +190,7 @@ function shapeKey(shape: readonly number[]): string {
 }
 
 /** Check `got` has exactly the names/shapes of `want`; errors name `file`. */
-function matchShapes(got: ParamMap, want: Record<string, readonly number[]>, file: string, wantFrom: string): void {
+function matchShapes(got: Weights, want: Record<string, readonly number[]>, file: string, wantFrom: string): void {
   for (const [name, shape] of Object.entries(want)) {
     const t = got[name];
     if (!t) throw new DiffuseError(`${file}: missing tensor "${name}" ${shapeKey(shape)} expected by ${wantFrom}`);
@@ -262,9 +201,15 @@ function matchShapes(got: ParamMap, want: Record<string, readonly number[]>, fil
   }
 }
 
-function stripTensors(file: ReturnType<typeof readSafetensors>): ParamMap {
-  const out: ParamMap = {};
-  for (const [k, t] of Object.entries(file.tensors)) out[k] = { shape: t.shape, data: t.data };
+const FLOAT_DTYPES: readonly string[] = ['F32', 'F16', 'BF16', 'F64'];
+
+/** The tensors of a weights file; weights stored as integers are refused (a damaged or relabelled file). */
+function stripTensors(file: ReturnType<typeof readSafetensors>, source: string): Weights {
+  const out: Weights = {};
+  for (const [k, t] of Object.entries(file.tensors)) {
+    if (!FLOAT_DTYPES.includes(t.dtype)) throw new DiffuseError(`${source}: tensor "${k}" is stored as ${t.dtype}; weights must be floating point (${FLOAT_DTYPES.join(', ')})`);
+    out[k] = { shape: t.shape, data: t.data };
+  }
   return out;
 }
 
@@ -279,9 +224,9 @@ function requireFiles(dir: string, files: readonly string[]): void {
   }
 }
 
-/** The U-Net's parameter names → shapes for a config (lazy: pulls in tfjs). */
+/** The U-Net's parameter names → shapes for a config (its description; engine-free). */
 export async function modelParamShapes(): Promise<(config: DiffuseConfig) => Record<string, readonly number[]>> {
-  const { unetParamSpecs } = await import('../model/unet.js');
+  const { unetParamSpecs } = await import('../model/unet-description.js');
   return (config) => Object.fromEntries(unetParamSpecs(config.model).map((s) => [s.name, s.shape]));
 }
 
@@ -298,12 +243,13 @@ function loadFolder(dir: string, opts: LoadOptions): Checkpoint {
   const modelFile = join(dir, 'model.safetensors');
   const emaFile = join(dir, 'ema.safetensors');
   const optFile = join(dir, 'optimizer.safetensors');
-  const params = stripTensors(readSafetensors(modelFile));
-  const ema = stripTensors(readSafetensors(emaFile));
+  const params = stripTensors(readSafetensors(modelFile), modelFile);
+  const ema = stripTensors(readSafetensors(emaFile), emaFile);
   const opt = readSafetensors(optFile);
-  const m: ParamMap = {};
-  const v: ParamMap = {};
+  const m: Weights = {};
+  const v: Weights = {};
   for (const [k, t] of Object.entries(opt.tensors)) {
+    if (!FLOAT_DTYPES.includes(t.dtype)) throw new DiffuseError(`${optFile}: tensor "${k}" is stored as ${t.dtype}; optimizer moments must be floating point`);
     if (k.startsWith('m.')) m[k.slice(2)] = { shape: t.shape, data: t.data };
     else if (k.startsWith('v.')) v[k.slice(2)] = { shape: t.shape, data: t.data };
     else throw new DiffuseError(`${optFile}: unexpected tensor "${k}" (expected m.<param> / v.<param>)`);
@@ -337,7 +283,7 @@ function resolveDir(dir: string, repair: boolean, check: (d: string) => number):
   if (existsSync(dir)) return dir;
   const candidates: { d: string; step: number }[] = [];
   const errors: string[] = [];
-  for (const d of [...siblings(dir, 'tmp'), ...siblings(dir, 'old')]) {
+  for (const d of [...siblingFolders(dir, 'tmp'), ...siblingFolders(dir, 'old')]) {
     try {
       candidates.push({ d, step: check(d) });
     } catch (e) {
@@ -349,14 +295,7 @@ function resolveDir(dir: string, repair: boolean, check: (d: string) => number):
   }
   candidates.sort((a, b) => b.step - a.step);
   const best = candidates[0]!.d;
-  if (!repair) return best;
-  try {
-    renameSync(best, dir);
-    fsyncDir(dirname(dir));
-    return dir;
-  } catch {
-    return best;
-  }
+  return repair ? restoreFolder(dir, best, CHECKPOINT_FILES) : best;
 }
 
 /** Load and validate a whole checkpoint (for resuming training). */
@@ -374,7 +313,7 @@ export async function loadModelWeights(
   dir: string,
   which: 'ema' | 'model' = 'ema',
   options: LoadOptions = {},
-): Promise<{ config: DiffuseConfig; params: ParamMap; step: number }> {
+): Promise<{ config: DiffuseConfig; params: Weights; step: number }> {
   const opts = await resolveOptions(options);
   const file = which === 'ema' ? 'ema.safetensors' : 'model.safetensors';
   const needed = ['config.json', file, 'state.json'];
@@ -390,7 +329,7 @@ export async function loadModelWeights(
   const sf = join(d, 'state.json');
   const step = parseTrainingState(readJson(sf), sf).step;
   const wf = join(d, file);
-  const params = stripTensors(readSafetensors(wf));
+  const params = stripTensors(readSafetensors(wf), wf);
   if (opts.expectedShapes) matchShapes(params, opts.expectedShapes(config), wf, `the model of ${join(d, 'config.json')}`);
   return { config, params, step };
 }

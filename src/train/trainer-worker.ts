@@ -5,11 +5,14 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { BackendName } from '../engine/backend.js';
-import type { UNetConfig } from '../model/config.js';
+import type { LossSpec } from './objective.js';
 import type { Shard } from './trainer-replica.js';
 
 export interface WorkerInit {
-  config: UNetConfig;
+  /** The network (a registered kind, model/networks.ts), its config and loss. */
+  kind: string;
+  config: unknown;
+  loss: LossSpec;
   paramsShared: SharedArrayBuffer;
   gradShared: SharedArrayBuffer;
   slot: number;
@@ -36,12 +39,14 @@ async function main(): Promise<void> {
   const init = workerData as WorkerInit;
   const { initEngine } = await import('../engine/backend.js');
   const { Replica } = await import('./trainer-replica.js');
+  const { trainGraph } = await import('./objective.js');
+  const { registeredNetwork } = await import('../model/networks.js');
   const engine = await initEngine({ backend: init.backend });
   if (engine.backend === 'native') (await import('../engine/native.js')).setNativeThreads(init.nativeThreads);
   const params = new Float32Array(init.paramsShared);
   const total = params.length;
   const slot = new Float32Array(init.gradShared, 4 * total * init.slot, total);
-  const replica = new Replica(init.config, params.slice(), init.microBatch);
+  const replica = new Replica(trainGraph(registeredNetwork(init.kind), init.config, init.loss).graph, params.slice(), init.microBatch);
   let loaded = 0;
   const sync = (version: number): void => {
     if (version !== loaded) {

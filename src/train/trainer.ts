@@ -1,8 +1,11 @@
 /**
- * The trainer core: regression of a U-Net onto caller-computed targets.
- *
- * The caller does the diffusion math (x_t, t, target) in plain arrays; a step is
- *   loss = mean over all elements of (net(x_t, t) - target)^2
+ * The trainer core: any described network (net/network.ts) with a loss that
+ * is part of its training graph (train/objective.ts), fed named input arrays.
+ * The U-Net's regression onto caller-computed targets is one such task
+ * (`createTrainer`): the caller does the diffusion math (x_t, t, target) in
+ * plain arrays. A step is
+ *   loss = (sum over the batch's rows of the loss) / (n x the loss's per-row count)
+ *          (U-Net: mean over all elements of (net(x_t, t) - target)^2)
  *   g = dloss/dparams (micro-batched, optionally split over worker threads)
  *   g <- clip(g, clipNorm) (global norm); Adam(lr, 0.9, 0.999, 1e-8); EMA(emaDecay)
  *
@@ -22,12 +25,32 @@ import { Worker } from 'node:worker_threads';
 import { type BackendName, initEngine } from '../engine/backend.js';
 import { describeNative } from '../engine/native.js';
 import { DiffuseError } from '../errors.js';
-import { conditionLength, type UNetConfig, validateUNetConfig } from '../model/config.js';
-import { initParam, unetParamSpecs } from '../model/unet.js';
+import { conditionLength, type UNetConfig } from '../model/config.js';
+import { unetNetwork } from '../model/unet-description.js';
+import { isRegisteredNetwork } from '../model/networks.js';
+import { type BatchArrays, type Graph, rowSize, sliceRows } from '../net/graph.js';
+import type { NetworkDef } from '../net/network.js';
+import { initParam, type ParamLayout, paramLayout } from '../net/params.js';
 import { adamStep, clipByGlobalNorm, emaUpdate, type FlatAdamState } from './adam.js';
-import { type ParamLayout, paramLayout, Replica, type Shard } from './trainer-replica.js';
+import { type LossSpec, trainGraph } from './objective.js';
+import { Replica, type Shard } from './trainer-replica.js';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './trainer-worker.js';
+import type { Weights } from '../tensor.js';
 
+/** What to train: a network kind, its config and the loss. */
+export interface TrainTask<C> {
+  network: NetworkDef<C>;
+  config: C;
+  loss: LossSpec;
+}
+
+/** A batch for any task: n rows of every input of its training graph (optional inputs may be absent). */
+export interface NamedBatch {
+  n: number;
+  inputs: BatchArrays;
+}
+
+/** A U-Net batch (createTrainer). */
 export interface TrainBatch {
   xt: Float32Array;
   /** Per-image step index. */
@@ -44,16 +67,14 @@ export interface TrainBatch {
 
 export interface StepHyper { lr: number; clipNorm: number; emaDecay: number }
 
-export type NamedArrays = Record<string, { shape: number[]; data: Float32Array }>;
-
 export interface TrainerState {
-  params: NamedArrays;
-  ema: NamedArrays;
-  adam: { step: number; m: NamedArrays; v: NamedArrays };
+  params: Weights;
+  ema: Weights;
+  adam: { step: number; m: Weights; v: Weights };
 }
 
-export interface Trainer {
-  step(batch: TrainBatch, hp: StepHyper): Promise<{ loss: number; gradNorm: number }>;
+export interface Trainer<B = TrainBatch> {
+  step(batch: B, hp: StepHyper): Promise<{ loss: number; gradNorm: number }>;
   exportState(): Promise<TrainerState>;
   importState(s: TrainerState): Promise<void>;
   dispose(): Promise<void>;
@@ -74,15 +95,15 @@ export interface TrainerOptions {
 
 export const DEFAULT_MICRO_BATCH = 32;
 
-/** Deterministic initial parameters, flat in layout order. */
-export function initialFlatParams(config: UNetConfig, seed: number, layout: ParamLayout = paramLayout(config)): Float32Array {
+/** Deterministic initial parameters of a graph, flat in layout order. */
+export function initialFlatParams(graph: Graph, seed: number, layout: ParamLayout = paramLayout(graph.params)): Float32Array {
   const out = new Float32Array(layout.total);
-  unetParamSpecs(config).forEach((s, i) => out.set(initParam(s, seed), layout.offsets[i] as number));
+  graph.params.forEach((s, i) => out.set(initParam(s, seed), layout.offsets[i] as number));
   return out;
 }
 
-function toNamed(layout: ParamLayout, flat: Float32Array): NamedArrays {
-  const r: NamedArrays = {};
+function toNamed(layout: ParamLayout, flat: Float32Array): Weights {
+  const r: Weights = {};
   layout.names.forEach((n, i) => {
     const o = layout.offsets[i] as number;
     r[n] = { shape: [...(layout.shapes[i] as number[])], data: flat.slice(o, o + (layout.sizes[i] as number)) };
@@ -90,7 +111,7 @@ function toNamed(layout: ParamLayout, flat: Float32Array): NamedArrays {
   return r;
 }
 
-function fromNamed(layout: ParamLayout, named: NamedArrays, what: string, into: Float32Array): void {
+function fromNamed(layout: ParamLayout, named: Weights, what: string, into: Float32Array): void {
   if (typeof named !== 'object' || named === null) throw new DiffuseError(`trainer state: ${what} is missing`);
   const extra = Object.keys(named).filter((k) => !layout.names.includes(k));
   if (extra.length > 0) throw new DiffuseError(`trainer state: ${what} has unknown parameter '${extra[0]}'`);
@@ -108,7 +129,33 @@ function fromNamed(layout: ParamLayout, named: NamedArrays, what: string, into: 
   });
 }
 
-function validateBatch(b: TrainBatch, config: UNetConfig): void {
+/** Checks a batch against the training graph's inputs: sizes, types, integer ranges, nothing unknown. */
+function validateNamedBatch(b: NamedBatch, graph: Graph): void {
+  if (typeof b !== 'object' || b === null || typeof b.inputs !== 'object' || b.inputs === null) throw new DiffuseError('train batch must be {n, inputs}');
+  const n = b.n;
+  if (!Number.isInteger(n) || n < 1) throw new DiffuseError(`train batch size must be a positive integer, got ${String(n)}`);
+  for (const name of Object.keys(b.inputs)) {
+    if (b.inputs[name] !== undefined && !graph.inputs.some((d) => d.name === name)) {
+      throw new DiffuseError(`train batch has an input '${name}' the ${graph.name} does not take (inputs: ${graph.inputs.map((d) => d.name).join(', ')})`);
+    }
+  }
+  for (const d of graph.inputs) {
+    const a = b.inputs[d.name];
+    if (a === undefined) {
+      if (d.fill === undefined) throw new DiffuseError(`train batch lacks input '${d.name}' (${d.doc})`);
+      continue;
+    }
+    const len = n * rowSize(d);
+    const type = d.dtype === 'float32' ? Float32Array : Int32Array;
+    if (!(a instanceof type) || a.length !== len) throw new DiffuseError(`train batch ${d.name} must be a ${type.name} of ${len} values (${d.doc})`);
+    if (d.max !== undefined) {
+      for (const k of a) if (k < 0 || k > d.max) throw new DiffuseError(`train batch ${d.name} value ${k} out of range 0..${d.max}`);
+    }
+  }
+}
+
+/** A U-Net batch as named inputs (x, t, target, classes or tokens), after the checks only it can make. */
+function unetBatch(b: TrainBatch, config: UNetConfig): NamedBatch {
   if (typeof b !== 'object' || b === null) throw new DiffuseError('train batch must be an object');
   const sh = b.shape;
   if (!Array.isArray(sh) || sh.length !== 4 || sh.some((d) => !Number.isInteger(d) || d < 1)) {
@@ -118,22 +165,11 @@ function validateBatch(b: TrainBatch, config: UNetConfig): void {
   if (h !== config.imageSize || w !== config.imageSize || c !== config.inChannels) {
     throw new DiffuseError(`train batch shape [${sh.join(',')}] does not fit the model (${config.imageSize}x${config.imageSize}x${config.inChannels})`);
   }
-  if (!(b.xt instanceof Float32Array) || b.xt.length !== n * h * w * c) {
-    throw new DiffuseError(`train batch xt must be a Float32Array of ${n * h * w * c} values`);
+  if (b.cond !== undefined && conditionLength(config) === 0) {
+    throw new DiffuseError('train batch has a condition but the model is unconditional (no classes, no text)');
   }
-  if (!(b.target instanceof Float32Array) || b.target.length !== n * h * w * config.outChannels) {
-    throw new DiffuseError(`train batch target must be a Float32Array of ${n * h * w * config.outChannels} values`);
-  }
-  if (!(b.t instanceof Float32Array) || b.t.length !== n) throw new DiffuseError(`train batch t must be a Float32Array of ${n} step indices`);
-  if (b.cond !== undefined) {
-    const L = conditionLength(config);
-    if (L === 0) throw new DiffuseError('train batch has a condition but the model is unconditional (no classes, no text)');
-    if (!(b.cond instanceof Int32Array) || b.cond.length !== n * L) throw new DiffuseError(`train batch cond must be an Int32Array of ${n} x ${L} values`);
-    const max = config.text !== undefined ? config.text.vocab.length - 1 : config.numClasses;
-    for (const k of b.cond) {
-      if (k < 0 || k > max) throw new DiffuseError(`train batch condition ${k} out of range 0..${max}`);
-    }
-  }
+  const cond = b.cond === undefined ? {} : config.text !== undefined ? { tokens: b.cond } : { classes: b.cond };
+  return { n, inputs: { x: b.xt, t: b.t, target: b.target, ...cond } };
 }
 
 function validateHyper(hp: StepHyper): void {
@@ -143,24 +179,11 @@ function validateHyper(hp: StepHyper): void {
   if (!(Number.isFinite(hp.emaDecay) && hp.emaDecay >= 0 && hp.emaDecay <= 1)) throw new DiffuseError(`emaDecay must be in [0, 1], got ${String(hp.emaDecay)}`);
 }
 
-function shardOf(b: TrainBatch, start: number, end: number, oc: number, denom: number, dropoutSeed: number): Shard {
-  const [, h, w, c] = b.shape;
-  return {
-    xt: b.xt.slice(start * h * w * c, end * h * w * c),
-    t: b.t.slice(start, end),
-    target: b.target.slice(start * h * w * oc, end * h * w * oc),
-    cond: b.cond?.slice(start * (b.cond.length / b.shape[0]), end * (b.cond.length / b.shape[0])),
-    shape: [end - start, h, w, c],
-    denom,
-    dropoutSeed,
-  };
-}
-
 /** Gradient back-ends: in-process or worker threads. */
 interface GradSource {
   readonly workers: number;
   /** Computes the full-batch gradient into `grad`; returns the loss. */
-  grads(batch: TrainBatch, denom: number, dropoutSeed: number, grad: Float32Array): Promise<number>;
+  grads(batch: NamedBatch, denom: number, dropoutSeed: number, grad: Float32Array): Promise<number>;
   /** Parameters changed (they are in the shared/params buffer). */
   paramsChanged(): void;
   replicaParams(): Promise<Float32Array[]>;
@@ -170,8 +193,8 @@ interface GradSource {
 class InProcess implements GradSource {
   readonly workers = 1;
   constructor(private readonly replica: Replica, private readonly params: Float32Array) {}
-  async grads(b: TrainBatch, denom: number, dropoutSeed: number, grad: Float32Array): Promise<number> {
-    const shard: Shard = { xt: b.xt, t: b.t, target: b.target, cond: b.cond, shape: b.shape, denom, dropoutSeed };
+  async grads(b: NamedBatch, denom: number, dropoutSeed: number, grad: Float32Array): Promise<number> {
+    const shard: Shard = { n: b.n, inputs: b.inputs, denom, dropoutSeed };
     return this.replica.computeGrads(shard, grad);
   }
   paramsChanged(): void { this.replica.setParams(this.params); }
@@ -188,7 +211,7 @@ class WorkerPool implements GradSource {
   private constructor(
     private readonly threads: Worker[],
     private readonly gradSlots: Float32Array[],
-    private readonly oc: number,
+    private readonly graph: Graph,
   ) {
     threads.forEach((w) => {
       w.on('message', (r: WorkerReply) => {
@@ -205,17 +228,19 @@ class WorkerPool implements GradSource {
 
   get workers(): number { return this.threads.length; }
 
-  static async start(config: UNetConfig, layout: ParamLayout, paramsShared: SharedArrayBuffer, n: number,
+  static async start(task: TrainTask<unknown>, graph: Graph, layout: ParamLayout, paramsShared: SharedArrayBuffer, n: number,
     microBatch: number, backend: BackendName, nativeThreads: number): Promise<{ pool: WorkerPool }> {
     const gradShared = new SharedArrayBuffer(4 * layout.total * n);
     const slots = Array.from({ length: n }, (_, i) => new Float32Array(gradShared, 4 * layout.total * i, layout.total));
     const url = new URL('./trainer-worker.js', import.meta.url);
     const threads: Worker[] = [];
     for (let i = 0; i < n; i++) {
-      const init: WorkerInit = { config, paramsShared, gradShared, slot: i, microBatch, backend, nativeThreads };
+      const init: WorkerInit = {
+        kind: task.network.kind, config: task.config, loss: task.loss, paramsShared, gradShared, slot: i, microBatch, backend, nativeThreads,
+      };
       threads.push(new Worker(url, { workerData: init }));
     }
-    const pool = new WorkerPool(threads, slots, config.outChannels);
+    const pool = new WorkerPool(threads, slots, graph);
     try {
       await Promise.all(threads.map((_, i) => pool.call(i, { kind: 'ready', id: 0 })));
     } catch (e) {
@@ -240,13 +265,13 @@ class WorkerPool implements GradSource {
     });
   }
 
-  async grads(b: TrainBatch, denom: number, dropoutSeed: number, grad: Float32Array): Promise<number> {
-    const n = b.shape[0];
+  async grads(b: NamedBatch, denom: number, dropoutSeed: number, grad: Float32Array): Promise<number> {
+    const n = b.n;
     const k = this.threads.length;
     const per = Math.ceil(n / k);
     const replies = await Promise.all(this.threads.map((_, i) => {
       const s = Math.min(n, i * per), e = Math.min(n, (i + 1) * per);
-      const shard = shardOf(b, s, e, this.oc, denom, dropoutSeed + s);
+      const shard: Shard = { n: e - s, inputs: sliceRows(this.graph, b.inputs, s, e, true), denom, dropoutSeed: dropoutSeed + s };
       return this.call(i, { kind: 'grads', id: 0, shard, version: this.version });
     }));
     // Sum slots in a fixed order.
@@ -283,9 +308,13 @@ function resolveWorkers(w: TrainerOptions['workers'], backend: BackendName): 1 |
   throw new DiffuseError(`workers must be 1, 2 or 'auto', got ${String(w)}`);
 }
 
-/** Create a trainer. Same seed + same batches -> same weights. */
-export async function createTrainer(config: UNetConfig, opts: TrainerOptions): Promise<Trainer> {
-  validateUNetConfig(config);
+/**
+ * A trainer for any described network and loss. Same seed + same batches ->
+ * same weights. With 2 workers the network must be a registered kind
+ * (model/networks.ts): worker threads rebuild it from (kind, config).
+ */
+export async function createNetworkTrainer<C>(task: TrainTask<C>, opts: TrainerOptions): Promise<Trainer<NamedBatch>> {
+  const { graph, perRow } = trainGraph(task.network, task.config, task.loss);
   if (!Number.isInteger(opts.seed)) throw new DiffuseError(`trainer seed must be an integer, got ${String(opts.seed)}`);
   const microBatch = opts.microBatch ?? DEFAULT_MICRO_BATCH;
   if (!Number.isInteger(microBatch) || microBatch < 1) throw new DiffuseError(`microBatch must be a positive integer, got ${String(microBatch)}`);
@@ -294,19 +323,22 @@ export async function createTrainer(config: UNetConfig, opts: TrainerOptions): P
   const backend = engine.backend;
   const workers = resolveWorkers(opts.workers, backend);
   const nativeThreads = Math.max(1, Math.floor(availableParallelism() / workers));
-  const layout = paramLayout(config);
+  if (workers > 1 && !isRegisteredNetwork(task.network)) {
+    throw new DiffuseError(`network kind '${task.network.kind}' is not registered (model/networks.ts), so worker threads cannot rebuild it; use workers: 1`);
+  }
+  const layout = paramLayout(graph.params);
   const paramsShared = new SharedArrayBuffer(4 * layout.total);
   const params = new Float32Array(paramsShared);
-  params.set(initialFlatParams(config, opts.seed, layout));
+  params.set(initialFlatParams(graph, opts.seed, layout));
   const ema = params.slice();
   const adam: FlatAdamState = { step: 0, m: new Float32Array(layout.total), v: new Float32Array(layout.total) };
   const grad = new Float32Array(layout.total);
 
   let source: GradSource;
   if (workers === 1) {
-    source = new InProcess(new Replica(config, params, microBatch), params);
+    source = new InProcess(new Replica(graph, params, microBatch), params);
   } else {
-    source = (await WorkerPool.start(config, layout, paramsShared, workers, microBatch, backend, nativeThreads)).pool;
+    source = (await WorkerPool.start(task as TrainTask<unknown>, graph, layout, paramsShared, workers, microBatch, backend, nativeThreads)).pool;
   }
   const engineLine = workers === 1
     ? engine.description
@@ -320,15 +352,14 @@ export async function createTrainer(config: UNetConfig, opts: TrainerOptions): P
     return r;
   };
 
-  const trainer: Trainer = {
+  const trainer: Trainer<NamedBatch> = {
     workers,
     engine: engineLine,
     ...(engine.notice !== undefined ? { notice: engine.notice } : {}),
     step: (batch, hp) => serial(async () => {
-      validateBatch(batch, config);
+      validateNamedBatch(batch, graph);
       validateHyper(hp);
-      const [n, h, w] = batch.shape;
-      const denom = n * h * w * config.outChannels;
+      const denom = batch.n * perRow;
       // Distinct dropout seeds per step and image offset.
       const loss = await source.grads(batch, denom, (adam.step + 1) * 100_003 + opts.seed * 7919, grad);
       if (!Number.isFinite(loss)) throw new DiffuseError(`training loss is not finite (${loss}) at step ${adam.step + 1}`);
@@ -366,10 +397,27 @@ export async function createTrainer(config: UNetConfig, opts: TrainerOptions): P
   return trainer;
 }
 
+/** A U-Net trainer: MSE of its output against the batch's target. */
+export async function createTrainer(config: UNetConfig, opts: TrainerOptions): Promise<Trainer> {
+  const inner = await createNetworkTrainer({ network: unetNetwork, config, loss: { kind: 'mse' } }, opts);
+  const trainer: Trainer = {
+    workers: inner.workers,
+    engine: inner.engine,
+    ...(inner.notice !== undefined ? { notice: inner.notice } : {}),
+    step: async (batch, hp) => inner.step(unetBatch(batch, config), hp),
+    exportState: () => inner.exportState(),
+    importState: (s) => inner.importState(s),
+    dispose: () => inner.dispose(),
+  };
+  const access = replicaAccess.get(inner);
+  if (access !== undefined) replicaAccess.set(trainer, access);
+  return trainer;
+}
+
 /** Parameters of every replica, flat (tests: replicas must be bit-identical). */
-export async function replicaParams(trainer: Trainer): Promise<Float32Array[]> {
+export async function replicaParams(trainer: Trainer<never>): Promise<Float32Array[]> {
   const f = replicaAccess.get(trainer);
   if (f === undefined) throw new DiffuseError('not a trainer created by createTrainer');
   return f();
 }
-const replicaAccess = new WeakMap<Trainer, () => Promise<Float32Array[]>>();
+const replicaAccess = new WeakMap<object, () => Promise<Float32Array[]>>();

@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  cosineBetaSchedule, linearBetaSchedule, makeSchedule, sigmoidBetaSchedule, SCHEDULE_NAMES, type ScheduleName,
+  alphaBarAt, cosineBetaSchedule, linearBetaSchedule, makeSchedule, scaledLinearBetaSchedule, scheduleFromBetas, sigmoidBetaSchedule,
+  SCHEDULE_NAMES, ZERO_SNR_ALPHA_BAR, type ScheduleName,
 } from '../../src/schedule.js';
+import { sigmaToTimestep } from '../../src/samplers/sigmas.js';
 import { DiffuseError } from '../../src/errors.js';
 
 const close = (a: number, b: number, tol: number, msg = ''): void => assert.ok(Math.abs(a - b) <= tol, `${msg} ${a} vs ${b}`);
@@ -67,4 +69,41 @@ test('schedules are frozen and computed independently', () => {
   assert.ok(Object.isFrozen(s) && Object.isFrozen(s.betas));
   assert.throws(() => { (s.betas as number[])[0] = 0.5; }, TypeError);
   assert.notEqual(makeSchedule('linear', 100).betas, s.betas);
+});
+
+test('scaled-linear: sqrt(β) linear between the ends (Stable Diffusion 0.00085 → 0.012)', () => {
+  const b = scaledLinearBetaSchedule(1000, 0.00085, 0.012);
+  close(b[0]!, 0.00085, 1e-15); close(b[999]!, 0.012, 1e-15);
+  for (let i = 1; i < 1000; i++) close(Math.sqrt(b[i]!) - Math.sqrt(b[i - 1]!), (Math.sqrt(0.012) - Math.sqrt(0.00085)) / 999, 1e-12);
+  assert.deepEqual(linearBetaSchedule(1000, 0.001, 0.01).slice(0, 2), [0.001, 0.001 + 0.009 / 999]);
+  assert.throws(() => makeSchedule('linear', 1000, { betaStart: 0.02, betaEnd: 0.01 }), /must not exceed/);
+  assert.throws(() => makeSchedule('linear', 1000, { betaEnd: 1.5 }), /betaEnd must be in \(0, 1\)/);
+  assert.throws(() => makeSchedule('cosine', 1000, { betaStart: 0.001 }), /cosine schedule has no betaStart/);
+});
+
+test('zero terminal SNR (Lin et al. 2023): ᾱ_{T−1} = 0, ᾱ_0 kept, sqrt(ᾱ) an affine map of the original', () => {
+  for (const name of SCHEDULE_NAMES) {
+    const orig = makeSchedule(name, 1000);
+    const z = makeSchedule(name, 1000, { zeroTerminalSnr: true });
+    assert.equal(z.alphaBar[999], 0, name);
+    assert.equal(z.betas[999], 1);
+    close(z.alphaBar[0]!, orig.alphaBar[0]!, 1e-12, name);
+    // sqrt(ᾱ') = (sqrt(ᾱ) − sqrt(ᾱ_{T−1})) · sqrt(ᾱ_0)/(sqrt(ᾱ_0) − sqrt(ᾱ_{T−1})): check at a middle index
+    const a0 = orig.sqrtAlphaBar[0]!;
+    const aT = orig.sqrtAlphaBar[999]!;
+    close(z.sqrtAlphaBar[500]!, (orig.sqrtAlphaBar[500]! - aT) * a0 / (a0 - aT), 1e-9, name);
+    for (let t = 1; t < 1000; t++) assert.ok(z.alphaBar[t]! < z.alphaBar[t - 1]!, `${name}: ᾱ decreasing at ${t}`);
+    assert.equal(z.sigmas[999], Math.sqrt((1 - ZERO_SNR_ALPHA_BAR) / ZERO_SNR_ALPHA_BAR));
+  }
+  assert.throws(() => scheduleFromBetas([0.5, 1, 0.5]), /only the last may be 1/);
+});
+
+test('alphaBarAt: the table at integers, log σ interpolated between; sigmaToTimestep inverts it', () => {
+  const s = makeSchedule('linear', 1000);
+  for (const t of [0, 17, 999]) assert.equal(alphaBarAt(s, t), s.alphaBar[t]);
+  const t = 417.3;
+  const sig = Math.sqrt((1 - alphaBarAt(s, t)) / alphaBarAt(s, t));
+  close(Math.log(sig), 0.7 * Math.log(s.sigmas[417]!) + 0.3 * Math.log(s.sigmas[418]!), 1e-12);
+  close(sigmaToTimestep(s, sig), t, 1e-9);
+  assert.throws(() => alphaBarAt(s, 999.5), /\[0, 999\]/);
 });

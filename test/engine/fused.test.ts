@@ -1,12 +1,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import { initEngine } from '../../src/engine/backend.js';
 import {
   GROUP_NORM_EPS, fusedGroupNormAvailable, groupNormAct, groupNormComposite, setFusedOps,
 } from '../../src/engine/fused.js';
 import { defaultUNetConfig, type UNetConfig } from '../../src/model/config.js';
-import { buildUNet, mulberry32, unetParamSpecs } from '../../src/model/unet.js';
+import { buildUNet, unetParamSpecs } from '../../src/model/unet.js';
+import { mulberry32 } from '../../src/rng.js';
 import { maxRelErr, NATIVE, TRAIN_BACKENDS } from './helpers.js';
 
 function rand(n: number, seed: number, scale = 1, offset = 0): Float32Array {

@@ -13,11 +13,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { NATIVE_BACKEND, NATIVE_KERNELS, nativeFallbacks } from '../../src/engine/native.js';
 import { defaultUNetConfig, type UNetConfig } from '../../src/model/config.js';
-import { mulberry32 } from '../../src/model/unet.js';
+import { mulberry32 } from '../../src/rng.js';
 import { createTrainer, replicaParams, type TrainBatch, type TrainerState } from '../../src/train/trainer.js';
 import { maxRelErr, SKIP_NATIVE } from './helpers.js';
 

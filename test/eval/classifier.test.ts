@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { DiffuseError } from '../../src/errors.js';
 import { loadDataset } from '../../src/data/index.js';
@@ -18,7 +18,8 @@ import {
   saveClassifier,
   trainClassifier,
 } from '../../src/eval/classifier.js';
-import { splitHeldOut } from '../../src/eval/splits.js';
+import { loadEvalSplits, splitHeldOut } from '../../src/eval/splits.js';
+import { FASHION_MNIST_DIR } from '../../src/data/fashion-mnist.js';
 
 test('splitHeldOut: deterministic, disjoint, per-class 20%', async () => {
   const ds = await loadDataset({ name: 'mnist' });
@@ -101,13 +102,31 @@ test('trainClassifier learns (far above chance after a short run) and is determi
   await assert.rejects(trainClassifier({ dataset: unlabelled, testSet: testSet300 }), /no labels/);
 });
 
-test('shipped Fashion-MNIST classifier loads, records ≥ 91% test accuracy and still classifies test images', async () => {
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const noFashion = !existsSync(FASHION_MNIST_DIR) && `Fashion-MNIST not installed (${FASHION_MNIST_DIR}; Debian package dataset-fashion-mnist)`;
+if (noFashion) console.log(`shipped Fashion-MNIST classifier test skipped: ${noFashion}`);
+
+test('shipped MNIST classifier classifies the held-out digits it never saw (≥ 97%), and not by chance', async () => {
   await initEngine({ backend: 'wasm' });
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-  const clf = loadClassifier(join(root, 'models', 'classifier-fashion-mnist'));
+  const clf = loadClassifier(join(ROOT, 'models', 'classifier-mnist'));
+  try {
+    const { heldOut } = await loadEvalSplits('mnist');
+    const test1000 = limitDataset(heldOut, 1000);
+    const acc = classifierAccuracy(clf, test1000);
+    assert.ok(acc >= 0.97, `accuracy on 1000 held-out digits ${acc}`);
+    // the same images with their labels rotated by one: a classifier that reads the digits gets almost none right
+    const wrong: Dataset = { ...test1000, labels: test1000.labels!.map((l) => (l + 1) % 10) };
+    assert.ok(classifierAccuracy(clf, wrong) < 0.05);
+  } finally {
+    clf.dispose();
+  }
+});
+
+test('shipped Fashion-MNIST classifier classifies test images (≥ 88% on 1000, class-balanced)', { skip: noFashion }, async () => {
+  await initEngine({ backend: 'wasm' });
+  const clf = loadClassifier(join(ROOT, 'models', 'classifier-fashion-mnist'));
   try {
     assert.equal(clf.config.training?.dataset, 'fashion-mnist');
-    assert.ok(clf.config.training!.testAccuracy >= 0.91, `recorded ${clf.config.training!.testAccuracy}`);
     assert.ok(classifierParamCount(clf.config) * 4 < 1024 * 1024, 'weights well under 1 MB');
     const test1000 = await loadDataset({ name: 'fashion-mnist', split: 'test', limit: 1000 });
     const acc = classifierAccuracy(clf, test1000);

@@ -4,29 +4,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from '../../src/cli/args.js';
-import { readImageFolder, run } from '../../src/cli/eval.js';
+import { command } from '../../src/cli/eval.js';
+const run = (argv: string[]): Promise<number> => command.execute(argv);
+import { readImageFolder } from '../../src/data/folder.js';
 import { DiffuseError } from '../../src/errors.js';
 import { imageGrid, writePng } from '../../src/io/image.js';
 import { loadEvalSplits } from '../../src/eval/splits.js';
+import { capture, saveUntrainedCheckpoint } from './cli-helpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-
-/** Run a CLI command, capturing stdout and stderr. */
-async function capture(fn: () => Promise<void>): Promise<{ out: string; err: string }> {
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  let out = '', err = '';
-  process.stdout.write = ((s: string | Uint8Array) => { out += String(s); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => { err += String(s); return true; }) as typeof process.stderr.write;
-  try {
-    await fn();
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-  return { out, err };
-}
 
 test('diffuse eval --samples DIR: one JSON line on stdout, a summary with the floor on stderr', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'eval-'));
@@ -41,7 +27,7 @@ test('diffuse eval --samples DIR: one JSON line on stdout, a summary with the fl
     assert.deepEqual(batch.shape, [10, 28, 28, 1]);
     assert.ok(Math.abs(batch.images[300]! - heldOut.images[300]!) < 0.01, 'PNG round trip keeps pixel values');
 
-    const { out, err } = await capture(() => run(parseArgs(['--samples', dir, '--dataset', 'mnist', '--n', '50', '--classifier', join(root, 'models', 'classifier-mnist')])));
+    const { out, err } = await capture(() => run(['--samples', dir, '--dataset', 'mnist', '--n', '50', '--classifier', join(root, 'models', 'classifier-mnist')]));
     const lines = out.trim().split('\n');
     assert.equal(lines.length, 1);
     const j = JSON.parse(lines[0]!) as { fid: number; kid: number; kidStd: number; n: number; classHistogram: number[]; floor: { fid: number } };
@@ -51,11 +37,11 @@ test('diffuse eval --samples DIR: one JSON line on stdout, a summary with the fl
     assert.match(err, /real vs real \(floor\)/);
     assert.match(err, /FID/);
 
-    await assert.rejects(run(parseArgs(['--samples', dir, '--dataset', 'mnist', '--n', '61', '--classifier', join(root, 'models', 'classifier-mnist')])), /only 60 images/);
-    await assert.rejects(run(parseArgs(['--dataset', 'mnist'])), /exactly one of --checkpoint DIR or --samples DIR/);
-    await assert.rejects(run(parseArgs(['--samples', dir])), /needs --dataset/);
-    await assert.rejects(run(parseArgs(['--samples', dir, '--dataset', 'cifar'])), DiffuseError);
-    await assert.rejects(run(parseArgs(['--samples', join(dir, 'nope'), '--dataset', 'mnist', '--classifier', join(root, 'models', 'classifier-mnist')])), /cannot read samples folder/);
+    await assert.rejects(run(['--samples', dir, '--dataset', 'mnist', '--n', '61', '--classifier', join(root, 'models', 'classifier-mnist')]), /only 60 images/);
+    await assert.rejects(run(['--dataset', 'mnist']), /exactly one of --checkpoint DIR or --samples DIR/);
+    await assert.rejects(run(['--samples', dir]), /needs --dataset/);
+    await assert.rejects(run(['--samples', dir, '--dataset', 'cifar']), DiffuseError);
+    await assert.rejects(run(['--samples', join(dir, 'nope'), '--dataset', 'mnist', '--classifier', join(root, 'models', 'classifier-mnist')]), /cannot read samples folder/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -63,26 +49,14 @@ test('diffuse eval --samples DIR: one JSON line on stdout, a summary with the fl
 
 test('diffuse eval --checkpoint DIR: generates N samples with the model and scores them', async () => {
   const { defaultConfig } = await import('../../src/config.js');
-  const { createUNet, unetParamSpecs } = await import('../../src/model/unet.js');
-  const { saveCheckpoint } = await import('../../src/train/checkpoint.js');
-  const { Rng } = await import('../../src/rng.js');
   const { initEngine } = await import('../../src/engine/backend.js');
   await initEngine({ backend: 'wasm' });
   const dir = mkdtempSync(join(tmpdir(), 'eval-ckpt-'));
   try {
     const config = defaultConfig({ model: { baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attentionResolutions: [], groups: 4 } });
-    const unet = createUNet(config.model, 1);
-    const params: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const s of unetParamSpecs(config.model)) params[s.name] = { shape: s.shape, data: unet.params.get(s.name)!.dataSync() as Float32Array };
-    unet.dispose();
-    const zeros = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, { shape: v.shape, data: new Float32Array(v.data.length) }]));
     const ckpt = join(dir, 'ckpt');
-    await saveCheckpoint(ckpt, {
-      config,
-      state: { params, ema: params, adam: { step: 0, m: zeros, v: zeros } },
-      trainingState: { step: 0, rng: new Rng(0).state(), sampler: { n: 10, batchSize: 2, seed: 0, epoch: 0, cursor: 0 }, lossHistory: [], wallTimeSec: 0 },
-    });
-    const { out, err } = await capture(() => run(parseArgs(['--checkpoint', ckpt, '--dataset', 'mnist', '--n', '16', '--steps', '2', '--no-floor', '--classifier', join(root, 'models', 'classifier-mnist')])));
+    await saveUntrainedCheckpoint(ckpt, config);
+    const { out, err } = await capture(() => run(['--checkpoint', ckpt, '--dataset', 'mnist', '--n', '16', '--sampling-steps', '2', '--no-floor', '--classifier', join(root, 'models', 'classifier-mnist')]));
     const j = JSON.parse(out.trim()) as { fid: number; n: number; steps: number; sampler: string; floor?: unknown };
     assert.equal(j.n, 16);
     assert.equal(j.steps, 2);

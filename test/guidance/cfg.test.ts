@@ -12,6 +12,7 @@ import { gaussianMixtureOracle } from '../../src/diffusion/gaussian-oracle.js';
 import { makeSchedule } from '../../src/schedule.js';
 import type { ModelFn, Shape4 } from '../../src/diffusion/types.js';
 import { DiffuseError } from '../../src/errors.js';
+import { SAMPLER_NAMES } from '../../src/samplers/factory.js';
 
 const schedule = makeSchedule('linear', 1000);
 const MEANS = [-1, 1];
@@ -138,6 +139,68 @@ test('generate() is seeded, independent of batch size for deterministic samplers
   assert.equal(b.frames[0]!.x.length, 3 * 4);
   // the last recorded frame is the final sample
   assert.deepEqual(b.frames[4]!.x, b.images.subarray(0, 12));
+});
+
+test('generate() onStep sees every step (i, t, x_t, predicted x_0, chunk); frames are taken after their step', async () => {
+  const model = conditionalOracle();
+  const base = { schedule: 'linear' as const, timesteps: 1000, prediction: 'epsilon' as const, imageSize: 2, channels: 1, sampler: 'ddim' as const, steps: 8, n: 5, seed: 2 };
+  const seen: Array<{ done: number; total: number; i: number; t: number; first: number; count: number; x: Float32Array; predX0: Float32Array }> = [];
+  const r = await generate(model, {
+    ...base, batchSize: 3, recordFrames: 8, recordSamples: 5,
+    onStep: (done, total, s) => seen.push({ done, total, i: s.i, t: s.t, first: s.first, count: s.count, x: s.x.slice(), predX0: s.predX0.slice() }),
+  });
+  assert.equal(seen.length, 16);
+  assert.deepEqual(seen.map((s) => s.done), Array.from({ length: 16 }, (_, k) => k + 1));
+  assert.ok(seen.every((s) => s.total === 16));
+  assert.deepEqual(seen.map((s) => [s.first, s.count, s.i]), [0, 3].flatMap((first) => Array.from({ length: 8 }, (_, i) => [first, first === 0 ? 3 : 2, i])));
+  assert.ok(seen.every((s, k) => k % 8 === 0 || s.t < seen[k - 1]!.t), 't decreases within a chunk');
+  // The last step's x is the final sample of its chunk; each frame is the x right after its step.
+  assert.deepEqual(seen[7]!.x, r.images.subarray(0, 12));
+  assert.deepEqual(seen[15]!.x, r.images.subarray(12, 20));
+  assert.equal(r.frames.length, 8);
+  assert.deepEqual(r.frames[0]!.x.subarray(0, 12), seen[0]!.x);
+  assert.deepEqual(r.frames[0]!.predX0.subarray(12, 20), seen[8]!.predX0);
+  assert.equal(r.frames[0]!.t, seen[0]!.t);
+});
+
+test('generate() stops before the next network evaluation when its signal aborts', async () => {
+  const inner = conditionalOracle();
+  let calls = 0;
+  const model: ModelFn = (x, t, shape, c) => { calls++; return inner(x, t, shape, c); };
+  const base = { schedule: 'linear' as const, timesteps: 1000, prediction: 'epsilon' as const, imageSize: 2, channels: 1, sampler: 'ddim' as const, steps: 10, n: 2, seed: 2 };
+  const stop = new AbortController();
+  const reason = new Error('user stopped');
+  await assert.rejects(generate(model, { ...base, signal: stop.signal, onStep: (done) => { if (done === 4) stop.abort(reason); } }), (e: unknown) => e === reason);
+  assert.equal(calls, 4, 'no network evaluation after the abort');
+  calls = 0;
+  await assert.rejects(generate(model, { ...base, signal: stop.signal }), (e: unknown) => e === reason);
+  assert.equal(calls, 0, 'an aborted signal runs nothing');
+  const free = await generate(model, { ...base, signal: new AbortController().signal });
+  assert.equal(calls, 10);
+  assert.deepEqual(free.images, (await generate(inner, base)).images);
+});
+
+test('generate() guides every sampler (σ-space ones too); progress and frames count network calls (Heun: 2n − 1)', async () => {
+  const model = conditionalOracle();
+  const n = 200;
+  for (const sampler of SAMPLER_NAMES) {
+    const steps = sampler === 'ddpm' ? 100 : 20;
+    const calls = sampler === 'heun' ? 2 * steps - 1 : steps;
+    const totals = new Set<number>();
+    let done = 0;
+    const r = await generate(model, {
+      schedule: 'linear', timesteps: 1000, prediction: 'epsilon', imageSize: 1, channels: 1, sampler, steps, n, seed: 5, clip: false, batchSize: 100,
+      samplerOptions: sampler === 'euler' || sampler === 'heun' || sampler === 'dpm-solver' ? { karrasSigmas: true } : { timestepSpacing: 'trailing' },
+      recordFrames: 4, recordSamples: 2,
+      condition: { cond: new Int32Array(n).fill(0), nullCond: Int32Array.of(2), guidance: 2 },
+      onStep: (d, total) => { done = d; totals.add(total); },
+    });
+    assert.deepEqual([done, ...totals], [2 * calls, 2 * calls], `${sampler}: two batches of ${calls} calls`);
+    assert.deepEqual(r.frames.map((f) => f.i), [...frameSteps(calls, 4)].sort((p, q) => p - q));
+    const m = stats(r.images).mean;
+    assert.ok(Math.sign(m) === Math.sign(MEANS[0]!) && Math.abs(m) > Math.abs(MEANS[0]!), `${sampler}: guided mean ${m}`);
+    assert.equal(r.images.filter((v) => Math.sign(v) !== Math.sign(MEANS[0]!)).length, 0, sampler);
+  }
 });
 
 test('resolveClass accepts indices, names and synonyms, and lists the known ones otherwise', () => {

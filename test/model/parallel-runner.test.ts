@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { defaultUNetConfig, type UNetConfig } from '../../src/model/config.js';
 import { createParallelModelFn } from '../../src/model/parallel-runner.js';
 import { modelFnFromUNet, loadUNetFromState } from '../../src/model/runner.js';
-import { initParam, mulberry32, unetParamSpecs } from '../../src/model/unet.js';
+import { initParam, unetParamSpecs } from '../../src/model/unet.js';
+import { mulberry32 } from '../../src/rng.js';
 import { maxRelErr, TRAIN_BACKENDS } from '../engine/helpers.js';
 
 const CFG: UNetConfig = defaultUNetConfig({

@@ -1,11 +1,12 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { DiffuseError } from '../../src/errors.js';
 import { defaultUNetConfig } from '../../src/model/config.js';
 import { loadUNetFromState, modelFnFromUNet } from '../../src/model/runner.js';
 import { createUNet } from '../../src/model/unet.js';
+import type { Weights } from '../../src/tensor.js';
 
 const CFG = defaultUNetConfig({ imageSize: 8, baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attentionResolutions: [4], groups: 2, numClasses: 2 });
 
@@ -30,7 +31,7 @@ test('modelFnFromUNet: batching does not change results, no tensors leak, bad sh
     await assert.rejects(async () => modelFnFromUNet(net, tf)(x, 10, [n, 8, 8, 3]), DiffuseError);
     await assert.rejects(async () => modelFnFromUNet(net, tf)(x.subarray(1), 10, [n, 8, 8, 1]), DiffuseError);
 
-    const params: Record<string, { shape: number[]; data: Float32Array }> = {};
+    const params: Weights = {};
     for (const [k, v] of net.params) params[k] = { shape: v.shape, data: v.dataSync() as Float32Array };
     const copy = loadUNetFromState(CFG, params);
     try {

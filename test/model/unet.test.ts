@@ -1,10 +1,11 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { DiffuseError } from '../../src/errors.js';
 import { defaultUNetConfig, validateUNetConfig, type UNetConfig } from '../../src/model/config.js';
-import { buildUNet, createUNet, describeUNet, mulberry32, unetParamCount, unetParamSpecs } from '../../src/model/unet.js';
+import { buildUNet, createUNet, describeUNet, unetParamCount, unetParamSpecs } from '../../src/model/unet.js';
+import { mulberry32 } from '../../src/rng.js';
 import { TRAIN_BACKENDS } from '../engine/helpers.js';
 
 const TINY: UNetConfig = defaultUNetConfig({

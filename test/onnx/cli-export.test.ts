@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from '../../src/cli/args.js';
-import { run } from '../../src/cli/export.js';
+import { command } from '../../src/cli/export.js';
+const run = (argv: string[]): Promise<number> => command.execute(argv);
 import { defaultConfig } from '../../src/config.js';
 import { DiffuseError } from '../../src/errors.js';
 import { BatchSampler } from '../../src/data/batches.js';
@@ -39,7 +39,7 @@ async function withCheckpoint(f: (dir: string, root: string) => Promise<void>): 
   }
 }
 
-const quiet = async (fn: () => Promise<void>): Promise<string> => {
+const quiet = async (fn: () => Promise<unknown>): Promise<string> => {
   const orig = process.stdout.write.bind(process.stdout);
   let text = '';
   process.stdout.write = ((chunk: string | Uint8Array): boolean => {
@@ -57,9 +57,9 @@ const quiet = async (fn: () => Promise<void>): Promise<string> => {
 test('diffuse export writes an ONNX file of the EMA (default) or raw weights, with metadata', () => withCheckpoint(async (dir, root) => {
   const ema = join(root, 'ema.onnx');
   const raw = join(root, 'raw.onnx');
-  const said = await quiet(() => run(parseArgs(['--checkpoint', dir, '--format', 'onnx', '--out', ema])));
+  const said = await quiet(() => run(['--checkpoint', dir, '--format', 'onnx', '--out', ema]));
   assert.match(said, /wrote .*ema\.onnx: ONNX opset 17, ema weights of step 7/);
-  await quiet(() => run(parseArgs(['--checkpoint', dir, '--weights', 'model', '--out', raw, '--opset', '13'])));
+  await quiet(() => run(['--checkpoint', dir, '--weights', 'model', '--out', raw, '--opset', '13']));
   const m = decodeOnnxModel(readFileSync(ema));
   assert.equal(m.metadata['diffuse.weights'], 'ema');
   assert.equal(m.metadata['diffuse.schedule'], 'linear');
@@ -83,10 +83,10 @@ test('diffuse export writes an ONNX file of the EMA (default) or raw weights, wi
 
 test('diffuse export: bad flags are DiffuseErrors naming the flag', () => withCheckpoint(async (dir, root) => {
   const isDE = (re: RegExp) => (e: unknown) => e instanceof DiffuseError && re.test(e.message);
-  await assert.rejects(run(parseArgs(['--out', join(root, 'x.onnx')])), isDE(/--checkpoint/));
-  await assert.rejects(run(parseArgs(['--checkpoint', dir, '--format', 'tflite'])), isDE(/--format must be one of onnx/));
-  await assert.rejects(run(parseArgs(['--checkpoint', dir, '--weights', 'best'])), isDE(/--weights must be one of ema, model/));
-  await assert.rejects(run(parseArgs(['--checkpoint', dir, '--opset', '99', '--out', join(root, 'y.onnx')])), isDE(/opset/));
-  await assert.rejects(run(parseArgs(['--checkpoint', dir, '--bogus', '1'])), isDE(/unknown option --bogus/));
-  await assert.rejects(run(parseArgs(['--checkpoint', join(root, 'nope')])), isDE(/nope/));
+  await assert.rejects(run(['--out', join(root, 'x.onnx')]), isDE(/--checkpoint/));
+  await assert.rejects(run(['--checkpoint', dir, '--format', 'tflite']), isDE(/--format must be one of onnx/));
+  await assert.rejects(run(['--checkpoint', dir, '--weights', 'best']), isDE(/--weights must be one of ema, model/));
+  await assert.rejects(run(['--checkpoint', dir, '--opset', '99', '--out', join(root, 'y.onnx')]), isDE(/opset/));
+  await assert.rejects(run(['--checkpoint', dir, '--bogus', '1']), isDE(/unknown option --bogus/));
+  await assert.rejects(run(['--checkpoint', join(root, 'nope')]), isDE(/nope/));
 }));

@@ -1,18 +1,19 @@
 /** Shared by the ONNX tests: random-weight U-Nets (every parameter non-trivial). */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import type { UNetConfig } from '../../src/model/config.js';
-import { createUNet, mulberry32, unetParamSpecs, type UNet } from '../../src/model/unet.js';
-import type { NamedParams } from '../../src/onnx/export-unet.js';
+import { createUNet, unetParamSpecs, type UNet } from '../../src/model/unet.js';
+import { mulberry32 } from '../../src/rng.js';
+import type { Weights } from '../../src/tensor.js';
 
 /**
  * createUNet(config, seed), then the parameters its initialiser leaves trivial
  * (zero biases, unit γ, zero β, the zero output conv) get random values too,
  * so that every weight is exercised. Returns the tfjs model and the weights.
  */
-export async function randomUNet(config: UNetConfig, seed: number): Promise<{ unet: UNet; params: NamedParams }> {
+export async function randomUNet(config: UNetConfig, seed: number): Promise<{ unet: UNet; params: Weights }> {
   const unet = createUNet(config, seed);
   const rnd = mulberry32(seed * 7919 + 13);
-  const params: NamedParams = {};
+  const params: Weights = {};
   for (const spec of unetParamSpecs(config)) {
     const v = unet.params.get(spec.name);
     if (v === undefined) throw new Error(`no variable ${spec.name}`);

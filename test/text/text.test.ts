@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { DiffuseError } from '../../src/errors.js';
 import { defaultConfig, parseConfig, stringifyConfig, type DiffuseConfig } from '../../src/config.js';
@@ -48,14 +48,16 @@ test('words and vocabulary: lower-case runs of letters/digits, pad first, sorted
   assert.deepEqual(buildVocab(['the boot', 'a Boot', 'ankle boot']), ['<pad>', 'a', 'ankle', 'boot', 'the']);
 });
 
-test('tokenize: ids padded to maxTokens; unknown words and long prompts are errors that list what is known', () => {
+test('tokenize: ids padded to maxTokens; unknown words (with the closest known ones) and long prompts are errors', () => {
   const cfg = fashionTextConfig();
   const text = cfg.model.text!;
   const ids = tokenize('Ankle Boot', text);
   assert.equal(ids.length, text.maxTokens);
   assert.equal(detokenize(ids, text), 'ankle boot');
   assert.deepEqual([...ids.slice(2)], new Array(text.maxTokens - 2).fill(0));
-  assert.throws(() => tokenize('a purple boot', text), (e: unknown) => e instanceof DiffuseError && /unknown word 'purple'/.test(e.message) && /sneaker/.test(e.message));
+  assert.throws(() => tokenize('a purple boot', text), (e: unknown) => e instanceof DiffuseError && /^unknown word 'purple' in prompt 'a purple boot'; closest known words: purse$/.test(e.message));
+  assert.throws(() => tokenize('a xylophone', text), (e: unknown) => e instanceof DiffuseError && /^unknown word 'xylophone' in prompt 'a xylophone'; no known word is close \(this model knows \d+ words\)$/.test(e.message));
+  assert.throws(() => tokenize('a snaeker', text), (e: unknown) => e instanceof DiffuseError && /unknown word 'snaeker'.*closest known words: sneaker, sneakers/.test(e.message));
   assert.throws(() => tokenize(new Array(text.maxTokens + 1).fill('boot').join(' '), text), /at most/);
   assert.deepEqual([...tokenize('', text)], new Array(text.maxTokens).fill(0));
 });

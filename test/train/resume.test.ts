@@ -2,7 +2,8 @@
  * The training loop end to end on a tiny model: N steps straight and
  * N/2 + resume + N/2 give bit-identical weights (data order, noise, timesteps,
  * Adam and EMA all restored), a crash between checkpoints leaves the last good
- * checkpoint, and a class-conditional run works with label dropout.
+ * checkpoint, a class-conditional run works with label dropout, and a text
+ * model draws its captions from a captioned data set (resumably).
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { readLog } from '../../src/train/log.js';
 import type { Dataset } from '../../src/data/dataset.js';
 import { Rng } from '../../src/rng.js';
+import { withCaptionConditioning } from '../../src/text/captions.js';
 
 function tinyConfig(overrides: { numClasses?: number } = {}): DiffuseConfig {
   return defaultConfig({
@@ -105,6 +107,41 @@ test('class-conditional training stores the label vocabulary in the checkpoint',
     assert.deepEqual(ck.config.data.labelNames, ['a', 'b', 'c']);
     assert.equal(ck.config.model.numClasses, 3);
     assert.ok(Object.keys(ck.state.params).some((k) => k.startsWith('class_emb')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a text model on a captioned data set: per-image captions feed training, resume is bit-identical, vocabulary saved', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'diffuse-captioned-'));
+  try {
+    const base = syntheticData(10);
+    const captioned = (caps: string[][]): Dataset => ({ ...base, captions: caps });
+    const words = ['red apple', 'green apple', 'a blue whale', 'the blue sky', 'an emoji of a cat'];
+    const data = captioned(Array.from({ length: 10 }, (_, i) => [words[i % 5]!, `${words[(i + 1) % 5]!} and more`]));
+    const cfg = withCaptionConditioning(tinyConfig(), data.captions!, { dim: 8 });
+    assert.equal(cfg.data.captions, undefined);
+    assert.equal(cfg.model.text!.maxTokens, 7); // 'an emoji of a cat and more'... is 7 words
+    const straight = await train({ config: cfg, outDir: join(dir, 'a'), dataset: data, ...quiet });
+    assert.equal(straight.step, 6);
+    await train({ config: cfg, outDir: join(dir, 'b'), dataset: data, stopAfter: 3, ...quiet });
+    await train({ config: cfg, outDir: join(dir, 'b'), dataset: data, resume: true, ...quiet });
+    const a = await loadCheckpoint(join(dir, 'a', 'checkpoint'));
+    const b = await loadCheckpoint(join(dir, 'b', 'checkpoint'));
+    assert.deepEqual(a.config.model.text, cfg.model.text);
+    for (const [name, t] of Object.entries(a.state.params)) assert.deepEqual(b.state.params[name]!.data, t.data, `${name} differs after resume`);
+    // The captions reach the model: other captions for the same images give other weights.
+    const swapped = captioned(data.captions!.map((c) => [...c].reverse()));
+    await train({ config: cfg, outDir: join(dir, 'c'), dataset: swapped, ...quiet });
+    const c = await loadCheckpoint(join(dir, 'c', 'checkpoint'));
+    const emb = 'text.tok_emb.table';
+    assert.ok(a.state.params[emb], 'the text model has token embeddings');
+    assert.notDeepEqual(c.state.params[emb]!.data, a.state.params[emb]!.data);
+    // A caption the vocabulary cannot read fails before the first step, naming it.
+    const stranger = captioned(data.captions!.map((c, i) => (i === 4 ? ['a purple giraffe'] : c)));
+    await assert.rejects(train({ config: cfg, outDir: join(dir, 'd'), dataset: stranger, ...quiet }), /training caption of data set synthetic: unknown word 'purple' in prompt 'a purple giraffe'/);
+    const uncaptioned = await train({ config: cfg, outDir: join(dir, 'e'), dataset: base, ...quiet }).catch((e: Error) => e);
+    assert.match(String(uncaptioned), /data set synthetic has no captions/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Ema, formatDuration, formatLoss, ProgressBar } from '../../src/train/progress.js';
+import { Ema, formatDuration, formatLoss, ProgressBar } from '../../src/io/progress.js';
 
 function sink(isTTY: boolean): { out: string[]; write(s: string): void; isTTY: boolean } {
   const out: string[] = [];
@@ -69,4 +69,23 @@ test('TTY: redraws in place with \\r, throttled; resumed start counts rate from 
   bar.finish();
   assert.equal(s.out.at(-1), '\n');
   assert.match(s.out.at(-2)!, /^\r50\/50 .*100\.0%/);
+});
+
+test('quietForMs: a job done sooner draws nothing at all; a slower one draws once the quiet time is over', () => {
+  let t = 0;
+  const quick = sink(true);
+  const a = new ProgressBar({ total: 10, stream: quick, now: () => t, quietForMs: 2000 });
+  for (let i = 1; i <= 10; i++) { t = i * 100; a.update(i, { items: 1 }); }
+  a.finish();
+  assert.deepEqual(quick.out, []);
+  t = 0;
+  const slow = sink(true);
+  const b = new ProgressBar({ total: 10, stream: slow, now: () => t, quietForMs: 2000 });
+  t = 1500; b.update(3);
+  assert.equal(slow.out.length, 0);
+  t = 2500; b.update(5);
+  assert.equal(slow.out.length, 1);
+  assert.match(slow.out[0]!, / 5\/10 /);
+  t = 2600; b.finish();
+  assert.equal(slow.out.at(-1), '\n');
 });

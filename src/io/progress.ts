@@ -38,6 +38,8 @@ export interface ProgressOptions {
   barWidth?: number;
   /** Unit of the throughput counter (default 'img'). */
   unit?: string;
+  /** Draw nothing until this many milliseconds have passed (quick jobs stay silent; default 0). */
+  quietForMs?: number;
 }
 
 /** 75 → "01:15", 3725 → "1:02:05"; non-finite → "--:--". */
@@ -91,6 +93,7 @@ export class ProgressBar {
   private readonly redrawMs: number;
   private readonly barWidth: number;
   private readonly unit: string;
+  private readonly quietForMs: number;
   private readonly loss: Ema;
   private readonly t0: number;
   private stepNo: number;
@@ -112,6 +115,7 @@ export class ProgressBar {
     this.redrawMs = opts.redrawMs ?? 100;
     this.barWidth = opts.barWidth ?? 24;
     this.unit = opts.unit ?? 'img';
+    this.quietForMs = opts.quietForMs ?? 0;
     this.loss = new Ema(opts.smoothing ?? 0.98);
     this.t0 = this.now();
   }
@@ -155,6 +159,7 @@ export class ProgressBar {
     if (info.loss !== undefined) this.loss.push(info.loss);
     if (info.items !== undefined) this.items += info.items;
     const t = this.now();
+    if (t - this.t0 < this.quietForMs) return;
     if (this.tty) {
       if (t - this.lastDraw >= this.redrawMs || this.stepNo >= this.total) this.draw(t);
     } else if (t - this.lastDraw >= this.lineEveryMs) {
@@ -197,9 +202,11 @@ export class ProgressBar {
   /** Draw the final state and end the line. Idempotent. */
   finish(message?: string): void {
     if (this.done) return;
-    this.draw(this.now());
+    this.done = true;
+    const t = this.now();
+    if (t - this.t0 < this.quietForMs) return; // never shown: stay silent
+    this.draw(t);
     if (this.tty) this.stream.write('\n');
     if (message) this.stream.write(`${message}\n`);
-    this.done = true;
   }
 }

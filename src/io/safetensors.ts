@@ -16,9 +16,11 @@
  * invalid JSON, unknown dtypes, bad shapes, offsets out of range, overlapping
  * or leaving holes, shape × dtype size ≠ byte length, and non-string metadata.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { DiffuseError } from '../errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeFileAtomic, writeFileSynced } from './atomic.js';
+import { openRegularSync, readExactSync } from './files.js';
+import type { F32Tensor, Weights } from '../tensor.js';
 
 export type SafeDtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -27,13 +29,8 @@ const DTYPE_SIZE: Record<SafeDtype, number> = { F32: 4, F16: 2, BF16: 2, F64: 8,
 /** Largest header we accept. */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
-export interface Tensor {
-  shape: number[];
-  data: Float32Array;
-}
-
 export interface SafetensorsFile {
-  tensors: Record<string, Tensor & { dtype: SafeDtype }>;
+  tensors: Record<string, F32Tensor & { dtype: SafeDtype }>;
   metadata: Record<string, string>;
 }
 
@@ -46,7 +43,7 @@ function numel(shape: readonly number[]): number {
 }
 
 /** Serialize tensors (F32) and string metadata to safetensors bytes. */
-export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}, source = 'safetensors'): Uint8Array {
+export function encodeSafetensors(tensors: Weights, metadata: Record<string, string> = {}, source = 'safetensors'): Uint8Array {
   const names = Object.keys(tensors).sort();
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) {
@@ -197,35 +194,58 @@ export function decodeSafetensors(buf: Uint8Array, source: string): SafetensorsF
   return { tensors, metadata };
 }
 
-/** Read and parse a .safetensors file. */
+/**
+ * Read and parse a .safetensors file: a regular file only (never a FIFO or a
+ * device), and the header is checked against the file size before the data
+ * is read, so no more is ever read than the header describes.
+ */
 export function readSafetensors(file: string): SafetensorsFile {
-  let buf: Buffer;
+  const { fd, size } = openRegularSync(file, 'safetensors file');
   try {
-    buf = readFileSync(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new DiffuseError(`${file}: cannot read safetensors file (${code ?? (e as Error).message})`, { cause: e });
+    if (size < 8) throw new DiffuseError(`${file}: not a safetensors file: ${size} bytes, shorter than the 8-byte header length`);
+    const n64 = readExactSync(fd, 8, 0, file, 'safetensors file').readBigUInt64LE(0);
+    if (n64 > BigInt(MAX_HEADER_BYTES)) throw new DiffuseError(`${file}: safetensors header length ${n64} bytes is absurd (> ${MAX_HEADER_BYTES})`);
+    const n = Number(n64);
+    if (8 + n > size) throw new DiffuseError(`${file}: safetensors header length ${n} is larger than the file (${size} bytes; truncated?)`);
+    const head = readExactSync(fd, 8 + n, 0, file, 'safetensors file');
+    const described = describedBytes(head.subarray(8));
+    if (described !== undefined && 8 + n + described !== size) {
+      throw new DiffuseError(`${file}: the safetensors header describes ${8 + n + described} bytes but the file has ${size}${8 + n + described > size ? ' (truncated?)' : ''}`);
+    }
+    return decodeSafetensors(readExactSync(fd, size, 0, file, 'safetensors file'), file);
+  } finally {
+    closeSync(fd);
   }
-  return decodeSafetensors(buf, file);
+}
+
+/** The data-section size a header describes (largest data_offsets end), or undefined if it does not parse (decodeSafetensors then names the problem). */
+function describedBytes(header: Uint8Array): number | undefined {
+  let h: unknown;
+  try {
+    h = JSON.parse(Buffer.from(header.buffer, header.byteOffset, header.byteLength).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof h !== 'object' || h === null || Array.isArray(h)) return undefined;
+  let end = 0;
+  for (const [k, e] of Object.entries(h as Record<string, unknown>)) {
+    if (k === '__metadata__') continue;
+    const offs = (e as { data_offsets?: unknown } | null)?.data_offsets;
+    if (!Array.isArray(offs) || typeof offs[1] !== 'number' || !Number.isSafeInteger(offs[1])) return undefined;
+    end = Math.max(end, offs[1]);
+  }
+  return end;
 }
 
 /**
  * Write a .safetensors file and fsync it (not atomic by itself: checkpoints
  * get atomicity from writing a whole temp folder and renaming it).
  */
-export function writeSafetensorsSync(file: string, tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): void {
-  const bytes = encodeSafetensors(tensors, metadata, file);
-  const fd = openSync(file, 'w');
-  try {
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+export function writeSafetensorsSync(file: string, tensors: Weights, metadata: Record<string, string> = {}): void {
+  writeFileSynced(file, encodeSafetensors(tensors, metadata, file));
 }
 
 /** Write a .safetensors file atomically (temp file + rename). */
-export async function writeSafetensors(file: string, tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): Promise<void> {
+export async function writeSafetensors(file: string, tensors: Weights, metadata: Record<string, string> = {}): Promise<void> {
   await writeFileAtomic(file, encodeSafetensors(tensors, metadata, file));
 }

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DiffuseError } from '../../src/errors.js';
-import { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from '../../src/train/safetensors.js';
+import { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 
 const err = (re: RegExp) => (e: unknown) => e instanceof DiffuseError && /bad\.st/.test(e.message) && re.test(e.message);
 
