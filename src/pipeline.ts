@@ -2,6 +2,7 @@
  * A trained model, ready to generate: a checkpoint folder -> its config and a
  * `ModelFn` on the chosen engine. The samplers never see which engine runs.
  */
+import { availableParallelism } from 'node:os';
 import { DiffuseError } from './errors.js';
 import type { DiffuseConfig } from './config.js';
 import type { ModelFn } from './diffusion/types.js';
@@ -29,21 +30,34 @@ export interface Pipeline {
 export interface PipelineOptions {
   /** 'ema' (default) or the raw 'model' weights. */
   readonly weights?: 'ema' | 'model';
-  /** Default: onnx when onnxruntime-node loads, else tfjs. */
+  /**
+   * Default: tfjs on the native engine when its addon loads and batches are
+   * large (batchSize >= NATIVE_MIN_BATCH, or unset), else onnx when
+   * onnxruntime-node loads, else tfjs.
+   */
   readonly engine?: EngineName;
   /** ONNX Runtime threads (default 2). */
   readonly threads?: number;
-  /** tfjs backend (default: tensorflow if installed, else wasm). */
+  /** tfjs backend (default: native if its addon loads, else tensorflow if installed, else wasm). */
   readonly backend?: BackendName;
   /** Images per network evaluation. */
   readonly batchSize?: number;
 }
 
-/** Build a ModelFn for given weights on the tfjs engine. */
+/**
+ * Build a ModelFn for given weights on the tfjs engine. On the native engine
+ * with several cores, each call's images are split between worker threads
+ * (one oneDNN thread each: model/parallel-runner.ts).
+ */
 export async function tfjsModelFn(config: DiffuseConfig, params: Weights, opts: { backend?: BackendName; batchSize?: number } = {}): Promise<{ model: ModelFn; engine: string; dispose(): Promise<void> }> {
   const { initEngine } = await import('./engine/backend.js');
   const { loadUNetFromState, modelFnFromUNet } = await import('./model/runner.js');
   const engine = await initEngine(opts.backend !== undefined ? { backend: opts.backend } : {});
+  if (engine.backend === 'native' && availableParallelism() >= 2) {
+    const { createParallelModelFn } = await import('./model/parallel-runner.js');
+    const par = await createParallelModelFn(config.model, params, { backend: 'native', ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}) });
+    return { model: par.model, engine: `tfjs-native (oneDNN, ${par.workers} workers)`, dispose: par.dispose };
+  }
   const unet = loadUNetFromState(config.model, params);
   const fn = modelFnFromUNet(unet, engine.tf as unknown as Parameters<typeof modelFnFromUNet>[1], opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {});
   return { model: fn, engine: `tfjs-${engine.backend}`, dispose: async () => unet.dispose() };
@@ -53,6 +67,20 @@ export async function tfjsModelFn(config: DiffuseConfig, params: Weights, opts: 
 export function modelCheckpointDir(model: string): string {
   // a folder left mid-swap by a crash resolves to itself (checkpoint.ts recovers it)
   return checkpointDir(checkpointDir(model) === model ? model : resolveModelDir(model));
+}
+
+/**
+ * Smallest batch the native engine is the default for. bench/nfe.ts on the
+ * shipped model, best of interleaved rounds: at batch 64 native (2 workers)
+ * and ONNX Runtime tie (2.20 and 2.21 ms/image), and in runs with other jobs
+ * on the cores native was 1.6-1.8x faster; at batch 16 and 1 ONNX Runtime is
+ * faster (2.14 against 2.84, 2.9 against 8.7 ms/image).
+ */
+export const NATIVE_MIN_BATCH = 32;
+
+async function nativeAvailableLazy(): Promise<boolean> {
+  const { loadNative } = await import('./engine/native.js');
+  return loadNative().ok;
 }
 
 async function ortAvailableLazy(): Promise<boolean> {
@@ -68,7 +96,8 @@ async function ortAvailableLazy(): Promise<boolean> {
 export async function loadPipeline(model: string, opts: PipelineOptions = {}): Promise<Pipeline> {
   const checkpoint = modelCheckpointDir(model);
   const { config, params, step } = await loadModelWeights(checkpoint, opts.weights ?? 'ema');
-  const engineName: EngineName = opts.engine ?? ((await ortAvailableLazy()) ? 'onnx' : 'tfjs');
+  const nativeDefault = (opts.batchSize ?? NATIVE_MIN_BATCH) >= NATIVE_MIN_BATCH && (await nativeAvailableLazy());
+  const engineName: EngineName = opts.engine ?? (nativeDefault ? 'tfjs' : (await ortAvailableLazy()) ? 'onnx' : 'tfjs');
   // before any engine allocates: refuse what cannot run here (limits.ts)
   const guided = config.model.numClasses > 0 || config.model.text !== undefined;
   const pool = engineName === 'tfjs' && opts.backend !== 'tensorflow' ? 'wasm' : 'native';

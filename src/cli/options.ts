@@ -94,7 +94,7 @@ export const GUIDANCE = {
   help: `classifier-free guidance weight w (0 = plain conditional model; diffusers' guidance_scale = w + 1)`,
   defaultText: `${DEFAULT_GUIDANCE} with --class or --prompt`,
 } as const;
-export const BACKEND = { type: 'choice', choices: BACKEND_NAMES, arg: 'B', help: 'tfjs backend', defaultText: 'tensorflow if @tensorflow/tfjs-node is installed, else wasm' } as const;
+export const BACKEND = { type: 'choice', choices: BACKEND_NAMES, arg: 'B', help: 'tfjs backend', defaultText: 'native if its addon is built (npm run build:native), else tensorflow if @tensorflow/tfjs-node is installed, else wasm' } as const;
 export const DATA_DIR = { type: 'string', arg: 'DIR', aliases: ['data'], help: 'data folder: the fashion-mnist IDX files (default /usr/share/datasets/fashion-mnist), or the image folder' } as const;
 export const WEIGHTS = { type: 'choice', choices: ['ema', 'model'], default: 'ema', arg: 'W', help: 'which weights: ema (what sampling uses) or model (the raw trained weights)' } as const;
 export const OVERWRITE = { type: 'flag', help: 'replace what the output folder holds (a run, a model) instead of refusing' } as const;

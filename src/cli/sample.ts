@@ -32,7 +32,7 @@ export const OPTIONS = {
   prompt: { type: 'string', arg: 'TEXT', help: 'text-conditioned models: a short prompt ("ankle boot", "a photo of a sneaker"); class models take a class name here too' },
   guidance: GUIDANCE,
   weights: WEIGHTS,
-  engine: { type: 'choice', choices: ENGINE_NAMES, arg: 'E', help: 'what runs the network', defaultText: 'onnx when onnxruntime-node is installed (fastest), else tfjs' },
+  engine: { type: 'choice', choices: ENGINE_NAMES, arg: 'E', help: 'what runs the network', defaultText: 'tfjs on the native engine when it is built and --batch-size >= 32, else onnx when onnxruntime-node is installed, else tfjs' },
   backend: { ...BACKEND, help: 'tfjs backend (implies --engine tfjs)' },
   'batch-size': SAMPLING_BATCH,
 } as const;

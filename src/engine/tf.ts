@@ -9,3 +9,5 @@
 export * from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '../../vendor/tfjs-gradients.js';
+// The chained ops' types (`x.sum()`): their registration is in the vendored file above.
+import type {} from '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops.js';

@@ -290,6 +290,8 @@ async function trainLocked(opts: TrainOptions, say: (msg: string) => void): Prom
   const priorWall = resumed?.training.wallTimeSec ?? 0;
 
   const trainer: Trainer = await createTrainer(config.model, { seed: tc.seed, workers: tc.workers === 2 ? 2 : 1, ...(opts.backend !== undefined ? { backend: opts.backend } : {}) });
+  say(`engine: ${trainer.engine}`);
+  if (trainer.notice !== undefined) say(trainer.notice);
   const logFile = join(opts.outDir, 'log.jsonl');
   try {
     if (existsSync(logFile) && (resumed || opts.overwrite)) {
