@@ -12,7 +12,8 @@
 import { DiffuseError } from './errors.js';
 import { Rng } from './rng.js';
 import { makeSchedule, type ScheduleName, type ScheduleOptions } from './schedule.js';
-import { createSampler, type SamplerName, type SamplerSettings } from './samplers/factory.js';
+import { createSampler, defaultSteps, type SamplerName, type SamplerSettings } from './samplers/factory.js';
+import type { DiffuseConfig } from './config.js';
 import { sample } from './samplers/loop.js';
 import type { ModelFn, PredictionType, Shape4 } from './diffusion/types.js';
 import { classifierFreeGuidance } from './guidance/cfg.js';
@@ -213,4 +214,25 @@ export async function generate(model: ModelFn, opts: GenerateOptions): Promise<G
     seconds: (performance.now() - t0) / 1000,
     latent: { images, shape, frames, recordedShape },
   };
+}
+
+/** What generation needs beyond the model's own config (schedule, prediction, size come from the checkpoint). */
+export type SampleRequest = Omit<GenerateOptions, 'schedule' | 'timesteps' | 'prediction' | 'imageSize' | 'channels' | 'steps' | keyof ScheduleOptions> & { readonly steps?: number };
+
+/**
+ * Generate from a loaded pipeline: its config fills in the schedule (name, T,
+ * β range, zero SNR), prediction type and image shape. A latent model's
+ * pipeline decodes (its `latent`): the images are pixels either way.
+ */
+export async function generateWith(pipe: { readonly config: DiffuseConfig; readonly model: ModelFn; readonly latent?: LatentStage | undefined }, req: SampleRequest): Promise<GenerateResult> {
+  const cfg = pipe.config;
+  if (cfg.latent !== undefined && pipe.latent === undefined) throw new DiffuseError('a latent model generates latents: give generateWith its pipeline\'s decoder (loadPipeline or createPipeline has it)');
+  return generate(pipe.model, {
+    ...req,
+    ...cfg.diffusion,
+    imageSize: cfg.data.imageSize,
+    channels: cfg.data.channels,
+    steps: req.steps ?? defaultSteps(req.sampler, cfg.diffusion.timesteps),
+    ...(cfg.latent !== undefined && pipe.latent !== undefined ? { latent: pipe.latent } : {}),
+  });
 }

@@ -4,19 +4,16 @@
  * A latent model's pipeline also holds its decoder (and encoder) on the same
  * engine, and `generateWith` decodes: every consumer gets images in pixels.
  */
-import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { availableParallelism } from 'node:os';
 import { DiffuseError } from './errors.js';
 import type { DiffuseConfig } from './config.js';
 import type { ModelFn, Shape4 } from './diffusion/types.js';
+import type { LatentStage } from './generate.js';
 import { checkpointDir, loadModelWeights } from './train/checkpoint.js';
 import type { BackendName } from './engine/backend.js';
-import { generate, type GenerateOptions, type GenerateResult, type LatentStage } from './generate.js';
-import type { SamplerName } from './samplers/factory.js';
 import type { Weights } from './tensor.js';
-import type { ScheduleOptions } from './schedule.js';
 import { checkSamplingMemory } from './limits.js';
+import { resolveModelDir } from './shipped.js';
 
 /** What runs the network: tfjs (any backend) or ONNX Runtime (exported on the fly, the fast path). */
 export type EngineName = 'tfjs' | 'onnx';
@@ -49,30 +46,57 @@ export interface LatentPipeline extends LatentStage {
 export interface PipelineOptions {
   /** 'ema' (default) or the raw 'model' weights. */
   readonly weights?: 'ema' | 'model';
-  /** Default: onnx when onnxruntime-node loads, else tfjs. */
+  /**
+   * Default: tfjs on the native engine when its addon loads and batches are
+   * large (batchSize >= NATIVE_MIN_BATCH, or unset), else onnx when
+   * onnxruntime-node loads, else tfjs.
+   */
   readonly engine?: EngineName;
   /** ONNX Runtime threads (default 2). */
   readonly threads?: number;
-  /** tfjs backend (default: tensorflow if installed, else wasm). */
+  /** tfjs backend (default: native if its addon loads, else tensorflow if installed, else wasm). */
   readonly backend?: BackendName;
   /** Images per network evaluation. */
   readonly batchSize?: number;
 }
 
-/** The model shipped with the package: models/mnist (relative to the package root). */
-export function shippedModelDir(): string {
-  // dist/src/pipeline.js -> package root
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'mnist');
-}
-
-/** Build a ModelFn for given weights on the tfjs engine. */
+/**
+ * Build a ModelFn for given weights on the tfjs engine. On the native engine
+ * with several cores, each call's images are split between worker threads
+ * (one oneDNN thread each: model/parallel-runner.ts).
+ */
 export async function tfjsModelFn(config: DiffuseConfig, params: Weights, opts: { backend?: BackendName; batchSize?: number } = {}): Promise<{ model: ModelFn; engine: string; dispose(): Promise<void> }> {
   const { initEngine } = await import('./engine/backend.js');
   const { loadUNetFromState, modelFnFromUNet } = await import('./model/runner.js');
   const engine = await initEngine(opts.backend !== undefined ? { backend: opts.backend } : {});
+  if (engine.backend === 'native' && availableParallelism() >= 2) {
+    const { createParallelModelFn } = await import('./model/parallel-runner.js');
+    const par = await createParallelModelFn(config.model, params, { backend: 'native', ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}) });
+    return { model: par.model, engine: `tfjs-native (oneDNN, ${par.workers} workers)`, dispose: par.dispose };
+  }
   const unet = loadUNetFromState(config.model, params);
   const fn = modelFnFromUNet(unet, engine.tf as unknown as Parameters<typeof modelFnFromUNet>[1], opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {});
   return { model: fn, engine: `tfjs-${engine.backend}`, dispose: async () => unet.dispose() };
+}
+
+/** The checkpoint folder of a model given by shipped name or by path (a run folder's checkpoint/ inside it). */
+export function modelCheckpointDir(model: string): string {
+  // a folder left mid-swap by a crash resolves to itself (checkpoint.ts recovers it)
+  return checkpointDir(checkpointDir(model) === model ? model : resolveModelDir(model));
+}
+
+/**
+ * Smallest batch the native engine is the default for. bench/nfe.ts on the
+ * shipped model, best of interleaved rounds: at batch 64 native (2 workers)
+ * and ONNX Runtime tie (2.20 and 2.21 ms/image), and in runs with other jobs
+ * on the cores native was 1.6-1.8x faster; at batch 16 and 1 ONNX Runtime is
+ * faster (2.14 against 2.84, 2.9 against 8.7 ms/image).
+ */
+export const NATIVE_MIN_BATCH = 32;
+
+async function nativeAvailableLazy(): Promise<boolean> {
+  const { loadNative } = await import('./engine/native.js');
+  return loadNative().ok;
 }
 
 async function ortAvailableLazy(): Promise<boolean> {
@@ -139,51 +163,24 @@ export async function createPipeline(config: DiffuseConfig, params: Weights, aut
   };
 }
 
-/** Load a checkpoint for generation. */
-export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Promise<Pipeline> {
-  if (!existsSync(dir) && checkpointDir(dir) !== dir) throw new DiffuseError(`checkpoint ${dir}: no such folder`);
-  const checkpoint = checkpointDir(dir);
+/**
+ * Load a model for generation: a shipped model by name ('mnist',
+ * 'fashion-mnist-text'; shippedModels() lists them) or a checkpoint or run
+ * folder by path (a path that exists wins over a shipped name).
+ */
+export async function loadPipeline(model: string, opts: PipelineOptions = {}): Promise<Pipeline> {
+  const checkpoint = modelCheckpointDir(model);
   const { config, params, step, parts } = await loadModelWeights(checkpoint, opts.weights ?? 'ema');
-  const engine: EngineName = opts.engine ?? ((await ortAvailableLazy()) ? 'onnx' : 'tfjs');
+  const nativeDefault = (opts.batchSize ?? NATIVE_MIN_BATCH) >= NATIVE_MIN_BATCH && (await nativeAvailableLazy());
+  const engineName: EngineName = opts.engine ?? (nativeDefault ? 'tfjs' : (await ortAvailableLazy()) ? 'onnx' : 'tfjs');
   // before any engine allocates: refuse what cannot run here (limits.ts)
   const guided = config.model.numClasses > 0 || config.model.text !== undefined;
-  const pool = engine === 'tfjs' && opts.backend !== 'tensorflow' ? 'wasm' : 'native';
+  const pool = engineName === 'tfjs' && opts.backend !== 'tensorflow' ? 'wasm' : 'native';
   checkSamplingMemory(config.model, opts.batchSize ?? 64, guided, pool, checkpoint);
-  const p = await createPipeline(config, params, parts.autoencoder, { ...opts, engine });
+  const p = await createPipeline(config, params, parts.autoencoder, { ...opts, engine: engineName });
   return { ...p, step, checkpoint };
 }
 
-/** The usual number of steps per sampler: DDPM all T, DDIM and Euler 50, Heun 25 (49 network evaluations), DPM-Solver++ 20. */
-export function defaultSteps(sampler: SamplerName, T: number): number {
-  switch (sampler) {
-    case 'ddpm': return T;
-    case 'ddim': case 'euler': case 'euler-ancestral': return Math.min(50, T);
-    case 'heun': return Math.min(25, T);
-    case 'dpm-solver': return Math.min(20, T);
-    default: {
-      const never: never = sampler;
-      throw new DiffuseError(`unknown sampler '${String(never)}'`);
-    }
-  }
-}
-
-/** What generation needs beyond the model's own config (schedule, prediction, size come from the checkpoint). */
-export type SampleRequest = Omit<GenerateOptions, 'schedule' | 'timesteps' | 'prediction' | 'imageSize' | 'channels' | 'steps' | keyof ScheduleOptions> & { readonly steps?: number };
-
-/**
- * Generate from a loaded pipeline: its config fills in the schedule (name, T,
- * β range, zero SNR), prediction type and image shape. A latent model's
- * pipeline decodes (its `latent`): the images are pixels either way.
- */
-export async function generateWith(pipe: Pick<Pipeline, 'config' | 'model' | 'latent'>, req: SampleRequest): Promise<GenerateResult> {
-  const cfg = pipe.config;
-  if (cfg.latent !== undefined && pipe.latent === undefined) throw new DiffuseError('a latent model generates latents: give generateWith its pipeline\'s decoder (loadPipeline or createPipeline has it)');
-  return generate(pipe.model, {
-    ...req,
-    ...cfg.diffusion,
-    imageSize: cfg.data.imageSize,
-    channels: cfg.data.channels,
-    steps: req.steps ?? defaultSteps(req.sampler, cfg.diffusion.timesteps),
-    ...(cfg.latent !== undefined && pipe.latent !== undefined ? { latent: pipe.latent } : {}),
-  });
-}
+// Engine-free parts of the pipeline, where they live (re-exported for existing importers).
+export { generateWith, type SampleRequest } from './generate.js';
+export { defaultSteps } from './samplers/factory.js';

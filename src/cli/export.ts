@@ -3,7 +3,8 @@ import { defineCommand } from './command.js';
 import { CHECKPOINT, WEIGHTS } from './options.js';
 import { DiffuseError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { AUTOENCODER_CODEC, checkpointDir, checkpointKind, loadModelWeights, loadModelWeightsWith } from '../train/checkpoint.js';
+import { AUTOENCODER_CODEC, checkpointKind, loadModelWeights, loadModelWeightsWith } from '../train/checkpoint.js';
+import { modelCheckpointDir } from '../pipeline.js';
 import { DEFAULT_OPSET, exportUNetToOnnx, MAX_OPSET, MIN_OPSET } from '../onnx/export-unet.js';
 import { AUTOENCODER_PARTS, exportAutoencoderToOnnx, type AutoencoderPart } from '../onnx/export-autoencoder.js';
 import type { AutoencoderConfig } from '../model/autoencoder-config.js';
@@ -35,7 +36,7 @@ output divided by the scaling factor in the metadata), output image float32
   options: OPTIONS,
   async run({ values: o }) {
     if (o.checkpoint === undefined) throw new DiffuseError('export needs --checkpoint DIR (see diffuse export --help)');
-    const dir = checkpointDir(o.checkpoint);
+    const dir = modelCheckpointDir(o.checkpoint);
     if (checkpointKind(dir) === 'autoencoder') {
       if (o.part === 'unet') throw new DiffuseError(`${o.checkpoint} is an autoencoder checkpoint: it has no U-Net (give --part decoder or encoder)`);
       const ae = await loadModelWeightsWith(dir, AUTOENCODER_CODEC, o.weights);

@@ -119,6 +119,26 @@ export interface Graph {
   readonly params: readonly ParamSpec[];
 }
 
+/** A batch as plain arrays by input name, row-major with the batch axis first (trainer shards, model workers). */
+export type BatchArrays = Record<string, Float32Array | Int32Array | undefined>;
+
+/** Values per row of a batched input or value (its shape without the batch axis). */
+export function rowSize(d: { readonly shape: readonly number[] }): number {
+  return d.shape.slice(1).reduce((a, b) => a * b, 1);
+}
+
+/** Rows [s, e) of every input (copies when `copy`, views otherwise). */
+export function sliceRows(graph: Graph, inputs: BatchArrays, s: number, e: number, copy: boolean): BatchArrays {
+  const out: BatchArrays = {};
+  for (const d of graph.inputs) {
+    const a = inputs[d.name];
+    if (a === undefined) continue;
+    const r = rowSize(d);
+    out[d.name] = copy ? a.slice(s * r, e * r) : a.subarray(s * r, e * r);
+  }
+  return out;
+}
+
 /** Frequencies of the sinusoidal embedding (shared by every interpreter). */
 export function sinusoidalFrequencies(o: Required<SinusoidalOptions>): Float32Array {
   const half = o.dim / 2;

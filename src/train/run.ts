@@ -215,6 +215,8 @@ async function runLocked<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOp
     const priorWall = resumed?.training.wallTimeSec ?? 0;
 
     const trainer = await prepared.createTrainer();
+    say(`engine: ${trainer.engine}`);
+    if (trainer.notice !== undefined) say(trainer.notice);
     const logFile = join(opts.outDir, 'log.jsonl');
     try {
       if (existsSync(logFile) && (resumed || opts.overwrite)) {

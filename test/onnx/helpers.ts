@@ -1,5 +1,5 @@
 /** Shared by the ONNX tests: random-weight U-Nets (every parameter non-trivial). */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import type { UNetConfig } from '../../src/model/config.js';
 import { createUNet, unetParamSpecs, type UNet } from '../../src/model/unet.js';
 import { mulberry32 } from '../../src/rng.js';
