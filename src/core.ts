@@ -69,7 +69,6 @@ export { trainGraph, LOSS_KINDS, type LossSpec, type TrainGraph } from './train/
 // ONNX files (writing and reading the protobuf; running them is an engine's job)
 export { exportUNetToOnnx, hwioToOihw, DEFAULT_OPSET, ONNX_UNET_CONFIG_KEY, type OnnxExportOptions } from './onnx/export-unet.js';
 export { exportGraphToOnnx, type GraphExportOptions } from './onnx/export-graph.js';
-export { exportAutoencoderToOnnx, AUTOENCODER_PARTS, ONNX_AUTOENCODER_CONFIG_KEY, type AutoencoderPart } from './onnx/export-autoencoder.js';
 export { OnnxGraph, attr } from './onnx/graph.js';
 export { encodeOnnxModel, decodeOnnxModel, readOnnxMetadata } from './onnx/proto.js';
 

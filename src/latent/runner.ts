@@ -97,7 +97,7 @@ export async function createAutoencoderRunner(config: AutoencoderConfig, weights
         if (net === undefined) return missing(input === 'x' ? 'encoder' : 'decoder');
         const ys = tf.tidy(() => {
           const r = net.run({ [input]: tf.tensor(part, [k, ...dims], 'float32') });
-          return outputs.map((o) => r[o] as import('@tensorflow/tfjs').Tensor);
+          return outputs.map((o) => r[o] as import('../engine/tf.js').Tensor);
         });
         try {
           return await Promise.all(ys.map(async (y) => (await y.data()) as Float32Array));
