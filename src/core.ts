@@ -41,7 +41,7 @@ export { createSampler, checkSamplerSettings, defaultSteps, SAMPLER_NAMES, type 
 export { classifierFreeGuidance, type GuidanceOptions } from './guidance/cfg.js';
 export { resolveClass } from './guidance/labels.js';
 export { classCondition, promptCondition, nullCondition, classPrompt, classCount, resolveClassFor, type Condition } from './guidance/condition.js';
-export { generate, generateWith, frameSteps, startNoise, type GenerateOptions, type GenerateResult, type GenerateStep, type ReverseFrame, type SampleRequest } from './generate.js';
+export { generate, generateWith, frameSteps, startNoise, type GenerateOptions, type GenerateResult, type GenerateStep, type ReverseFrame, type SampleRequest, type LatentStage } from './generate.js';
 
 // Text prompts
 export { words, buildVocab, tokenize, detokenize, closestWords, editDistance } from './text/tokenizer.js';
@@ -49,7 +49,10 @@ export { defaultCaptions, allCaptions, sampleCaption, withTextConditioning, with
 export { textEncoder } from './text/encoder.js';
 
 // Configs and plain-data types
-export { type DiffuseConfig, type DiffusionConfig, type DataConfig, type TrainConfig, type DeepPartial, defaultConfig, parseConfig, stringifyConfig } from './config.js';
+export { type DiffuseConfig, type DiffusionConfig, type DataConfig, type TrainConfig, type DeepPartial, defaultConfig, parseConfig, stringifyConfig,
+  type LatentConfig, type LatentPosterior, LATENT_POSTERIORS, type AutoencoderRunConfig, type LatentStats, defaultAutoencoderRunConfig, parseAutoencoderRunConfig, stringifyAutoencoderRunConfig } from './config.js';
+export { defaultAutoencoderConfig, validateAutoencoderConfig, downsamplingFactor, latentShape, RECON_LOSSES, MAX_LATENT_CHANNELS, type AutoencoderConfig, type ReconLoss } from './model/autoencoder-config.js';
+export { autoencoderNetwork, encoderNetwork, decoderNetwork, autoencoderDescription, encoderDescription, decoderDescription, autoencoderParamSpecs, describeAutoencoder } from './model/autoencoder-description.js';
 export { defaultUNetConfig, validateUNetConfig, levelResolutions, conditionLength, PAD_TOKEN, type UNetConfig, type TextEncoderConfig } from './model/config.js';
 export type { F32Tensor, Weights } from './tensor.js';
 

@@ -10,7 +10,7 @@
 export * from './core.js';
 
 // Shipped models and checkpoints, ready to generate
-export { loadPipeline, tfjsModelFn, ENGINE_NAMES, type Pipeline, type PipelineOptions, type EngineName } from './pipeline.js';
+export { loadPipeline, createPipeline, tfjsModelFn, ENGINE_NAMES, type Pipeline, type PipelineOptions, type EngineName, type LatentPipeline, type ModelPipeline } from './pipeline.js';
 export { shippedModels, shippedModelDir, resolveModelDir, packageRoot, SHIPPED_MODELS_DIR } from './shipped.js';
 
 // Files: images, GIFs, safetensors, atomic writes
@@ -24,13 +24,22 @@ export { type Dataset, type DatasetSpec, type DatasetName, type LoadedDataset, D
   loadEmoji, emojiCatalog, emojiCaptions, emojiSplit, fnv1a32, EMOJI_STYLES, EMOJI_SIZE, EMOJI_HELD_OUT_MODULUS, SKIN_TONES, type EmojiDataset, type EmojiImage, type EmojiOptions, type EmojiStyle, type EmojiSplit } from './data/index.js';
 
 // Training
-export { saveCheckpoint, loadCheckpoint, checkpointDir, loadModelWeights, modelParamShapes, type Checkpoint, type TrainingState, type LoadOptions, CHECKPOINT_FILES, LOSS_HISTORY_TAIL } from './train/checkpoint.js';
+export { saveCheckpoint, loadCheckpoint, checkpointDir, loadModelWeights, modelParamShapes, type Checkpoint, type TrainingState, type LoadOptions, CHECKPOINT_FILES, LOSS_HISTORY_TAIL,
+  saveCheckpointWith, loadCheckpointWith, loadModelWeightsWith, checkpointKind, DIFFUSION_CODEC, AUTOENCODER_CODEC, CHECKPOINT_PARTS, type ConfigCodec, type CheckpointPart, type ModelWeights } from './train/checkpoint.js';
 export { ProgressBar, type ProgressOptions, type ProgressStream, Ema, formatDuration, formatLoss } from './io/progress.js';
 export { JsonlLog, readLog, type LogRecord } from './train/log.js';
-export { train, learningRate, emaDecayAt, datasetFor, type TrainOptions, type TrainResult } from './train/train.js';
+export { train, learningRate, emaDecayAt, datasetFor, LATENT_CACHE_FILE, type TrainOptions, type TrainResult } from './train/train.js';
+export { runTraining, existingRun, RESUMABLE_SETTINGS, type Stage, type PreparedStage, type StageContext, type RunConfig, type RunOptions as TrainingRunOptions, type RunResult, type ResumableSettings } from './train/run.js';
+
+// Latent diffusion (docs/latent.md): the autoencoder's training, engines and statistics, the latent stage
+export { trainAutoencoder, loadAutoencoder, latentConfigOf, HELDOUT_IMAGES, type AutoencoderTrainOptions, type AutoencoderTrainResult, type LoadedAutoencoder } from './latent/autoencoder.js';
+export { createAutoencoderRunner, graphWeights, type AutoencoderRunner, type AutoencoderRunnerOptions, type AutoencoderEngine } from './latent/runner.js';
+export { latentStatistics, reconstruct, psnrPerImage, meanPsnr, meanStd, posteriorSample, STATS_IMAGES, STATS_SEED, type StatsOptions } from './latent/stats.js';
+export { exportAutoencoderToOnnx, AUTOENCODER_PARTS, ONNX_AUTOENCODER_CONFIG_KEY, type AutoencoderPart } from './onnx/export-autoencoder.js';
+export { encodeDataset, latentBatch, scaledDecoder, scaledEncoder, readLatentCache, writeLatentCache, weightsFingerprint, type LatentData } from './latent/space.js';
 
 // ONNX Runtime (Node; the fast sampling path)
-export { createOrtModelFn, ortAvailable, type OrtModelFn, type OrtModelOptions } from './onnx/runner.js';
+export { createOrtModelFn, openOrtSession, ortAvailable, type OrtModelFn, type OrtModelOptions, type OrtSession } from './onnx/runner.js';
 
 // Sample quality (evaluate and splits don't load tfjs; the classifier does; prompts loads the pipeline; metrics are in core)
 export { evaluateSamples, realFloor, referenceFeatures, fitToClassifier, classAgreement, floorIndices, trainReferenceIndices, type ClassAgreement, type SampleScores, type ImageBatch, type ReferenceFeatures, type EvaluateOptions, type RealFloorOptions } from './eval/evaluate.js';

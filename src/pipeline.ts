@@ -1,11 +1,14 @@
 /**
  * A trained model, ready to generate: a checkpoint folder -> its config and a
  * `ModelFn` on the chosen engine. The samplers never see which engine runs.
+ * A latent model's pipeline also holds its decoder (and encoder) on the same
+ * engine, and `generateWith` decodes: every consumer gets images in pixels.
  */
 import { availableParallelism } from 'node:os';
 import { DiffuseError } from './errors.js';
 import type { DiffuseConfig } from './config.js';
-import type { ModelFn } from './diffusion/types.js';
+import type { ModelFn, Shape4 } from './diffusion/types.js';
+import type { LatentStage } from './generate.js';
 import { checkpointDir, loadModelWeights } from './train/checkpoint.js';
 import type { BackendName } from './engine/backend.js';
 import type { Weights } from './tensor.js';
@@ -24,7 +27,20 @@ export interface Pipeline {
   /** Training step of the weights. */
   readonly step: number;
   readonly checkpoint: string;
+  /** Latent models: the latents' shape and the way between them and pixels (absent for pixel models). */
+  readonly latent?: LatentPipeline;
   dispose(): Promise<void>;
+}
+
+/**
+ * A latent model's autoencoder in a pipeline. The latents are in the
+ * sampler's space (scaled by the scaling factor): `decode` takes what the
+ * sampler makes (or its predicted x_0 at any step) to images in [-1, 1],
+ * `encode` images to the scaled posterior means.
+ */
+export interface LatentPipeline extends LatentStage {
+  readonly scalingFactor: number;
+  encode(images: Float32Array, shape: Shape4): Promise<Float32Array>;
 }
 
 export interface PipelineOptions {
@@ -88,6 +104,65 @@ async function ortAvailableLazy(): Promise<boolean> {
   return ortAvailable();
 }
 
+/** A model ready to generate: the network on an engine (and a latent model's autoencoder beside it). */
+export type ModelPipeline = Pick<Pipeline, 'config' | 'model' | 'engine' | 'latent' | 'dispose'>;
+
+/**
+ * The pipeline of given weights (a checkpoint's, or a training run's EMA
+ * weights): the U-Net on the engine and, for a latent model
+ * (config.latent), its autoencoder's decoder and encoder on the same engine.
+ */
+export async function createPipeline(config: DiffuseConfig, params: Weights, autoencoder: Weights | undefined, opts: PipelineOptions & { engine: EngineName }): Promise<ModelPipeline> {
+  if ((config.latent !== undefined) !== (autoencoder !== undefined)) {
+    throw new DiffuseError(config.latent !== undefined ? 'a latent model needs its autoencoder\'s weights' : 'autoencoder weights given for a model that is not latent');
+  }
+  let net: { model: ModelFn; engine: string; dispose(): Promise<void> };
+  switch (opts.engine) {
+    case 'tfjs':
+      net = await tfjsModelFn(config, params, {
+        ...(opts.backend !== undefined ? { backend: opts.backend } : {}),
+        ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+      });
+      break;
+    case 'onnx': {
+      const { exportUNetToOnnx } = await import('./onnx/export-unet.js');
+      const { createOrtModelFn, ortAvailable } = await import('./onnx/runner.js');
+      if (!(await ortAvailable())) throw new DiffuseError("engine 'onnx' needs onnxruntime-node (npm install onnxruntime-node)");
+      const fn = await createOrtModelFn(exportUNetToOnnx(config.model, params), opts.threads !== undefined ? { threads: opts.threads } : {});
+      net = { model: fn, engine: 'onnxruntime-node', dispose: () => fn.dispose() };
+      break;
+    }
+    default: {
+      const never: never = opts.engine;
+      throw new DiffuseError(`unknown engine '${String(never)}'`);
+    }
+  }
+  if (config.latent === undefined || autoencoder === undefined) return { config, ...net };
+  const latent = config.latent;
+  const { createAutoencoderRunner } = await import('./latent/runner.js');
+  const { latentShape } = await import('./model/autoencoder-config.js');
+  const { scaledDecoder, scaledEncoder } = await import('./latent/space.js');
+  let runner: Awaited<ReturnType<typeof createAutoencoderRunner>>;
+  try {
+    runner = await createAutoencoderRunner(latent.autoencoder, autoencoder, {
+      engine: opts.engine,
+      ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+      ...(opts.backend !== undefined ? { backend: opts.backend } : {}),
+      ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+    });
+  } catch (e) {
+    await net.dispose();
+    throw e;
+  }
+  return {
+    config,
+    model: net.model,
+    engine: net.engine,
+    latent: { shape: latentShape(latent.autoencoder), scalingFactor: latent.scalingFactor, decode: scaledDecoder(runner, latent), encode: scaledEncoder(runner, latent) },
+    dispose: async () => { await net.dispose(); await runner.dispose(); },
+  };
+}
+
 /**
  * Load a model for generation: a shipped model by name ('mnist',
  * 'fashion-mnist-text'; shippedModels() lists them) or a checkpoint or run
@@ -95,34 +170,15 @@ async function ortAvailableLazy(): Promise<boolean> {
  */
 export async function loadPipeline(model: string, opts: PipelineOptions = {}): Promise<Pipeline> {
   const checkpoint = modelCheckpointDir(model);
-  const { config, params, step } = await loadModelWeights(checkpoint, opts.weights ?? 'ema');
+  const { config, params, step, parts } = await loadModelWeights(checkpoint, opts.weights ?? 'ema');
   const nativeDefault = (opts.batchSize ?? NATIVE_MIN_BATCH) >= NATIVE_MIN_BATCH && (await nativeAvailableLazy());
   const engineName: EngineName = opts.engine ?? (nativeDefault ? 'tfjs' : (await ortAvailableLazy()) ? 'onnx' : 'tfjs');
   // before any engine allocates: refuse what cannot run here (limits.ts)
   const guided = config.model.numClasses > 0 || config.model.text !== undefined;
   const pool = engineName === 'tfjs' && opts.backend !== 'tensorflow' ? 'wasm' : 'native';
   checkSamplingMemory(config.model, opts.batchSize ?? 64, guided, pool, checkpoint);
-  switch (engineName) {
-    case 'tfjs': {
-      const r = await tfjsModelFn(config, params as Weights, {
-        ...(opts.backend !== undefined ? { backend: opts.backend } : {}),
-        ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
-      });
-      return { config, step, checkpoint, ...r };
-    }
-    case 'onnx': {
-      const { exportUNetToOnnx } = await import('./onnx/export-unet.js');
-      const { createOrtModelFn, ortAvailable } = await import('./onnx/runner.js');
-      if (!(await ortAvailable())) throw new DiffuseError("engine 'onnx' needs onnxruntime-node (npm install onnxruntime-node)");
-      const bytes = exportUNetToOnnx(config.model, params as Weights);
-      const fn = await createOrtModelFn(bytes, opts.threads !== undefined ? { threads: opts.threads } : {});
-      return { config, step, checkpoint, model: fn, engine: 'onnxruntime-node', dispose: () => fn.dispose() };
-    }
-    default: {
-      const never: never = engineName;
-      throw new DiffuseError(`unknown engine '${String(never)}'`);
-    }
-  }
+  const p = await createPipeline(config, params, parts.autoencoder, { ...opts, engine: engineName });
+  return { ...p, step, checkpoint };
 }
 
 // Engine-free parts of the pipeline, where they live (re-exported for existing importers).

@@ -27,7 +27,7 @@ export const OPTIONS = {
   out: { type: 'out-file', formats: ['png', 'jpeg'], default: 'samples.png', arg: 'FILE', help: 'the grid of all images' },
   cols: { type: 'int', min: 1, max: 10000, arg: 'N', help: 'grid columns', defaultText: 'square; one row per class with --class all' },
   dir: { type: 'out-dir', arg: 'DIR', help: 'also write each image as DIR/000.png, DIR/001.png ...' },
-  gif: { type: 'out-file', formats: ['gif'], arg: 'FILE', help: 'animated GIF of the reverse process, pure noise to image (the first 8 images)' },
+  gif: { type: 'out-file', formats: ['gif'], arg: 'FILE', help: 'animated GIF of the reverse process, pure noise to image (the first 8 images): x_t above, the predicted clean image below (a latent model\'s both decoded)' },
   class: { type: 'string', arg: 'C', help: "conditional models: a class index or name (7, seven, 'ankle boot'), or 'all' for one row per class" },
   prompt: { type: 'string', arg: 'TEXT', help: 'text-conditioned models: a short prompt ("ankle boot", "a photo of a sneaker"); class models take a class name here too' },
   guidance: GUIDANCE,
@@ -126,7 +126,7 @@ export const command = defineCommand({
       }
       const guided = (o.prompt !== undefined ? `, prompt '${o.prompt}'` : '') + (condition !== undefined && condition.guidance > 0 ? `, guidance ${condition.guidance}` : '');
       process.stderr.write(
-        `${n} images, ${o.sampler} ${steps} steps${guided}, ${r.seconds.toFixed(1)} s on ${pipe.engine} (checkpoint ${pipe.checkpoint}, step ${pipe.step})\n` +
+        `${n} images, ${o.sampler} ${steps} steps${guided}, ${r.seconds.toFixed(1)} s on ${pipe.engine}${pipe.latent !== undefined ? ` (latent ${pipe.latent.shape.join('x')}, decoding included)` : ''} (checkpoint ${pipe.checkpoint}, step ${pipe.step})\n` +
           `wrote ${wrote.join(', ')}\n`,
       );
       if (engine === undefined && pipe.engine.startsWith('tfjs')) {

@@ -129,9 +129,14 @@ function evalNode(node: Node, get: (id: number) => tf.Tensor, cx: EvalContext): 
       const x = get(node.x);
       return tf.mul(x, tf.sigmoid(x));
     }
+    case 'exp': return tf.exp(get(node.x));
+    case 'abs': return tf.abs(get(node.x));
     case 'add': return tf.add(get(node.a), get(node.b));
     case 'mul': return tf.mul(get(node.a), get(node.b));
-    case 'scale': return tf.mul(get(node.x), node.s);
+    case 'scale': {
+      const y = tf.mul(get(node.x), node.s);
+      return node.shift === 0 ? y : tf.add(y, node.shift);
+    }
     case 'concat': return tf.concat(node.xs.map(get), -1);
     case 'split': return tf.split(get(node.x), node.sizes, -1);
     case 'upsample2x': {

@@ -282,6 +282,9 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
   const allowedHosts = opts.allowedHosts ?? [];
   const checkpoint = modelCheckpointDir(opts.checkpoint);
   const { config, params, step } = await loadModelWeights(checkpoint, 'ema');
+  if (config.latent !== undefined) {
+    throw new DiffuseError(`checkpoint ${checkpoint} is a latent diffusion model: the explorer page does not decode latents yet (sample it with diffuse sample --checkpoint ${opts.checkpoint})`);
+  }
   const configResponse: ConfigResponse = { config: publicConfig(config), step, checkpoint: modelDisplayName(checkpoint), labelNames: config.data.labelNames ?? null };
   const configBody = Body.json(configResponse);
 
