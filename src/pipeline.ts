@@ -1,6 +1,9 @@
 /**
  * A trained model, ready to generate: a checkpoint folder -> its config and a
  * `ModelFn` on the chosen engine. The samplers never see which engine runs.
+ * A checkpoint of expert networks (config.experts) loads one network per
+ * expert (on ONNX Runtime, one session each) behind one ModelFn that hands
+ * each call to the expert owning its t (diffusion/experts.ts).
  */
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -15,6 +18,7 @@ import type { SamplerName } from './samplers/factory.js';
 import type { Weights } from './tensor.js';
 import type { ScheduleOptions } from './schedule.js';
 import { checkSamplingMemory } from './limits.js';
+import { expertWeights, routeByTimestep } from './diffusion/experts.js';
 
 /** What runs the network: tfjs (any backend) or ONNX Runtime (exported on the fly, the fast path). */
 export type EngineName = 'tfjs' | 'onnx';
@@ -50,14 +54,52 @@ export function shippedModelDir(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'mnist');
 }
 
-/** Build a ModelFn for given weights on the tfjs engine. */
+interface LoadedNetwork { model: ModelFn; dispose(): Promise<void> }
+
+/**
+ * One ModelFn over the config's network(s): `load` once per expert (or for
+ * the one shared network), routed by t. Each loaded one is disposed if a later one fails.
+ */
+async function networksModelFn(config: DiffuseConfig, load: (k: number) => Promise<LoadedNetwork>): Promise<LoadedNetwork> {
+  const loaded: LoadedNetwork[] = [];
+  try {
+    for (let k = 0; k < (config.experts?.count ?? 1); k++) loaded.push(await load(k));
+  } catch (err) {
+    await Promise.all(loaded.map((l) => l.dispose()));
+    throw err;
+  }
+  const ex = config.experts;
+  return {
+    model: ex === undefined ? loaded[0]!.model : routeByTimestep(loaded.map((l) => l.model), ex.boundaries),
+    dispose: async () => { await Promise.all(loaded.map((l) => l.dispose())); },
+  };
+}
+
+/** Build a ModelFn for given weights (of the config's network, or of its experts) on the tfjs engine. */
 export async function tfjsModelFn(config: DiffuseConfig, params: Weights, opts: { backend?: BackendName; batchSize?: number } = {}): Promise<{ model: ModelFn; engine: string; dispose(): Promise<void> }> {
   const { initEngine } = await import('./engine/backend.js');
   const { loadUNetFromState, modelFnFromUNet } = await import('./model/runner.js');
   const engine = await initEngine(opts.backend !== undefined ? { backend: opts.backend } : {});
-  const unet = loadUNetFromState(config.model, params);
-  const fn = modelFnFromUNet(unet, engine.tf as unknown as Parameters<typeof modelFnFromUNet>[1], opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {});
-  return { model: fn, engine: `tfjs-${engine.backend}`, dispose: async () => unet.dispose() };
+  const nets = expertWeights(config.experts?.count ?? 1, params);
+  const r = await networksModelFn(config, async (k) => {
+    const unet = loadUNetFromState(config.model, nets[k]!);
+    const fn = modelFnFromUNet(unet, engine.tf as unknown as Parameters<typeof modelFnFromUNet>[1], opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {});
+    return { model: fn, dispose: async () => unet.dispose() };
+  });
+  return { ...r, engine: `tfjs-${engine.backend}` };
+}
+
+/** Build a ModelFn for given weights (of the config's network, or of its experts) on ONNX Runtime: one session per network. */
+export async function onnxModelFn(config: DiffuseConfig, params: Weights, opts: { threads?: number; weights?: 'ema' | 'model'; step?: number } = {}): Promise<{ model: ModelFn; engine: string; dispose(): Promise<void> }> {
+  const { exportCheckpointToOnnx } = await import('./onnx/export-unet.js');
+  const { createOrtModelFn, ortAvailable } = await import('./onnx/runner.js');
+  if (!(await ortAvailable())) throw new DiffuseError("engine 'onnx' needs onnxruntime-node (npm install onnxruntime-node)");
+  const files = exportCheckpointToOnnx(config, params, { weights: opts.weights ?? 'ema', step: opts.step ?? 0 });
+  const r = await networksModelFn(config, async (k) => {
+    const fn = await createOrtModelFn(files[k]!, opts.threads !== undefined ? { threads: opts.threads } : {});
+    return { model: fn, dispose: () => fn.dispose() };
+  });
+  return { ...r, engine: 'onnxruntime-node' };
 }
 
 async function ortAvailableLazy(): Promise<boolean> {
@@ -74,6 +116,7 @@ export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Pro
   // before any engine allocates: refuse what cannot run here (limits.ts)
   const guided = config.model.numClasses > 0 || config.model.text !== undefined;
   const pool = engineName === 'tfjs' && opts.backend !== 'tensorflow' ? 'wasm' : 'native';
+  // every expert's network is loaded at once, but they run one at a time: the activations of one pass are what is checked
   checkSamplingMemory(config.model, opts.batchSize ?? 64, guided, pool, checkpoint);
   switch (engineName) {
     case 'tfjs': {
@@ -84,12 +127,8 @@ export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Pro
       return { config, step, checkpoint, ...r };
     }
     case 'onnx': {
-      const { exportUNetToOnnx } = await import('./onnx/export-unet.js');
-      const { createOrtModelFn, ortAvailable } = await import('./onnx/runner.js');
-      if (!(await ortAvailable())) throw new DiffuseError("engine 'onnx' needs onnxruntime-node (npm install onnxruntime-node)");
-      const bytes = exportUNetToOnnx(config.model, params as Weights);
-      const fn = await createOrtModelFn(bytes, opts.threads !== undefined ? { threads: opts.threads } : {});
-      return { config, step, checkpoint, model: fn, engine: 'onnxruntime-node', dispose: () => fn.dispose() };
+      const r = await onnxModelFn(config, params as Weights, { weights: opts.weights ?? 'ema', step, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
+      return { config, step, checkpoint, ...r };
     }
     default: {
       const never: never = engineName;

@@ -2,7 +2,8 @@
 import { resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { BACKEND, DATA_DIR, OVERWRITE, SEED, type OptionTable, type Values } from './options.js';
-import { defaultConfig, type DiffuseConfig, type DeepPartial } from '../config.js';
+import { defaultConfig, withExperts, type DiffuseConfig, type DeepPartial } from '../config.js';
+import { EXPERT_SPLITS, expertRange, MAX_EXPERTS, SPLIT_OPTIMIZERS } from '../diffusion/experts.js';
 import { SCHEDULE_NAMES } from '../schedule.js';
 import { PREDICTION_TYPES } from '../diffusion/types.js';
 import { train, type ResumableSettings } from '../train/train.js';
@@ -51,9 +52,16 @@ export const OPTIONS = {
   'checkpoint-every': { type: 'int', min: 0, max: 100_000_000, arg: 'N', resumable: true, help: 'save a checkpoint every N steps (0 = only at the end)', defaultText: String(d.checkpointEvery) },
   'stop-after': { type: 'int', min: 1, max: 100_000_000, arg: 'N', resumable: true, help: 'stop after N steps in this call (resume later)' },
   backend: { ...BACKEND, resumable: true, help: 'tfjs backend of the trainer (webgpu needs the npm package webgpu and a GPU)' },
+  experts: { type: 'int', min: 1, max: MAX_EXPERTS, default: 1, arg: 'K', help: 'K expert U-Nets, each owning a range of timesteps and trained on its share of every batch (1 = one network shared by every step); sampling hands each step to the expert owning its t' },
+  'expert-split': { type: 'choice', choices: EXPERT_SPLITS, default: 't', arg: 'S', help: 'how the experts\' timestep ranges are placed: t (equal widths in t) or snr (equal widths in log-SNR)' },
+  'split-from': { type: 'string', arg: 'DIR', help: 'eDiff-I\'s recipe: copy the single network trained in DIR into --experts K experts that continue its run (its step, data order, config) to --train-steps, in a new --out folder' },
+  'split-optimizer': { type: 'choice', choices: SPLIT_OPTIMIZERS, default: 'copy', arg: 'O', help: 'with --split-from: the experts inherit the shared network\'s Adam moments (copy) or start with fresh ones' },
 } as const;
 
 type TrainValues = Values<typeof OPTIONS>;
+
+/** Besides the resumable options, what --split-from takes (the rest of the config is the shared run's). */
+const SPLIT_FLAGS: readonly string[] = ['split-from', 'experts', 'expert-split', 'split-optimizer', 'out', 'overwrite'];
 
 const LABEL_NAMES: Record<string, readonly string[]> = { mnist: MNIST_LABEL_NAMES, 'fashion-mnist': FASHION_MNIST_LABEL_NAMES };
 
@@ -90,7 +98,7 @@ export function configFromFlags(o: TrainValues): DiffuseConfig {
       seed: o.seed,
     },
   };
-  const config = defaultConfig(overrides);
+  const config = withExperts(defaultConfig(overrides), o.experts, o['expert-split']);
   if (!o.text) {
     if (o['text-dim'] !== undefined) throw new DiffuseError('--text-dim needs --text');
     return config;
@@ -121,9 +129,20 @@ once, leaving the last checkpoint intact. One run per folder at a time.`,
         throw new DiffuseError(`--resume continues a run with the config in its checkpoint: ${fixed.map((n) => `--${n}`).join(', ')} cannot change (a resumed run takes ${ok.join(', ')})`);
       }
     }
+    const splitFrom = o['split-from'];
+    if (splitFrom !== undefined) {
+      const table: OptionTable = OPTIONS;
+      const fixed = [...given].filter((n) => table[n]?.resumable !== true && !SPLIT_FLAGS.includes(n));
+      if (fixed.length > 0) throw new DiffuseError(`--split-from takes the config of the shared network's run: ${fixed.map((n) => `--${n}`).join(', ')} cannot change`);
+      if (o.experts < 2) throw new DiffuseError('--split-from needs --experts K with K ≥ 2 (the number of experts to split the shared network into)');
+      if (o['train-steps'] === undefined) throw new DiffuseError('--split-from needs --train-steps N: the total steps, shared and expert together (above the shared run\'s step)');
+      if (o.out === undefined) throw new DiffuseError('--split-from needs --out DIR: the experts\' run folder (the shared network\'s run is left as it is)');
+    } else if (given.has('split-optimizer')) {
+      throw new DiffuseError('--split-optimizer needs --split-from DIR');
+    }
     const config = configFromFlags(o);
     const outDir = o.resume ?? o.out ?? `runs/${o.dataset}`;
-    const overrides: ResumableSettings = o.resume === undefined ? {} : {
+    const overrides: ResumableSettings = o.resume === undefined && splitFrom === undefined ? {} : {
       ...(o['train-steps'] !== undefined ? { steps: o['train-steps'] } : {}),
       ...(given.has('workers') ? { workers: o.workers } : {}),
       ...(o['sample-every'] !== undefined ? { sampleEvery: o['sample-every'] } : {}),
@@ -147,6 +166,7 @@ once, leaving the last checkpoint intact. One run per folder at a time.`,
         config,
         outDir,
         ...(o.resume !== undefined ? { resume: true, overrides } : {}),
+        ...(splitFrom !== undefined ? { splitFrom: { dir: splitFrom, experts: o.experts, split: o['expert-split'], optimizer: o['split-optimizer'] }, overrides } : {}),
         overwrite: o.overwrite,
         ...(o['stop-after'] !== undefined ? { stopAfter: o['stop-after'] } : {}),
         ...(o['data-dir'] !== undefined ? { dataDir: o['data-dir'] } : {}),
@@ -154,7 +174,11 @@ once, leaving the last checkpoint intact. One run per folder at a time.`,
         skipBad: o['skip-bad'],
         signal: ac.signal,
         log: (m) => process.stderr.write(`${m}\n`),
-        onStart: (c, resumedAt) => { if (resumedAt === undefined) process.stderr.write(`${describeUNet(c.model)}\n`); },
+        onStart: (c, resumedAt) => {
+          if (resumedAt !== undefined) return;
+          const ex = c.experts;
+          process.stderr.write(`${describeUNet(c.model)}${ex === undefined ? '' : `\n× ${ex.count} experts: ${ex.boundaries.slice(0, -1).map((_, k) => expertRange(ex.boundaries, k)).join(', ')} (${ex.split} split${ex.init.kind === 'split' ? `, from the shared network at step ${ex.init.sharedSteps}` : ''})`}\n`);
+        },
         sampleGrid: writeSampleGrid,
         onSamples: (file, step) => { process.stderr.write(`\nstep ${step}: samples -> ${file}\n`); },
       });

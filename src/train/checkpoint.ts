@@ -7,6 +7,11 @@
  *   optimizer.safetensors  Adam moments "m.<param>" / "v.<param>"; metadata step
  *   state.json             step, rng state, data-sampler state, loss tail, wall time
  *
+ * A run with K expert networks (config.experts) keeps the same five files:
+ * every tensor name carries its expert's prefix, `expert.<k>.<param>` (and
+ * `m.expert.<k>.<param>` in the optimizer file). A single network (no experts
+ * section) has no prefix, exactly as before.
+ *
  * Saving is crash-safe and replaces only these files (io/folder-swap.ts):
  * everything is written and fsynced into a sibling `<dir>.tmp-<pid>`, the
  * folder's other entries (a README, notes, subfolders) are carried over, then
@@ -28,6 +33,7 @@ import { writeFileSynced } from '../io/atomic.js';
 import { fsyncDir, replaceFolder, restoreFolder, siblingFolders } from '../io/folder-swap.js';
 import type { TrainerState } from './trainer.js';
 import type { Weights } from '../tensor.js';
+import { expertPrefix } from '../diffusion/experts.js';
 
 export const CHECKPOINT_FILES = ['config.json', 'model.safetensors', 'ema.safetensors', 'optimizer.safetensors', 'state.json'] as const;
 /** How many recent losses state.json keeps. */
@@ -224,11 +230,16 @@ function requireFiles(dir: string, files: readonly string[]): void {
   }
 }
 
-/** The U-Net's parameter names → shapes for a config (its description; engine-free). */
+/** The U-Net's parameter names → shapes for a config (its description; engine-free), once per expert with their prefixes. */
 export async function modelParamShapes(): Promise<(config: DiffuseConfig) => Record<string, readonly number[]>> {
   const { unetParamSpecs } = await import('../model/unet-description.js');
-  return (config) => Object.fromEntries(unetParamSpecs(config.model).map((s) => [s.name, s.shape]));
+  return (config) => {
+    const one = unetParamSpecs(config.model).map((s) => [s.name, s.shape] as const);
+    const K = config.experts?.count ?? 1;
+    return Object.fromEntries(K === 1 ? one : Array.from({ length: K }, (_, k) => one.map(([n, sh]) => [`${expertPrefix(k)}${n}`, sh] as const)).flat());
+  };
 }
+
 
 async function resolveOptions(opts: LoadOptions): Promise<LoadOptions> {
   if (opts.expectedShapes || opts.checkModel === false) return opts;

@@ -13,7 +13,7 @@
  * and the log is rewritten atomically on resume.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { DiffuseError } from '../errors.js';
 import { Rng } from '../rng.js';
 import { makeSchedule } from '../schedule.js';
@@ -21,9 +21,11 @@ import { makeTrainingBatch } from '../diffusion/forward.js';
 import { BatchSampler, gatherBatch } from '../data/batches.js';
 import type { Dataset } from '../data/dataset.js';
 import { loadDataset, type DatasetSpec } from '../data/index.js';
-import { parseConfig, type DiffuseConfig, type TrainConfig } from '../config.js';
+import { parseConfig, withExperts, type DiffuseConfig, type TrainConfig } from '../config.js';
 import { checkpointDir, loadCheckpoint, saveCheckpoint, type TrainingState, LOSS_HISTORY_TAIL } from './checkpoint.js';
-import { createTrainer, DEFAULT_MICRO_BATCH, type Trainer, type TrainerState } from './trainer.js';
+import { DEFAULT_MICRO_BATCH, type TrainerState } from './trainer.js';
+import { createRunTrainer, type RunTrainer, splitSharedState } from './experts-trainer.js';
+import { expertBatchSizes, type ExpertSplit, type SplitOptimizer, stratifiedTimesteps } from '../diffusion/experts.js';
 import { JsonlLog, readLog, rewriteLog } from './log.js';
 import type { BackendName } from '../engine/backend.js';
 import { lockFolder } from '../io/lock.js';
@@ -70,6 +72,24 @@ export interface TrainOptions {
   readonly log?: (msg: string) => void;
   /** Called once the run's config is final (classes taken from the data), before the first step. */
   readonly onStart?: (config: DiffuseConfig, resumedAt: number | undefined) => void;
+  /**
+   * eDiff-I's shared-then-split recipe: start a new run (in outDir) from the
+   * single network trained in `dir`, copied into `experts` expert networks
+   * (diffusion/experts.ts) that continue from its step, data order and random
+   * state to config.train.steps. The run's config is `dir`'s, with the experts
+   * section added (`config` is ignored; `overrides` apply).
+   */
+  readonly splitFrom?: SplitFrom;
+}
+
+export interface SplitFrom {
+  /** Run or checkpoint folder of the shared network (a single network, K = 1). */
+  readonly dir: string;
+  /** Number of experts, ≥ 2. */
+  readonly experts: number;
+  readonly split: ExpertSplit;
+  /** The experts inherit the shared network's Adam moments ('copy') or start fresh. */
+  readonly optimizer: SplitOptimizer;
 }
 
 export interface TrainResult {
@@ -226,6 +246,10 @@ function withDataLabels(config: DiffuseConfig, data: Dataset, resumed: boolean):
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const say = opts.log ?? (() => {});
   if (opts.resume && opts.overwrite) throw new DiffuseError('resume or overwrite a run, not both');
+  if (opts.resume && opts.splitFrom) throw new DiffuseError('resume a run or split a shared network into experts, not both');
+  if (opts.splitFrom && resolve(checkpointDir(opts.splitFrom.dir)) === resolve(checkpointDir(opts.outDir))) {
+    throw new DiffuseError(`the experts split from ${opts.splitFrom.dir} need a run folder of their own (--out), not the shared network's`);
+  }
   if (opts.resume && !existsSync(opts.outDir)) throw new DiffuseError(`cannot resume ${opts.outDir}: no such folder`);
   const lock = lockFolder(opts.outDir, 'training run', say);
   try {
@@ -254,10 +278,20 @@ async function trainLocked(opts: TrainOptions, say: (msg: string) => void): Prom
       throw new DiffuseError(`${opts.outDir} already holds a run: ${found}; continue it with --resume ${opts.outDir}, start over with --overwrite, or choose another --out`);
     }
   }
+  if (opts.splitFrom) {
+    const sf = opts.splitFrom;
+    const srcDir = checkpointDir(sf.dir);
+    const src = await loadCheckpoint(srcDir);
+    if (src.config.experts !== undefined) throw new DiffuseError(`${sf.dir} holds ${src.config.experts.count} expert networks already: split a single shared network`);
+    if (!Number.isInteger(sf.experts) || sf.experts < 2) throw new DiffuseError(`splitting a shared network needs at least 2 experts, got ${sf.experts}`);
+    const at = src.trainingState.step;
+    config = withExperts(src.config, sf.experts, sf.split, { kind: 'split', sharedSteps: at, optimizer: sf.optimizer });
+    resumed = { state: splitSharedState(config, src.state, sf.optimizer), training: src.trainingState };
+  }
   for (const k of RESUMABLE_SETTINGS) {
     const v = opts.overrides?.[k];
     if (v === undefined || v === config.train[k]) continue;
-    if (resumed) say(`resuming with ${k} ${v} (was ${config.train[k]})`);
+    if (opts.resume) say(`resuming with ${k} ${v} (was ${config.train[k]})`);
     config = { ...config, train: { ...config.train, [k]: v } };
   }
   config = parseConfig(config, opts.resume ? join(ckDir, 'config.json') : 'the run\'s config');
@@ -265,6 +299,11 @@ async function trainLocked(opts: TrainOptions, say: (msg: string) => void): Prom
   const totalSteps = tc.steps;
   if (tc.workers !== 1 && tc.workers !== 2) throw new DiffuseError(`train.workers must be 1 or 2 (data-parallel worker threads), got ${tc.workers} (give --workers 1 or 2)`);
   if (resumed && resumed.training.step > totalSteps) throw new DiffuseError(`the checkpoint is at step ${resumed.training.step}, past the run's ${totalSteps} steps: give --train-steps above ${resumed.training.step} to continue it`);
+  if (opts.splitFrom && resumed && resumed.training.step >= totalSteps) throw new DiffuseError(`the shared network is at step ${resumed.training.step}: give --train-steps above ${resumed.training.step} for the experts to train`);
+  if (opts.splitFrom && resumed) {
+    const sf = opts.splitFrom;
+    say(`splitting the shared network of ${sf.dir} (step ${resumed.training.step}) into ${sf.experts} experts (${sf.split} split, ${sf.optimizer === 'copy' ? 'Adam moments copied' : 'fresh Adam moments'})`);
+  }
   const source = opts.resume ? join(ckDir, 'config.json') : 'this run';
   checkTrainingMemory(config.model, tc.batchSize, DEFAULT_MICRO_BATCH, opts.backend === 'tensorflow' ? 'native' : 'wasm', source);
 
@@ -279,7 +318,7 @@ async function trainLocked(opts: TrainOptions, say: (msg: string) => void): Prom
   config = withDataLabels(config, data, resumed !== undefined);
   if (config.model.numClasses !== classesBefore) say(`${config.model.numClasses} classes from the data set: ${config.data.labelNames?.join(', ')}`);
 
-  opts.onStart?.(config, resumed?.training.step);
+  opts.onStart?.(config, opts.resume ? resumed?.training.step : undefined);
   const tokens = captionTokens(config, data);
   const schedule = makeSchedule(config.diffusion.schedule, config.diffusion.timesteps, config.diffusion);
   const rng = resumed ? Rng.fromState(resumed.training.rng) : new Rng(tc.seed);
@@ -289,10 +328,16 @@ async function trainLocked(opts: TrainOptions, say: (msg: string) => void): Prom
   let step = startStep;
   const priorWall = resumed?.training.wallTimeSec ?? 0;
 
-  const trainer: Trainer = await createTrainer(config.model, { seed: tc.seed, workers: tc.workers === 2 ? 2 : 1, ...(opts.backend !== undefined ? { backend: opts.backend } : {}) });
+  const trainer: RunTrainer = await createRunTrainer(config, { seed: tc.seed, workers: tc.workers === 2 ? 2 : 1, ...(opts.backend !== undefined ? { backend: opts.backend } : {}) });
+  const experts = config.experts;
+  const expertShares = experts === undefined ? undefined : expertBatchSizes(experts.boundaries, tc.batchSize);
   const logFile = join(opts.outDir, 'log.jsonl');
   try {
-    if (existsSync(logFile) && (resumed || opts.overwrite)) {
+    if (opts.splitFrom) {
+      // the experts' run carries on the shared network's loss curve up to the split
+      const srcLog = join(opts.splitFrom.dir, 'log.jsonl');
+      rewriteLog(logFile, existsSync(srcLog) ? readLog(srcLog, { onBadLine: () => {} }).filter((r) => r.step <= startStep) : []);
+    } else if (existsSync(logFile) && (resumed || opts.overwrite)) {
       // Resuming: a run killed after its last checkpoint logged steps that will be redone; keep the log in step
       // with the checkpoint (damaged lines are dropped with a warning). Overwriting: a new run, a new log.
       let bad = 0;
@@ -328,7 +373,9 @@ async function trainLocked(opts: TrainOptions, say: (msg: string) => void): Prom
       const idx = batches.next();
       const { x, labels, shape } = gatherBatch(data, idx);
       const cond = batchCondition(config, { idx, labels }, tc.condDropout, rng, tokens);
-      const b = makeTrainingBatch(schedule, config.diffusion.prediction, x, shape, rng);
+      // experts: each gets its share of the batch with t in its own range (stratified); one network: t ~ U{0..T-1}
+      const b = makeTrainingBatch(schedule, config.diffusion.prediction, x, shape, rng,
+        experts !== undefined && expertShares !== undefined ? stratifiedTimesteps(experts.boundaries, expertShares, rng) : undefined);
       const lr = learningRate(step, tc.lr, tc.warmupSteps);
       const ts = Float32Array.from(b.t);
       const r = await trainer.step(
@@ -342,7 +389,8 @@ async function trainLocked(opts: TrainOptions, say: (msg: string) => void): Prom
       if (lossHistory.length > 2 * LOSS_HISTORY_TAIL) lossHistory.splice(0, lossHistory.length - LOSS_HISTORY_TAIL);
       bar?.update(step, { loss: r.loss, items: shape[0] });
       const elapsed = (performance.now() - t0) / 1000;
-      log.append({ step, loss: r.loss, lr, gradNorm: r.gradNorm, imgPerSec: ((step - startStep) * tc.batchSize) / Math.max(elapsed, 1e-9) });
+      const perExpert = r.experts.length > 1 ? Object.fromEntries(r.experts.map((e, k) => [`expert${k}Loss`, e.loss])) : {};
+      log.append({ step, loss: r.loss, lr, gradNorm: r.gradNorm, imgPerSec: ((step - startStep) * tc.batchSize) / Math.max(elapsed, 1e-9), ...perExpert });
       const last = step === stepsThisCall;
       if (tc.checkpointEvery > 0 && step % tc.checkpointEvery === 0 && !last && !stopRequested()) await save();
       if (opts.sampleGrid && tc.sampleEvery > 0 && (step % tc.sampleEvery === 0 || step === totalSteps) && !stopRequested()) {
@@ -353,7 +401,7 @@ async function trainLocked(opts: TrainOptions, say: (msg: string) => void): Prom
       }
     }
     const interrupted = step < stepsThisCall;
-    if (step > startStep || !resumed) await save();
+    if (step > startStep || !opts.resume) await save();
     bar?.finish();
     const seconds = (performance.now() - t0) / 1000;
     const done = step - startStep;

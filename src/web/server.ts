@@ -7,7 +7,8 @@
  * Routes:
  *   GET /                  the page (index.html and its assets, from webRoot)
  *   GET /api/config        { config, step, checkpoint, labelNames } (JSON)
- *   GET /api/model.onnx    the U-Net as ONNX bytes (EMA weights)
+ *   GET /api/model.onnx    the U-Net as ONNX bytes (EMA weights); a checkpoint of K expert
+ *                          networks (config.experts): ?expert=k, one model per expert
  *   GET /api/samples       { imageSize, channels, dataset, images: [{ label, name, pixels }] },
  *                          pixels = H·W·C bytes 0..255 (HWC); empty list when the data set is unavailable
  *   GET /ort/<file>        onnxruntime-web's ort-wasm-* .wasm / .mjs files from node_modules
@@ -27,7 +28,7 @@ import { DiffuseError } from '../errors.js';
 import type { DiffuseConfig } from '../config.js';
 import type { DatasetSpec } from '../data/index.js';
 import { loadModelWeights } from '../train/checkpoint.js';
-import { exportUNetToOnnx } from '../onnx/export-unet.js';
+import { exportCheckpointToOnnx } from '../onnx/export-unet.js';
 import { checkpointDir } from '../train/checkpoint.js';
 
 export interface ExplorerServerOptions {
@@ -219,19 +220,15 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
   const { config, params, step } = await loadModelWeights(checkpoint, 'ema');
   const configBody: ConfigResponse = { config, step, checkpoint, labelNames: config.data.labelNames ?? null };
 
-  let onnx: Uint8Array | undefined;
-  const onnxBytes = (): Uint8Array => {
-    onnx ??= exportUNetToOnnx(config.model, params, {
-      metadata: {
-        'diffuse.schedule': config.diffusion.schedule,
-        'diffuse.timesteps': String(config.diffusion.timesteps),
-        'diffuse.prediction': config.diffusion.prediction,
-        'diffuse.weights': 'ema',
-        'diffuse.step': String(step),
-        ...(config.data.labelNames !== undefined ? { 'diffuse.label_names': JSON.stringify(config.data.labelNames) } : {}),
-      },
-    });
-    return onnx;
+  let onnx: Uint8Array[] | undefined;
+  const networks = config.experts?.count ?? 1;
+  /** The ONNX bytes of network k (0 = the one shared network), or an error message. */
+  const onnxBytes = (expert: string | null): Uint8Array | string => {
+    const k = expert === null ? 0 : Number(expert);
+    if (expert === null && networks > 1) return `this checkpoint has ${networks} expert networks: ask for api/model.onnx?expert=0..${networks - 1}`;
+    if (!Number.isInteger(k) || k < 0 || k >= networks || (expert !== null && !/^\d+$/.test(expert))) return `no expert '${expert}': this checkpoint has ${networks === 1 ? 'one network (no ?expert=)' : `experts 0..${networks - 1}`}`;
+    onnx ??= exportCheckpointToOnnx(config, params, { weights: 'ema', step });
+    return onnx[k]!;
   };
   let samples: Promise<SamplesResponse> | undefined;
 
@@ -245,7 +242,10 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
       return sendError(res, 400, 'bad URL');
     }
     if (path === '/api/config') return sendJson(res, 200, configBody);
-    if (path === '/api/model.onnx') return send(res, 200, MIME['.onnx']!, onnxBytes());
+    if (path === '/api/model.onnx') {
+      const bytes = onnxBytes(url.searchParams.get('expert'));
+      return typeof bytes === 'string' ? sendError(res, 404, bytes) : send(res, 200, MIME['.onnx']!, bytes);
+    }
     if (path === '/api/samples') {
       samples ??= loadSamples(config, count);
       return sendJson(res, 200, await samples);
