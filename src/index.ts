@@ -20,6 +20,7 @@ export { toX0AndEps, toX0AndEpsAt, fromX0AndEps, convertPrediction, levelAt, lev
 export { qSample, forwardStep, forwardChain, trainingTarget, makeTrainingBatch, checkShape, type ChainFrame, type TrainingBatch } from './diffusion/forward.js';
 export { gaussianOracle, gaussianMixtureOracle, gaussianPosteriorMeanX0, sampleGaussianMixture, type GaussianComponent, type OracleOptions } from './diffusion/gaussian-oracle.js';
 export { forwardStrip, stripSteps, type StripOptions } from './diffusion/strip.js';
+export { expertBoundaries, checkBoundaries, expertIndex, expertRange, routeByTimestep, expertBatchSizes, stratifiedTimesteps, logSnr, expertPrefix, joinExpertWeights, expertWeights, EXPERT_SPLITS, SPLIT_OPTIMIZERS, MAX_EXPERTS, type ExpertSplit, type ExpertsConfig, type ExpertsInit, type SplitOptimizer } from './diffusion/experts.js';
 
 // Samplers
 export { clipX0, SamplerBase, type Sampler, type StepResult, type SamplerOptions, type ClipX0, type Prediction } from './samplers/types.js';
@@ -44,7 +45,7 @@ export { classCondition, promptCondition, nullCondition, classPrompt, classCount
 export { words, buildVocab, tokenize, detokenize, closestWords, editDistance } from './text/tokenizer.js';
 export { defaultCaptions, allCaptions, sampleCaption, withTextConditioning, withCaptionConditioning, textEncoderFor, CAPTION_TEMPLATES, DEFAULT_TEXT_DIM } from './text/captions.js';
 export { generate, frameSteps, startNoise, type GenerateOptions, type GenerateResult, type GenerateStep, type ReverseFrame } from './generate.js';
-export { loadPipeline, shippedModelDir, tfjsModelFn, generateWith, defaultSteps, ENGINE_NAMES, type SampleRequest, type Pipeline, type PipelineOptions, type EngineName } from './pipeline.js';
+export { loadPipeline, shippedModelDir, tfjsModelFn, onnxModelFn, generateWith, defaultSteps, ENGINE_NAMES, type SampleRequest, type Pipeline, type PipelineOptions, type EngineName } from './pipeline.js';
 
 // Images
 export { readImage, decodeImage, detectFormat, encodePng, writePng, toFloat, toBytes, toFloatImage, toByteImage, toGrayscale, toRgb, centerCropSquare, resizeBilinear, imageGrid, checkImage, type ImageU8, type ImageF32, type Channels, type GridOptions, type ImageFormat } from './io/image.js';
@@ -56,13 +57,14 @@ export { type Dataset, type DatasetSpec, type DatasetName, type LoadedDataset, D
   loadEmoji, emojiCatalog, emojiCaptions, emojiSplit, fnv1a32, EMOJI_STYLES, EMOJI_SIZE, EMOJI_HELD_OUT_MODULUS, SKIN_TONES, type EmojiDataset, type EmojiImage, type EmojiOptions, type EmojiStyle, type EmojiSplit } from './data/index.js';
 
 // Config, checkpoints, training
-export { type DiffuseConfig, type DiffusionConfig, type DataConfig, type TrainConfig, type DeepPartial, defaultConfig, parseConfig, stringifyConfig } from './config.js';
+export { type DiffuseConfig, type DiffusionConfig, type DataConfig, type TrainConfig, type DeepPartial, defaultConfig, parseConfig, stringifyConfig, withExperts } from './config.js';
 export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, writeSafetensorsSync, type SafetensorsFile, type SafeDtype } from './io/safetensors.js';
 export type { F32Tensor, Weights } from './tensor.js';
 export { saveCheckpoint, loadCheckpoint, checkpointDir, loadModelWeights, modelParamShapes, type Checkpoint, type TrainingState, type LoadOptions, CHECKPOINT_FILES, LOSS_HISTORY_TAIL } from './train/checkpoint.js';
 export { ProgressBar, type ProgressOptions, type ProgressStream, Ema, formatDuration, formatLoss } from './io/progress.js';
 export { JsonlLog, readLog, type LogRecord } from './train/log.js';
-export { train, learningRate, emaDecayAt, datasetFor, type TrainOptions, type TrainResult } from './train/train.js';
+export { train, learningRate, emaDecayAt, datasetFor, type TrainOptions, type TrainResult, type SplitFrom } from './train/train.js';
+export { createRunTrainer, splitSharedState, type RunTrainer, type ExpertStep } from './train/experts-trainer.js';
 
 // The network (engine-free config; tfjs model)
 export { defaultUNetConfig, validateUNetConfig, levelResolutions, conditionLength, PAD_TOKEN, type UNetConfig, type TextEncoderConfig } from './model/config.js';
@@ -79,7 +81,7 @@ export { textEncoder } from './text/encoder.js';
 export { trainGraph, LOSS_KINDS, type LossSpec, type TrainGraph } from './train/objective.js';
 
 // ONNX export and ONNX Runtime (the fast sampling path)
-export { exportUNetToOnnx, hwioToOihw, DEFAULT_OPSET, ONNX_UNET_CONFIG_KEY, type OnnxExportOptions } from './onnx/export-unet.js';
+export { exportUNetToOnnx, exportCheckpointToOnnx, hwioToOihw, DEFAULT_OPSET, ONNX_UNET_CONFIG_KEY, type OnnxExportOptions, type CheckpointExportInfo } from './onnx/export-unet.js';
 export { exportGraphToOnnx, type GraphExportOptions } from './onnx/export-graph.js';
 export { createOrtModelFn, ortAvailable, type OrtModelFn, type OrtModelOptions } from './onnx/runner.js';
 export { OnnxGraph, attr } from './onnx/graph.js';

@@ -40,6 +40,7 @@ export const OPTIONS = {
   'base-channels': { type: 'int', min: 1, max: 1024, arg: 'N', help: 'U-Net channels at full resolution', defaultText: String(base.model.baseChannels) },
   'channel-mults': { type: 'int-list', min: 1, max: 64, maxLength: 6, arg: 'LIST', help: 'channel multiplier per resolution level', defaultText: base.model.channelMults.join(',') },
   'res-blocks': { type: 'int', min: 1, max: 8, arg: 'N', help: 'residual blocks per level', defaultText: String(base.model.numResBlocks) },
+  groups: { type: 'int', min: 1, max: 1024, arg: 'N', help: 'GroupNorm groups (must divide the channels of every level)', defaultText: String(base.model.groups) },
   attention: { type: 'int-list', min: 1, max: 1024, maxLength: 6, allowNone: true, arg: 'LIST', help: "resolutions with self-attention (and, for --text, cross-attention) blocks besides the middle block's; none = middle block only", defaultText: 'the lowest level, 7 for 28 px' },
   dropout: { type: 'number', min: 0, max: 1, exclusive: 'max', arg: 'X', help: 'dropout in the residual blocks', defaultText: '0' },
   conditional: { type: 'flag', help: 'class-conditional (the classes come from the data set) for classifier-free guidance' },
@@ -79,6 +80,7 @@ export function configFromFlags(o: TrainValues): DiffuseConfig {
       ...opt('baseChannels', o['base-channels']),
       ...opt('channelMults', o['channel-mults']),
       ...opt('numResBlocks', o['res-blocks']),
+      ...opt('groups', o.groups),
       ...opt('attentionResolutions', o.attention),
       ...opt('dropout', o.dropout),
       // the number of classes is taken from the data set when training starts (folders: their subfolders)

@@ -13,19 +13,16 @@ import * as path from 'node:path';
 import * as ortWeb from 'onnxruntime-web';
 import { command as exportCommand, expertOnnxFile } from '../../src/cli/export.js';
 import { defaultConfig, withExperts } from '../../src/config.js';
-import { BatchSampler } from '../../src/data/batches.js';
 import { expertWeights } from '../../src/diffusion/experts.js';
 import { generate } from '../../src/generate.js';
 import { exportCheckpointToOnnx, ONNX_UNET_CONFIG_KEY } from '../../src/onnx/export-unet.js';
 import { decodeOnnxModel } from '../../src/onnx/proto.js';
 import { createOrtModelFn, ortAvailable } from '../../src/onnx/runner.js';
 import { loadPipeline, tfjsModelFn } from '../../src/pipeline.js';
-import { Rng } from '../../src/rng.js';
-import { loadModelWeights, modelParamShapes, saveCheckpoint } from '../../src/train/checkpoint.js';
-import type { TrainerState } from '../../src/train/trainer.js';
+import { loadModelWeights } from '../../src/train/checkpoint.js';
 import { createOrtWebModelFn, routeOrtWebModels } from '../../src/web/ort-web-model.js';
 import { startExplorerServer, type ConfigResponse, type ExplorerServer } from '../../src/web/server.js';
-import { maxAbsDiff, uniform } from './helpers.js';
+import { maxAbsDiff, saveRandomCheckpoint, uniform } from './helpers.js';
 
 const config = withExperts(defaultConfig({
   model: { imageSize: 8, baseChannels: 8, channelMults: [1, 2], attentionResolutions: [4], groups: 4, numResBlocks: 1, numClasses: 3 },
@@ -36,21 +33,6 @@ ortWeb.env.wasm.numThreads = 1;
 ortWeb.env.wasm.wasmPaths = path.dirname(createRequire(import.meta.url).resolve('onnxruntime-web')) + path.sep;
 const noOrt = !(await ortAvailable()) && 'onnxruntime-node unavailable';
 
-/** Random weights for every tensor of both experts (no trivial zeros), saved as a checkpoint. */
-async function saveRandomCheckpoint(dir: string): Promise<void> {
-  const shapes = (await modelParamShapes())(config);
-  const rng = new Rng(11);
-  const fill = (k: number): TrainerState['params'] => Object.fromEntries(Object.entries(shapes).map(([name, shape]) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    return [name, { shape: [...shape], data: Float32Array.from({ length: n }, () => rng.normal() * k) }];
-  }));
-  await saveCheckpoint(dir, {
-    config,
-    state: { params: fill(0.2), ema: fill(0.15), adam: { step: 4, m: fill(0), v: fill(0) } },
-    trainingState: { step: 4, rng: rng.state(), sampler: new BatchSampler(10, 2, 1).state(), lossHistory: [], wallTimeSec: 1 },
-  });
-}
-
 describe('expert networks on ONNX', () => {
   let root = '';
   let ckpt = '';
@@ -60,7 +42,7 @@ describe('expert networks on ONNX', () => {
   before(async () => {
     root = mkdtempSync(path.join(tmpdir(), 'diffuse-onnx-experts-'));
     ckpt = path.join(root, 'ckpt');
-    await saveRandomCheckpoint(ckpt);
+    await saveRandomCheckpoint(ckpt, config, 11);
     web = path.join(root, 'web');
     mkdirSync(web, { recursive: true });
     writeFileSync(path.join(web, 'index.html'), '<!doctype html><title>explorer</title>');

@@ -11,9 +11,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultConfig, withExperts, type DiffuseConfig } from '../../src/config.js';
+import { withExperts, type DiffuseConfig } from '../../src/config.js';
+import { syntheticData, tinyConfig as tinyFixture } from './fixtures.js';
 import { expertWeights } from '../../src/diffusion/experts.js';
-import type { Dataset } from '../../src/data/dataset.js';
 import { DiffuseError } from '../../src/errors.js';
 import { loadPipeline } from '../../src/pipeline.js';
 import { Rng } from '../../src/rng.js';
@@ -24,20 +24,10 @@ import { train } from '../../src/train/train.js';
 import { createTrainer, type TrainBatch, type TrainerState } from '../../src/train/trainer.js';
 import { ortAvailable } from '../../src/onnx/runner.js';
 
+/** The training tests' tiny U-Net (no attention), as K experts (1 = one shared network). */
 function tinyConfig(experts = 1, numClasses = 0): DiffuseConfig {
-  return withExperts(defaultConfig({
-    data: { dataset: 'synthetic', imageSize: 8, channels: 1 },
-    diffusion: { schedule: 'linear', timesteps: 100, prediction: 'epsilon' },
-    model: { baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attentionResolutions: [], groups: 4, numClasses },
-    train: { batchSize: 4, steps: 6, lr: 1e-3, warmupSteps: 2, workers: 1, seed: 3, sampleEvery: 0, checkpointEvery: 0 },
-  }), experts, 't');
-}
-
-function syntheticData(n: number): Dataset {
-  const rng = new Rng(42);
-  const images = new Float32Array(n * 8 * 8);
-  for (let i = 0; i < images.length; i++) images[i] = Math.tanh(rng.normal());
-  return { name: 'synthetic', images, shape: [n, 8, 8, 1], labels: Int32Array.from({ length: n }, (_, i) => i % 3), labelNames: ['a', 'b', 'c'] };
+  const c = tinyFixture({ numClasses });
+  return withExperts({ ...c, model: { ...c.model, attentionResolutions: [] } }, experts, 't');
 }
 
 const quiet = { progress: null } as const;
