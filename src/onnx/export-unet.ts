@@ -55,7 +55,8 @@ export interface CheckpointExportInfo {
  * A checkpoint's network(s) as ONNX model bytes: the one shared U-Net, or one
  * model per expert (config.experts), in expert order. Each file's metadata
  * holds the diffusion settings (diffuse.schedule, .timesteps, .prediction),
- * the weights and step, the class names, and for experts diffuse.expert
+ * the weights and step, the class names, a latent model's scaling factor
+ * (diffuse.latent_scaling_factor), and for experts diffuse.expert
  * (its index), diffuse.experts (K) and diffuse.expert_boundaries (JSON: expert
  * k owns b_k ≤ t < b_{k+1}).
  */
@@ -68,6 +69,7 @@ export function exportCheckpointToOnnx(config: DiffuseConfig, params: Weights, i
     'diffuse.weights': info.weights,
     'diffuse.step': String(info.step),
     ...(config.data.labelNames !== undefined ? { 'diffuse.label_names': JSON.stringify(config.data.labelNames) } : {}),
+    ...(config.latent !== undefined ? { 'diffuse.latent_scaling_factor': String(config.latent.scalingFactor) } : {}),
     ...(ex !== undefined ? { 'diffuse.experts': String(ex.count), 'diffuse.expert_boundaries': JSON.stringify(ex.boundaries) } : {}),
   };
   return expertWeights(ex?.count ?? 1, params, `the weights of ${ex?.count ?? 1} network(s)`).map((w, k) => exportUNetToOnnx(config.model, w, {

@@ -6,7 +6,8 @@
  * its rows: its own loss (the mean over its rows), its own gradient clipping,
  * Adam moments and EMA. The step's loss is the mean over all rows (Σ n_k·loss_k / n,
  * comparable with a single network's), its gradient norm the norm over all
- * experts' gradients together.
+ * experts' gradients together; each expert's loss goes to log.jsonl
+ * (expert<k>Loss).
  *
  * Every expert must get at least one row per step (the training loop's
  * stratified batches give each its share), so the experts step in lockstep and
@@ -19,7 +20,7 @@ import { expertIndex, expertRange, expertWeights, joinExpertWeights, type SplitO
 import { DiffuseError } from '../errors.js';
 import { conditionLength } from '../model/config.js';
 import type { Weights } from '../tensor.js';
-import { createTrainer, type StepHyper, type TrainBatch, type Trainer, type TrainerOptions, type TrainerState } from './trainer.js';
+import { createTrainer, type StepHyper, type StepResult, type TrainBatch, type Trainer, type TrainerOptions, type TrainerState } from './trainer.js';
 
 /** One expert's part of a step. */
 export interface ExpertStep {
@@ -30,7 +31,7 @@ export interface ExpertStep {
 
 /** A trainer of every network of a run; `step` also reports each expert's part (one entry for a single network). */
 export interface RunTrainer extends Trainer {
-  step(batch: TrainBatch, hp: StepHyper): Promise<{ loss: number; gradNorm: number; experts: ExpertStep[] }>;
+  step(batch: TrainBatch, hp: StepHyper): Promise<StepResult & { experts: ExpertStep[] }>;
   /** Number of networks (1, or config.experts.count). */
   readonly networks: number;
 }
@@ -103,6 +104,8 @@ export async function createRunTrainer(config: DiffuseConfig, opts: TrainerOptio
     return {
       networks: 1,
       workers: one.workers,
+      engine: one.engine,
+      ...(one.notice !== undefined ? { notice: one.notice } : {}),
       step: async (batch, hp) => {
         const r = await one.step(batch, hp);
         return { ...r, experts: [{ rows: batch.shape[0], ...r }] };
@@ -120,9 +123,12 @@ export async function createRunTrainer(config: DiffuseConfig, opts: TrainerOptio
     throw err;
   }
   const condLen = conditionLength(config.model);
+  const first = trainers[0]!;
   return {
     networks: ex.count,
-    workers: trainers[0]!.workers,
+    workers: first.workers,
+    engine: `${first.engine}, for each of ${ex.count} experts in turn`,
+    ...(first.notice !== undefined ? { notice: first.notice } : {}),
     step: async (batch, hp) => {
       const n = batch.shape[0];
       if (!(batch.t instanceof Float32Array) || batch.t.length !== n) throw new DiffuseError(`train batch t must be a Float32Array of ${n} values`);
@@ -137,7 +143,7 @@ export async function createRunTrainer(config: DiffuseConfig, opts: TrainerOptio
       }
       const loss = parts.reduce((a, p) => a + p.rows * p.loss, 0) / n;
       const gradNorm = Math.sqrt(parts.reduce((a, p) => a + p.gradNorm ** 2, 0));
-      return { loss, gradNorm, experts: parts };
+      return { loss, gradNorm, experts: parts, log: Object.fromEntries(parts.map((p, k) => [`expert${k}Loss`, p.loss])) };
     },
     exportState: async () => joinStates(await Promise.all(trainers.map((t) => t.exportState()))),
     importState: async (s) => {

@@ -51,7 +51,7 @@ test('expert flags: misuse is one line naming the flag, exit 1, nothing trained'
     [['train', '--split-from', shared, '--experts', '2', '--out', join(work, 'x3')], /--split-from needs --train-steps N/],
     [['train', '--split-from', shared, '--experts', '2', '--train-steps', '4'], /--split-from needs --out DIR/],
     [['train', '--split-from', shared, '--experts', '2', '--train-steps', '4', '--lr', '0.1', '--out', join(work, 'x4')], /--split-from takes the config of the shared network's run: --lr cannot change/],
-    [['train', '--split-from', shared, '--experts', '2', '--train-steps', '2', '--out', join(work, 'x5')], /the shared network is at step 2: give --train-steps above 2/],
+    [['train', '--split-from', shared, '--experts', '2', '--train-steps', '2', '--out', join(work, 'x5')], /the shared network of .*shared-bad is at step 2: give --train-steps above 2/],
     [['train', '--split-from', shared, '--experts', '2', '--train-steps', '4', '--out', shared], /need a run folder of their own/],
     [['train', '--split-optimizer', 'fresh'], /--split-optimizer needs --split-from DIR/],
     [['train', '--resume', shared, '--experts', '2'], /--experts cannot change/],
