@@ -129,7 +129,7 @@ export const command = defineCommand({
         `${n} images, ${o.sampler} ${steps} steps${guided}, ${r.seconds.toFixed(1)} s on ${pipe.engine}${pipe.latent !== undefined ? ` (latent ${pipe.latent.shape.join('x')}, decoding included)` : ''} (checkpoint ${pipe.checkpoint}, step ${pipe.step})\n` +
           `wrote ${wrote.join(', ')}\n`,
       );
-      if (engine === undefined && pipe.engine.startsWith('tfjs')) {
+      if (engine === undefined && pipe.engine.startsWith('tfjs') && !pipe.engine.startsWith('tfjs-native')) {
         process.stderr.write('note: onnxruntime-node is not installed (its install step may have failed: see the README\'s Install), so this ran on tfjs, about 10× slower\n');
       }
     } finally {
