@@ -37,7 +37,8 @@ export const OPTIONS = {
   'batch-size': SAMPLING_BATCH,
 } as const;
 
-function gifFrames(r: GenerateResult): ImageU8[] {
+/** GIF frames of a recorded reverse process: x_t above, the predicted clean image below, the last frame held. */
+export function gifFrames(r: GenerateResult): ImageU8[] {
   const [n, h, w, c] = r.recordedShape;
   const frames: ImageU8[] = [];
   for (const f of r.frames) {
