@@ -15,6 +15,8 @@ import type { SamplerName } from './samplers/factory.js';
 import type { Weights } from './tensor.js';
 import type { ScheduleOptions } from './schedule.js';
 import { checkSamplingMemory } from './limits.js';
+import type { DiffusersSampling } from './interop/diffusers-scheduler.js';
+import type { DiffusersPipelineOptions } from './interop/diffusers-folder.js';
 
 /** What runs the network: tfjs (any backend) or ONNX Runtime (exported on the fly, the fast path). */
 export type EngineName = 'tfjs' | 'onnx';
@@ -22,6 +24,8 @@ export const ENGINE_NAMES: readonly EngineName[] = ['tfjs', 'onnx'];
 
 export interface Pipeline {
   readonly config: DiffuseConfig;
+  /** A diffusers folder's scheduler: its sampler and settings (absent for our checkpoints). */
+  readonly sampling?: DiffusersSampling;
   readonly model: ModelFn;
   /** Which engine runs the network, in words (e.g. "tfjs-wasm"). */
   readonly engine: string;
@@ -42,6 +46,36 @@ export interface PipelineOptions {
   readonly backend?: BackendName;
   /** Images per network evaluation. */
   readonly batchSize?: number;
+  /** diffusers folders: how to read the scheduler (its class, or another scheduler_config.json). */
+  readonly diffusers?: DiffusersPipelineOptions;
+}
+
+/** What sampling needs from a folder: the config, one set of weights and where they came from. */
+export interface SamplingModel {
+  readonly config: DiffuseConfig;
+  readonly params: Weights;
+  readonly step: number;
+  readonly checkpoint: string;
+  readonly sampling?: DiffusersSampling;
+}
+
+/**
+ * A checkpoint (or run) folder, or a diffusers pipeline / unet/ folder
+ * (interop/diffusers-folder.ts, translated to our U-Net and schedule), as a
+ * config and one set of weights. diffusers folders hold one set (`weights`
+ * does not apply) and have no training step (0).
+ */
+export async function loadSamplingModel(dir: string, opts: Pick<PipelineOptions, 'weights' | 'diffusers'> = {}): Promise<SamplingModel> {
+  const { findDiffusersFolder, loadDiffusersPipeline } = await import('./interop/diffusers-folder.js');
+  const folder = existsSync(dir) ? findDiffusersFolder(dir) : undefined;
+  if (folder !== undefined) {
+    const d = loadDiffusersPipeline(folder, opts.diffusers ?? {});
+    return { config: d.diffuse, params: d.params, step: 0, checkpoint: dir, sampling: d.sampling };
+  }
+  if (!existsSync(dir) && checkpointDir(dir) !== dir) throw new DiffuseError(`checkpoint ${dir}: no such folder`);
+  const checkpoint = checkpointDir(dir);
+  const { config, params, step } = await loadModelWeights(checkpoint, opts.weights ?? 'ema');
+  return { config, params, step, checkpoint };
 }
 
 /** The model shipped with the package: models/mnist (relative to the package root). */
@@ -67,9 +101,11 @@ async function ortAvailableLazy(): Promise<boolean> {
 
 /** Load a checkpoint for generation. */
 export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Promise<Pipeline> {
-  if (!existsSync(dir) && checkpointDir(dir) !== dir) throw new DiffuseError(`checkpoint ${dir}: no such folder`);
-  const checkpoint = checkpointDir(dir);
-  const { config, params, step } = await loadModelWeights(checkpoint, opts.weights ?? 'ema');
+  const { config, params, step, checkpoint, sampling } = await loadSamplingModel(dir, opts);
+  if (config.model.crossAttention !== undefined) {
+    throw new DiffuseError(`${checkpoint}: a UNet2DConditionModel attends to encoder_hidden_states from a text encoder (e.g. CLIP), which diffuse-ts does not run; ` +
+      'sample it through the library with your own hidden states (createOrtGraphSession, docs/diffusers.md)');
+  }
   const engineName: EngineName = opts.engine ?? ((await ortAvailableLazy()) ? 'onnx' : 'tfjs');
   // before any engine allocates: refuse what cannot run here (limits.ts)
   const guided = config.model.numClasses > 0 || config.model.text !== undefined;
@@ -81,7 +117,7 @@ export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Pro
         ...(opts.backend !== undefined ? { backend: opts.backend } : {}),
         ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
       });
-      return { config, step, checkpoint, ...r };
+      return { config, step, checkpoint, ...(sampling !== undefined ? { sampling } : {}), ...r };
     }
     case 'onnx': {
       const { exportUNetToOnnx } = await import('./onnx/export-unet.js');
@@ -89,7 +125,7 @@ export async function loadPipeline(dir: string, opts: PipelineOptions = {}): Pro
       if (!(await ortAvailable())) throw new DiffuseError("engine 'onnx' needs onnxruntime-node (npm install onnxruntime-node)");
       const bytes = exportUNetToOnnx(config.model, params as Weights);
       const fn = await createOrtModelFn(bytes, opts.threads !== undefined ? { threads: opts.threads } : {});
-      return { config, step, checkpoint, model: fn, engine: 'onnxruntime-node', dispose: () => fn.dispose() };
+      return { config, step, checkpoint, ...(sampling !== undefined ? { sampling } : {}), model: fn, engine: 'onnxruntime-node', dispose: () => fn.dispose() };
     }
     default: {
       const never: never = engineName;

@@ -323,12 +323,13 @@ export function diffusersConfigFromUNet(c: UNetConfig): { className: DiffusersUN
       attention_head_dim: new Set(heads).size === 1 ? heads[0] : heads,
     };
   } else {
-    // one head dimension for every level with attention (and the middle block)
-    const dims = new Set(chans.map((ch, l) => ({ ch, l })).filter(({ l }) => down[l] === true || up[l] === true || (l === levels - 1 && c.midAttention !== false))
-      .map(({ ch, l }) => ch / (heads[l] as number)));
-    const oneHead = chans.every((ch, l) => heads[l] === 1 || !(down[l] === true || up[l] === true || (l === levels - 1 && c.midAttention !== false)));
-    if (!oneHead && dims.size > 1) throw new DiffuseError(`attention heads [${heads.join(', ')}] give different head widths per level (${[...dims].join(', ')}): UNet2DModel has one attention_head_dim`);
-    specific = { attention_head_dim: oneHead ? null : [...dims][0], add_attention: c.midAttention !== false };
+    // one head width for every level with attention (and the middle block); null = one head per level
+    const attends = chans.map((_, l) => down[l] === true || up[l] === true || (l === levels - 1 && c.midAttention !== false));
+    const widths = new Set(chans.flatMap((ch, l) => (attends[l] ? [ch / (heads[l] as number)] : [])));
+    const oneHead = chans.every((_, l) => heads[l] === 1 || !attends[l]);
+    if (!oneHead && widths.size > 1) throw new DiffuseError(`attention heads [${heads.join(', ')}] give different head widths per level (${[...widths].join(', ')}): UNet2DModel has one attention_head_dim`);
+    const headDim = !attends.some(Boolean) ? DEFAULTS.UNet2DModel['attention_head_dim'] : oneHead ? null : [...widths][0];
+    specific = { attention_head_dim: headDim, add_attention: c.midAttention !== false };
   }
   return { className, config: { ...DEFAULTS[className], ...common, ...specific } };
 }

@@ -26,9 +26,8 @@ import { networkInterfaces } from 'node:os';
 import { DiffuseError } from '../errors.js';
 import type { DiffuseConfig } from '../config.js';
 import type { DatasetSpec } from '../data/index.js';
-import { loadModelWeights } from '../train/checkpoint.js';
 import { exportUNetToOnnx } from '../onnx/export-unet.js';
-import { checkpointDir } from '../train/checkpoint.js';
+import { loadSamplingModel } from '../pipeline.js';
 
 export interface ExplorerServerOptions {
   /** Checkpoint folder (or a run folder holding checkpoint/). */
@@ -215,8 +214,9 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
     throw new DiffuseError(`the explorer page is not built (no ${join(webRoot, 'index.html')}); run 'npm run build' first`);
   }
   const ortDir = ortWebDistDir();
-  const checkpoint = checkpointDir(opts.checkpoint);
-  const { config, params, step } = await loadModelWeights(checkpoint, 'ema');
+  // a checkpoint, or a diffusers pipeline / unet/ folder (translated: pipeline.ts loadSamplingModel)
+  const { config, params, step, checkpoint } = await loadSamplingModel(opts.checkpoint, { weights: 'ema' });
+  if (config.model.crossAttention !== undefined) throw new DiffuseError(`${checkpoint}: a UNet2DConditionModel needs a text encoder's hidden states, which the explorer does not compute`);
   const configBody: ConfigResponse = { config, step, checkpoint, labelNames: config.data.labelNames ?? null };
 
   let onnx: Uint8Array | undefined;
