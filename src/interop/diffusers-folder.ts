@@ -80,14 +80,21 @@ function checkModelIndex(file: string): void {
 }
 
 /**
- * The diffusers folder at `dir` (a pipeline folder with model_index.json, or
- * a unet/ folder whose config.json names a diffusers class), or undefined when
- * `dir` is not one (e.g. one of our checkpoints).
+ * The diffusers folder at `dir` (a pipeline folder with model_index.json, a
+ * folder holding unet/ and scheduler/, or a unet/ folder whose config.json
+ * names a diffusers class), or undefined when `dir` is not one (e.g. one of
+ * our checkpoints).
  */
 export function findDiffusersFolder(dir: string): DiffusersFolder | undefined {
   const index = join(dir, MODEL_INDEX);
   if (existsSync(index)) {
     checkModelIndex(index);
+    const scheduler = join(dir, SCHEDULER_CONFIG);
+    return { dir, layout: 'pipeline', unetDir: join(dir, 'unet'), schedulerFile: existsSync(scheduler) ? scheduler : undefined };
+  }
+  // unet/ and scheduler/ without a model_index.json (what an export of a UNet2DConditionModel writes)
+  const inner = join(dir, 'unet', 'config.json');
+  if (existsSync(inner) && typeof className(inner) === 'string') {
     const scheduler = join(dir, SCHEDULER_CONFIG);
     return { dir, layout: 'pipeline', unetDir: join(dir, 'unet'), schedulerFile: existsSync(scheduler) ? scheduler : undefined };
   }
