@@ -33,6 +33,9 @@ export { EulerSampler, type EulerOptions } from './samplers/euler.js';
 export { HeunSampler, type HeunOptions } from './samplers/heun.js';
 export { sample, ddimInvert, type SampleOptions, type StepInfo } from './samplers/loop.js';
 export { samplerFromDiffusersConfig, parseDiffusersJson, DIFFUSERS_SCHEDULER_CLASS, type DiffusersSampling, type DiffusersSchedulerClass } from './interop/diffusers-scheduler.js';
+// diffusers' UNet2DModel / UNet2DConditionModel <-> our U-Net (engine-free), and their folders (docs/diffusers.md)
+export { unetConfigFromDiffusers, diffusersConfigFromUNet, weightsFromDiffusers, weightsToDiffusers, diffusersParamLinks, DIFFUSERS_UNET_CLASSES, DEFAULT_CONTEXT_LENGTH, type DiffusersUNetClass, type DiffusersUNetOptions, type ParamLink } from './interop/diffusers-unet.js';
+export { findDiffusersFolder, loadDiffusersUNet, loadDiffusersPipeline, diffusersPipelineFiles, diffusersSchedulerConfig, saveDiffusersPipeline, type DiffusersFolder, type DiffusersPipelineOptions, type LoadedDiffusersPipeline, type LoadedDiffusersUNet } from './interop/diffusers-folder.js';
 export { createSampler, checkSamplerSettings, SAMPLER_NAMES, type SamplerName, type CreateSamplerOptions, type SamplerSettings } from './samplers/factory.js';
 
 // Guidance and generation
@@ -45,6 +48,7 @@ export { words, buildVocab, tokenize, detokenize, closestWords, editDistance } f
 export { defaultCaptions, allCaptions, sampleCaption, withTextConditioning, withCaptionConditioning, textEncoderFor, CAPTION_TEMPLATES, DEFAULT_TEXT_DIM } from './text/captions.js';
 export { generate, frameSteps, startNoise, type GenerateOptions, type GenerateResult, type GenerateStep, type ReverseFrame } from './generate.js';
 export { loadPipeline, shippedModelDir, tfjsModelFn, generateWith, defaultSteps, ENGINE_NAMES, type SampleRequest, type Pipeline, type PipelineOptions, type EngineName } from './pipeline.js';
+export { loadSamplingModel, type SamplingModel } from './pipeline.js';
 
 // Images
 export { readImage, decodeImage, detectFormat, encodePng, writePng, toFloat, toBytes, toFloatImage, toByteImage, toGrayscale, toRgb, centerCropSquare, resizeBilinear, imageGrid, checkImage, type ImageU8, type ImageF32, type Channels, type GridOptions, type ImageFormat } from './io/image.js';
@@ -66,6 +70,7 @@ export { train, learningRate, emaDecayAt, datasetFor, type TrainOptions, type Tr
 
 // The network (engine-free config; tfjs model)
 export { defaultUNetConfig, validateUNetConfig, levelResolutions, conditionLength, PAD_TOKEN, type UNetConfig, type TextEncoderConfig } from './model/config.js';
+export { UNET_OPTIONAL_FIELDS, type CrossAttentionConfig } from './model/config.js';
 
 // Network descriptions (engine-free; docs/networks.md): a network is written once over a GraphBuilder,
 // and its parameters, tfjs forward (runGraph) and ONNX graph (exportGraphToOnnx) follow from it.
@@ -82,6 +87,7 @@ export { trainGraph, LOSS_KINDS, type LossSpec, type TrainGraph } from './train/
 export { exportUNetToOnnx, hwioToOihw, DEFAULT_OPSET, ONNX_UNET_CONFIG_KEY, type OnnxExportOptions } from './onnx/export-unet.js';
 export { exportGraphToOnnx, type GraphExportOptions } from './onnx/export-graph.js';
 export { createOrtModelFn, ortAvailable, type OrtModelFn, type OrtModelOptions } from './onnx/runner.js';
+export { createOrtGraphSession, contextModelFn, type OrtGraphSession, type GraphFeed } from './onnx/graph-session.js';
 export { OnnxGraph, attr } from './onnx/graph.js';
 export { encodeOnnxModel, decodeOnnxModel, readOnnxMetadata } from './onnx/proto.js';
 

@@ -10,7 +10,8 @@ import type * as Ort from 'onnxruntime-node';
 import { DiffuseError } from '../errors.js';
 import { BATCH, type Graph, shapeSize } from '../net/graph.js';
 import { exportGraphToOnnx, type GraphExportOptions } from './export-graph.js';
-import type { Weights } from '../tensor.js';
+import type { Shape4, Weights } from '../tensor.js';
+import type { ModelFn } from '../diffusion/types.js';
 
 /** One input: float32 values, or integers (int32 inputs, fed as INT64). */
 export type GraphFeed = Float32Array | Int32Array;
@@ -85,5 +86,35 @@ export async function createOrtGraphSession(graph: Graph, weights: Weights, opts
       disposed = true;
       await session.release();
     },
+  };
+}
+
+/**
+ * A U-Net with an external context (UNet2DConditionModel; `context` input
+ * [N, L, D]) as a ModelFn whose condition rows are indices into `contexts`:
+ * one hidden-state sequence per entry (e.g. a text encoder's output for each
+ * prompt, and for the empty prompt), so generate()'s classifier-free guidance
+ * works as it does with class indices: `{ cond: Int32Array of indices,
+ * nullCond: Int32Array.of(index of the empty prompt), guidance }`. Without a
+ * condition every image gets `contexts[0]`.
+ */
+export function contextModelFn(session: OrtGraphSession, contexts: readonly Float32Array[]): ModelFn {
+  const decl = session.graph.inputs.find((d) => d.name === 'context');
+  if (decl === undefined) throw new DiffuseError(`${session.graph.name} takes no context (it is not a cross-attention U-Net)`);
+  const per = shapeSize(decl.shape.slice(1));
+  contexts.forEach((c, i) => {
+    if (!(c instanceof Float32Array) || c.length !== per) throw new DiffuseError(`context ${i} must be a Float32Array of ${decl.shape.slice(1).join('×')} = ${per} values, got ${c.length}`);
+  });
+  if (contexts.length === 0) throw new DiffuseError('give at least one context');
+  return async (x: Float32Array, t: number, shape: Shape4, cond?: Int32Array): Promise<Float32Array> => {
+    const n = shape[0];
+    const context = new Float32Array(n * per);
+    for (let i = 0; i < n; i++) {
+      const k = cond === undefined ? 0 : cond[i];
+      const c = k === undefined ? undefined : contexts[k];
+      if (c === undefined) throw new DiffuseError(`condition ${String(k)} of image ${i} is not one of the ${contexts.length} contexts`);
+      context.set(c, i * per);
+    }
+    return (await session.run({ x, t: new Float32Array(n).fill(t), context }, n))['out']!.data;
   };
 }

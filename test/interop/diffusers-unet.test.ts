@@ -19,7 +19,7 @@ import { DiffuseError } from '../../src/errors.js';
 import { diffusersConfigFromUNet, diffusersParamLinks, unetConfigFromDiffusers, weightsFromDiffusers, weightsToDiffusers } from '../../src/interop/diffusers-unet.js';
 import { unetGraph, unetParamSpecs } from '../../src/model/unet-description.js';
 import { buildTfjsNetwork } from '../../src/net/tfjs.js';
-import { createOrtGraphSession } from '../../src/onnx/graph-session.js';
+import { contextModelFn, createOrtGraphSession } from '../../src/onnx/graph-session.js';
 import { ortAvailable } from '../../src/onnx/runner.js';
 import type { Weights } from '../../src/tensor.js';
 import { CASES, fixtureConfigJson, type FixtureIO, fixtureIO, fixtureTensors, relErr } from './diffusers-fixtures.js';
@@ -153,4 +153,27 @@ test('our own U-Net choices write as UNet2DModel: TF padding 0, sin first with s
   const text = { vocab: ['<pad>', 'boot'], maxTokens: 4, dim: 8 };
   assert.throws(() => diffusersConfigFromUNet({ imageSize: 8, inChannels: 1, outChannels: 1, baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attentionResolutions: [4], groups: 4, dropout: 0, numClasses: 0, text }),
     isDE(/a text-conditioned model has no diffusers equivalent/));
+});
+
+test('a UNet2DConditionModel through the library: hidden states as indexed conditions (contextModelFn) give diffusers\' output', { skip: noOrt }, async () => {
+  const { config, params, io } = imported('cond');
+  const [n, h, w, c] = io.shape;
+  const per = h * w * c;
+  const [, L, D] = io.contextShape!;
+  const contexts = [0, 1].map((i) => Float32Array.from(io.context!.slice(i * L * D, (i + 1) * L * D)));
+  const s = await createOrtGraphSession(unetGraph(config), params, { threads: 1 });
+  try {
+    // contexts in swapped order, picked back by index: the index is what selects the hidden states
+    const fn = contextModelFn(s, [contexts[1]!, contexts[0]!]);
+    const got = new Float32Array(n * per);
+    for (let i = 0; i < n; i++) {
+      got.set(await fn(Float32Array.from(io.x.slice(i * per, (i + 1) * per)), io.t[i]!, [1, h, w, c], Int32Array.of(1 - i)), i * per);
+    }
+    const e = relErr(got, io.out);
+    assert.ok(e <= 1e-4, `${e}`);
+    await assert.rejects(async () => fn(new Float32Array(per), 1, [1, h, w, c], Int32Array.of(2)), isDE(/condition 2 of image 0 is not one of the 2 contexts/));
+    assert.throws(() => contextModelFn(s, [new Float32Array(3)]), isDE(/context 0 must be a Float32Array of 3×6 = 18 values, got 3/));
+  } finally {
+    await s.dispose();
+  }
 });
