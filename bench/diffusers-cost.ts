@@ -20,12 +20,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { unetConfigFromDiffusers } from '../src/interop/diffusers-unet.js';
 import { unetGraph, unetParamSpecs } from '../src/model/unet-description.js';
-import { initParams, paramCount } from '../src/net/params.js';
+import { paramCount } from '../src/net/params.js';
 import { exportGraphToOnnx } from '../src/onnx/export-graph.js';
 import { createOrtModelFn } from '../src/onnx/runner.js';
 import { mulberry32 } from '../src/rng.js';
-import type { Weights } from '../src/tensor.js';
-import { DEFAULT_DIFFUSERS_SRC, torchAvailable } from './diffusers-export.js';
+import { DEFAULT_DIFFUSERS_SRC, randomParams, torchAvailable } from './diffusers-export.js';
 
 /** google/ddpm-cifar10-32's unet/config.json (the DDPM paper's CIFAR-10 model, 35.7M parameters). */
 export const DDPM_CIFAR10_32 = {
@@ -45,20 +44,10 @@ export const DDPM_256 = {
 
 interface Row { name: string; params: number; onnxMB: number; exportS: number; ortS: Record<number, number>; torchS?: Record<number, number> }
 
-function randomWeights(specs: ReturnType<typeof unetParamSpecs>, seed: number): Weights {
-  const init = initParams(specs, seed);
-  const r = mulberry32(seed);
-  return Object.fromEntries(specs.map((s) => {
-    let d = init.get(s.name)!;
-    if (s.init !== 'ones' && d.every((v) => v === 0)) d = d.map(() => (r() * 2 - 1) * 0.02);
-    return [s.name, { shape: [...s.shape], data: d }];
-  }));
-}
-
 async function timeOrt(json: Record<string, unknown>, name: string, batches: readonly number[], runs: number): Promise<Row> {
   const { config } = unetConfigFromDiffusers(json, { source: name });
   const specs = unetParamSpecs(config);
-  const w = randomWeights(specs, 1);
+  const w = randomParams(config, 1);
   const t0 = performance.now();
   const bytes = exportGraphToOnnx(unetGraph(config), w, { graphName: 'unet' });
   const exportS = (performance.now() - t0) / 1000;

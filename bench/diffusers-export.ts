@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { defaultConfig, type DiffuseConfig } from '../src/config.js';
 import { BatchSampler } from '../src/data/batches.js';
 import { unetGraph, unetParamSpecs } from '../src/model/unet-description.js';
+import type { UNetConfig } from '../src/model/config.js';
 import { initParams } from '../src/net/params.js';
 import { createOrtGraphSession } from '../src/onnx/graph-session.js';
 import { mulberry32, Rng } from '../src/rng.js';
@@ -70,8 +71,8 @@ export const EXPORT_CASES: readonly ExportCase[] = [
 ];
 
 /** Every parameter random (norm scales around 1, biases and the zero-initialised output conv non-zero): deterministic in the seed. */
-export function randomParams(config: DiffuseConfig, seed: number): Weights {
-  const specs = unetParamSpecs(config.model);
+export function randomParams(model: UNetConfig, seed: number): Weights {
+  const specs = unetParamSpecs(model);
   const init = initParams(specs, seed);
   const r = mulberry32(seed * 7919 + 17);
   const out: Weights = {};
@@ -174,7 +175,7 @@ export async function exportCases(root: string): Promise<string[]> {
   const { command } = await import('../src/cli/export.js');
   const dirs: string[] = [];
   for (const [i, c] of EXPORT_CASES.entries()) {
-    const params = randomParams(c.config, 100 + i);
+    const params = randomParams(c.config.model, 100 + i);
     const ckpt = join(root, `${c.name}-checkpoint`);
     await saveCaseCheckpoint(ckpt, c.config, params);
     const dir = join(root, c.name);

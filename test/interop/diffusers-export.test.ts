@@ -36,7 +36,7 @@ const expected = JSON.parse(readFileSync(EXPECTED, 'utf8')) as Record<string, { 
 
 for (const [i, c] of EXPORT_CASES.entries()) {
   test(`export (${c.name}): the files diffusers ran on, our output equals diffusers' to 1e-4, and they read back`, { skip: noOrt }, async () => {
-    const params = randomParams(c.config, 100 + i);
+    const params = randomParams(c.config.model, 100 + i);
     const ckpt = join(root, `${c.name}-ckpt`);
     await saveCaseCheckpoint(ckpt, c.config, params);
     const dir = join(root, c.name);
@@ -81,7 +81,7 @@ test('every schedule and prediction writes a DDPMScheduler that reads back as th
 test('export refuses what it cannot write, and replaces an export only with --overwrite', { skip: noOrt }, async () => {
   const c = EXPORT_CASES[0]!;
   const ckpt = join(root, 'ow-ckpt');
-  await saveCaseCheckpoint(ckpt, c.config, randomParams(c.config, 1));
+  await saveCaseCheckpoint(ckpt, c.config, randomParams(c.config.model, 1));
   const dir = join(root, 'ow');
   let r = await cli(['export', '--checkpoint', ckpt, '--format', 'diffusers', '--out', dir]);
   assert.equal(r.code, 0, r.err);
@@ -99,13 +99,13 @@ test('export refuses what it cannot write, and replaces an export only with --ov
   // a text model and a posterior-mean model have no diffusers equivalent
   const text = withTextConditioning(defaultConfig({ model: { imageSize: 8, baseChannels: 8, channelMults: [1, 2], attentionResolutions: [4], groups: 4 }, data: { dataset: 'fashion-mnist', imageSize: 8 } }), ['boot', 'bag'], { dim: 8 });
   const tck = join(root, 'text-ckpt');
-  await saveCaseCheckpoint(tck, text, randomParams(text, 2));
+  await saveCaseCheckpoint(tck, text, randomParams(text.model, 2));
   r = await cli(['export', '--checkpoint', tck, '--format', 'diffusers', '--out', join(root, 'text')]);
   assert.equal(r.code, 1);
   assert.match(r.err.trim(), /^diffuse: a text-conditioned model has no diffusers equivalent/);
   const mean = defaultConfig({ ...c.config, diffusion: { ...c.config.diffusion, prediction: 'mean' } });
   const mck = join(root, 'mean-ckpt');
-  await saveCaseCheckpoint(mck, mean, randomParams(mean, 3));
+  await saveCaseCheckpoint(mck, mean, randomParams(mean.model, 3));
   r = await cli(['export', '--checkpoint', mck, '--format', 'diffusers', '--out', join(root, 'mean')]);
   assert.match(r.err.trim(), /^diffuse: prediction type 'mean' has no diffusers prediction_type/);
   assert.ok(!existsSync(join(root, 'mean')) && !existsSync(join(root, 'text')), 'nothing written');
