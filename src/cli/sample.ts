@@ -22,7 +22,7 @@ export const OPTIONS = {
   'scheduler-config': { type: 'string', arg: 'FILE', help: "diffusers folders: the scheduler_config.json to use (default: the pipeline's scheduler/)" },
   'sampling-steps': SAMPLING_STEPS,
   eta: { type: 'number', min: 0, max: 1, arg: 'X', help: 'DDIM noise: 0 = deterministic, 1 = as much as DDPM', defaultText: '0' },
-  'timestep-spacing': { type: 'choice', choices: TIMESTEP_SPACINGS, default: 'uniform', arg: 'S', help: 'where the steps sit among the T timesteps (docs/samplers.md)' },
+  'timestep-spacing': { type: 'choice', choices: TIMESTEP_SPACINGS, default: 'uniform', arg: 'S', help: 'where the steps sit among the T timesteps (docs/samplers.md)', defaultText: "uniform; a diffusers folder: its scheduler's" },
   karras: { type: 'flag', help: 'Karras et al. noise levels (euler, euler-ancestral, heun, dpm-solver)' },
   n: { type: 'int', min: 1, max: 100000, arg: 'N', help: 'number of images', defaultText: `64; with --class all, 6 per class` },
   seed: SEED,
@@ -67,6 +67,7 @@ export const command = defineCommand({
     };
     if (!diffusers) checkSamplerSettings(o.sampler, userOptions);
     if (o['scheduler-config'] !== undefined && !diffusers) throw new DiffuseError('--scheduler-config is for diffusers folders (give --checkpoint a diffusers pipeline or unet/ folder)');
+    if (given.has('weights') && diffusers) throw new DiffuseError('--weights chooses between a checkpoint\'s EMA and raw weights; a diffusers folder holds one set');
     if (o.class !== undefined && o.prompt !== undefined) throw new DiffuseError('give --class or --prompt, not both');
     if (o.backend !== undefined && o.engine === 'onnx') throw new DiffuseError('--backend chooses a tfjs backend: use it with --engine tfjs');
     const engine = o.engine ?? (o.backend !== undefined ? 'tfjs' : undefined);

@@ -163,6 +163,7 @@ test('malformed diffusers folders: one line each', async () => {
   assert.equal(loadDiffusersPipeline(findDiffusersFolder(pndm)!, { sampler: 'ddim' }).sampling.sampler, 'ddim');
   // --scheduler-config on one of our checkpoints
   await fails(['sample', '--scheduler-config', sfile, '--out', out], /--scheduler-config is for diffusers folders/);
+  await fails(['sample', '--checkpoint', join(FIXTURES, 'ddpm'), '--weights', 'model', '--out', out], /--weights chooses between a checkpoint's EMA and raw weights; a diffusers folder holds one set/);
   mkdirSync(join(root, 'empty'));
   assert.equal(findDiffusersFolder(join(root, 'empty')), undefined);
   const ddpmScheduler = join(FIXTURES, 'ddpm', 'scheduler', 'scheduler_config.json');
