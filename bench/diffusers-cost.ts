@@ -24,7 +24,8 @@ import { paramCount } from '../src/net/params.js';
 import { exportGraphToOnnx } from '../src/onnx/export-graph.js';
 import { createOrtModelFn } from '../src/onnx/runner.js';
 import { mulberry32 } from '../src/rng.js';
-import { DEFAULT_DIFFUSERS_SRC, randomParams, torchAvailable } from './diffusers-export.js';
+import { DEFAULT_DIFFUSERS_SRC, torchAvailable } from './diffusers-export.js';
+import { randomParams } from './random-params.js';
 
 /** google/ddpm-cifar10-32's unet/config.json (the DDPM paper's CIFAR-10 model, 35.7M parameters). */
 export const DDPM_CIFAR10_32 = {

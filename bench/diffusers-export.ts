@@ -22,14 +22,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultConfig, type DiffuseConfig } from '../src/config.js';
 import { BatchSampler } from '../src/data/batches.js';
-import { unetGraph, unetParamSpecs } from '../src/model/unet-description.js';
-import type { UNetConfig } from '../src/model/config.js';
-import { initParams } from '../src/net/params.js';
+import { unetGraph } from '../src/model/unet-description.js';
 import { createOrtGraphSession } from '../src/onnx/graph-session.js';
 import { mulberry32, Rng } from '../src/rng.js';
 import { makeSchedule } from '../src/schedule.js';
 import type { Weights } from '../src/tensor.js';
 import { saveCheckpoint } from '../src/train/checkpoint.js';
+import { randomParams } from './random-params.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const EXPECTED = join(ROOT, 'test', 'fixtures', 'diffusers', 'export-expected.json');
@@ -69,25 +68,6 @@ export const EXPORT_CASES: readonly ExportCase[] = [
     contextLength: 3,
   },
 ];
-
-/** Every parameter random (norm scales around 1, biases and the zero-initialised output conv non-zero): deterministic in the seed. */
-export function randomParams(model: UNetConfig, seed: number): Weights {
-  const specs = unetParamSpecs(model);
-  const init = initParams(specs, seed);
-  const r = mulberry32(seed * 7919 + 17);
-  const out: Weights = {};
-  for (const s of specs) {
-    let data = init.get(s.name)!;
-    if (s.init === 'zeros' || s.init === 'ones') {
-      const base = s.init === 'ones' ? 1 : 0;
-      const fan = s.shape.length === 4 ? s.shape[0]! * s.shape[1]! * s.shape[2]! : 0;
-      const scale = fan > 0 ? Math.sqrt(3 / fan) : 0.2;
-      data = data.map(() => base + (r() * 2 - 1) * scale);
-    }
-    out[s.name] = { shape: [...s.shape], data };
-  }
-  return out;
-}
 
 export interface CaseInputs {
   readonly shape: [number, number, number, number];

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { benchOptions } from './options.js';
-import { shippedModelDir } from '../src/pipeline.js';
+import { shippedModelDir } from '../src/shipped.js';
 import { startExplorerServer } from '../src/web/server.js';
 import type {} from '../src/web/explorer-handle.js';
 

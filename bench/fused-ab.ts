@@ -9,7 +9,7 @@
  *   node dist/bench/fused-ab.js [--big] [--rounds N] [--modes off,on] [--micro N]
  *   modes: off (DIFFUSE_FUSED=0), on (the defaults), all, or feature lists such as groupnorm+dwgemm
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/engine/tf.js';
 import { initEngine } from '../src/engine/backend.js';
 import { DEFAULT_FUSED_FEATURES, FUSED_FEATURES, type FusedFeature, setFusedOps } from '../src/engine/fused.js';
 import { defaultUNetConfig, type UNetConfig } from '../src/model/config.js';

@@ -15,7 +15,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { benchOptions } from './options.js';
+import { benchOptions, guidanceWeights } from './options.js';
 import { DiffuseError } from '../src/errors.js';
 import { initEngine } from '../src/engine/backend.js';
 import { loadClassifier } from '../src/eval/classifier.js';
@@ -40,7 +40,7 @@ interface Row {
 
 async function main(): Promise<void> {
   const { values: o } = benchOptions('guidance-sweep', {
-    dataset: { type: 'choice', choices: EVAL_DATASETS, default: 'mnist', help: 'data set (and default model, classifier)' },
+    dataset: { type: 'choice', choices: EVAL_DATASETS.filter((d) => d !== 'emoji'), default: 'mnist', help: 'data set (and default model, classifier; emoji models: emoji-compare.js)' },
     checkpoint: { type: 'string', help: 'the model', defaultText: 'models/mnist or models/fashion-mnist-text' },
     n: { type: 'int', min: 10, max: 100000, default: 500, help: 'samples per weight' },
     seed: { type: 'int', min: 0, max: 2 ** 32 - 1, default: 0, help: 'seed' },
@@ -54,11 +54,10 @@ async function main(): Promise<void> {
   const checkpoint = o.checkpoint ?? (dataset === 'mnist' ? join(ROOT, 'models', 'mnist') : join(ROOT, 'models', 'fashion-mnist-text'));
   const { n, seed } = o;
   const steps = o['sampling-steps'];
-  const weights = o.weights.split(',').map(Number);
+  const weights = guidanceWeights('weights', o.weights);
   const out = o.out ?? join(ROOT, 'docs', `guidance-${dataset}`);
   const classifierDir = o.classifier ?? join(ROOT, 'models', `classifier-${dataset}`);
   const missesAt = o['misses-at'] ?? (weights.includes(2) ? 2 : weights[weights.length - 1]!);
-  if (weights.some((w) => !(w >= 0))) throw new DiffuseError('--weights must be numbers ≥ 0');
   if (!weights.includes(missesAt)) throw new DiffuseError(`--misses-at ${missesAt} is not one of the swept weights (${weights.join(', ')})`);
 
   await initEngine({ backend: 'wasm' });

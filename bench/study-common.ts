@@ -185,3 +185,19 @@ export function perImageMse(a: Float32Array, b: Float32Array, n: number, clip?: 
   }
   return out;
 }
+
+/** One 3×3 box blur pass (edges clamped) of n s×s images with c channels, NHWC. */
+export function boxBlur(images: Float32Array, n: number, s: number, c = 1): Float32Array {
+  const dst = new Float32Array(images.length);
+  for (let b = 0; b < n; b++) {
+    const o = b * s * s * c;
+    for (let y = 0; y < s; y++) for (let x = 0; x < s; x++) for (let ch = 0; ch < c; ch++) {
+      let acc = 0;
+      for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
+        acc += images[o + (Math.min(s - 1, Math.max(0, y + dy)) * s + Math.min(s - 1, Math.max(0, x + dx))) * c + ch]!;
+      }
+      dst[o + (y * s + x) * c + ch] = acc / 9;
+    }
+  }
+  return dst;
+}

@@ -23,6 +23,7 @@
  */
 import { DiffuseError } from './errors.js';
 import { defaultUNetConfig, MAX_TOKENS, UNET_OPTIONAL_FIELDS, type UNetConfig, validateUNetConfig } from './model/config.js';
+import { type AutoencoderConfig, defaultAutoencoderConfig, downsamplingFactor, latentShape, RECON_LOSSES, type ReconLoss, validateAutoencoderConfig } from './model/autoencoder-config.js';
 
 import { makeSchedule, SCHEDULE_NAMES, type ScheduleName, type ScheduleOptions } from './schedule.js';
 import { PREDICTION_TYPES, type PredictionType } from './diffusion/types.js';
@@ -89,6 +90,57 @@ export interface DiffuseConfig {
   diffusion: DiffusionConfig;
   data: DataConfig;
   train: TrainConfig;
+  /**
+   * Latent diffusion (absent = the U-Net works on pixels): the U-Net works on
+   * the autoencoder's scaled latents, model.imageSize and inChannels are the
+   * latent's, data.* still describes the images. The autoencoder's weights
+   * are the checkpoint's `autoencoder.safetensors`.
+   */
+  latent?: LatentConfig;
+}
+
+/** How the latent diffusion stage reaches the latents: docs/latent.md. */
+export interface LatentConfig {
+  /** The autoencoder's architecture (its weights: autoencoder.safetensors in the checkpoint). */
+  autoencoder: AutoencoderConfig;
+  /** The U-Net sees scalingFactor · z (1 / std of the training latents, as stable diffusion scales its latents). */
+  scalingFactor: number;
+  /** Training latents: 'sample' = a fresh draw from each image's posterior every step, 'mean' = the posterior mean. */
+  posterior: LatentPosterior;
+  /** The autoencoder checkpoint it came from (as given) and that checkpoint's step. */
+  source?: { checkpoint: string; step: number };
+}
+
+export type LatentPosterior = 'sample' | 'mean';
+export const LATENT_POSTERIORS: readonly LatentPosterior[] = ['sample', 'mean'];
+
+/** An autoencoder's training run (its checkpoint's config.json, told apart by `kind`). */
+export interface AutoencoderRunConfig {
+  version: 1;
+  kind: 'autoencoder';
+  model: AutoencoderConfig;
+  /** Pixel loss (l1 or mse) plus klWeight · KL (train/objective.ts). */
+  loss: { recon: ReconLoss; klWeight: number };
+  data: DataConfig;
+  /** As a diffusion run's (condDropout is unused). */
+  train: TrainConfig;
+  /** Measured at the checkpoint's step with its EMA weights (latent/stats.ts); what latent diffusion reads. */
+  stats?: LatentStats;
+}
+
+/** Statistics of an autoencoder's latents, stored in its checkpoint. */
+export interface LatentStats {
+  /** Step of the weights they were measured on. */
+  step: number;
+  /** 1 / std of the latents (posterior samples) of `images` evenly spaced training images. */
+  scalingFactor: number;
+  /** Mean and standard deviation of those latents. */
+  mean: number;
+  std: number;
+  images: number;
+  /** Reconstruction PSNR (dB; images in [0, 1], per image then averaged) on the held-out images, posterior means decoded. */
+  heldoutPsnr?: number;
+  heldoutImages?: number;
 }
 
 /** Recursive partial for `defaultConfig(overrides)`; arrays are replaced whole. */
@@ -139,17 +191,22 @@ export function defaultConfig(overrides: DeepPartial<DiffuseConfig> = {}): Diffu
   const base = baseDefaults();
   const od = overrides.data;
   const om = overrides.model ?? {};
-  if (od?.imageSize !== undefined && om.imageSize === undefined) {
-    base.model.imageSize = od.imageSize;
+  // The U-Net's space: the images, or a latent model's latents.
+  const ae = overrides.latent?.autoencoder;
+  const space = ae !== undefined
+    ? { imageSize: latentShape(defaultAutoencoderConfig(ae as Partial<AutoencoderConfig>))[0], channels: ae.latentChannels ?? defaultAutoencoderConfig().latentChannels }
+    : { imageSize: od?.imageSize, channels: od?.channels };
+  if (space.imageSize !== undefined && om.imageSize === undefined) {
+    base.model.imageSize = space.imageSize;
     // default attention sits at the lowest resolution level; keep it there
     if (om.attentionResolutions === undefined) {
       const levels = (om.channelMults ?? base.model.channelMults).length;
-      base.model.attentionResolutions = [od.imageSize / 2 ** (levels - 1)];
+      base.model.attentionResolutions = [space.imageSize / 2 ** (levels - 1)];
     }
   }
-  if (od?.channels !== undefined) {
-    if (om.inChannels === undefined) base.model.inChannels = od.channels;
-    if (om.outChannels === undefined) base.model.outChannels = od.channels;
+  if (space.channels !== undefined) {
+    if (om.inChannels === undefined) base.model.inChannels = space.channels;
+    if (om.outChannels === undefined) base.model.outChannels = space.channels;
   }
   const merged = deepMerge(base, overrides);
   return validateConfig(merged, 'defaultConfig(overrides)');
@@ -157,15 +214,17 @@ export function defaultConfig(overrides: DeepPartial<DiffuseConfig> = {}): Diffu
 
 /** Parse and validate a config from JSON text or an already-parsed value. `source` (a file path) is named in errors. */
 export function parseConfig(json: string | unknown, source: string): DiffuseConfig {
-  let value: unknown = json;
-  if (typeof json === 'string') {
-    try {
-      value = JSON.parse(json);
-    } catch (e) {
-      throw new DiffuseError(`${source}: config is not valid JSON (${(e as Error).message})`, { cause: e });
-    }
+  return validateConfig(jsonValue(json, source), source);
+}
+
+/** JSON text parsed (a DiffuseError naming `source` when it is not JSON), or an already-parsed value as is. */
+function jsonValue(json: string | unknown, source: string): unknown {
+  if (typeof json !== 'string') return json;
+  try {
+    return JSON.parse(json);
+  } catch (e) {
+    throw new DiffuseError(`${source}: config is not valid JSON (${(e as Error).message})`, { cause: e });
   }
-  return validateConfig(value, source);
 }
 
 /** Pretty JSON for config.json. */
@@ -250,7 +309,10 @@ function describe(v: unknown): string {
 
 function validateConfig(value: unknown, source: string): DiffuseConfig {
   const v: V = new V(source);
-  const root = v.obj(value, 'config', ['version', 'model', 'diffusion', 'data', 'train']);
+  if (isPlainObject(value) && value['kind'] === 'autoencoder') {
+    throw new DiffuseError(`${source}: is an autoencoder's config (kind "autoencoder"), not a diffusion model's: train a latent diffusion model on it with diffuse train --latent DIR`);
+  }
+  const root = v.obj(value, 'config', ['version', 'model', 'diffusion', 'data', 'train'], ['latent']);
   if (root['version'] !== 1) v.fail('version', `must be 1, got ${describe(root['version'])}`);
 
   const rawModel = root['model'];
@@ -299,7 +361,37 @@ function validateConfig(value: unknown, source: string): DiffuseConfig {
     }
   }
 
-  const da = v.obj(root['data'], 'data', ['dataset', 'imageSize', 'channels'], ['labelNames', 'captions']);
+  const data = parseData(v, root['data']);
+  const train = parseTrain(v, root['train']);
+  const latent = root['latent'] === undefined ? undefined : parseLatent(v, root['latent']);
+  if (latent === undefined) {
+    if (model.imageSize !== data.imageSize) v.fail('model.imageSize', `(${model.imageSize}) must equal data.imageSize (${data.imageSize})`);
+    if (model.inChannels !== data.channels) v.fail('model.inChannels', `(${model.inChannels}) must equal data.channels (${data.channels})`);
+  } else {
+    const ae = latent.autoencoder;
+    if (ae.imageSize !== data.imageSize || ae.channels !== data.channels) {
+      v.fail('latent.autoencoder', `encodes ${ae.imageSize}x${ae.imageSize}x${ae.channels} images, the data are ${data.imageSize}x${data.imageSize}x${data.channels}`);
+    }
+    const [side, , lc] = latentShape(ae);
+    if (model.imageSize !== side) v.fail('model.imageSize', `(${model.imageSize}) must equal the latent side ${side} (images of ${ae.imageSize} / f = ${downsamplingFactor(ae)})`);
+    if (model.inChannels !== lc) v.fail('model.inChannels', `(${model.inChannels}) must equal the autoencoder's ${lc} latent channels`);
+  }
+  if (model.numClasses > 0 && data.labelNames && data.labelNames.length !== model.numClasses) {
+    v.fail('model.numClasses', `(${model.numClasses}) must equal the number of data.labelNames (${data.labelNames.length})`);
+  }
+  if (model.text !== undefined) {
+    if (data.captions === undefined && (data.dataset === 'mnist' || data.dataset === 'fashion-mnist')) {
+      v.fail('data.captions', `is missing (a text-conditioned model on ${data.dataset}, which has no captions of its own, needs the phrases of each class)`);
+    }
+    if (data.captions !== undefined && data.labelNames !== undefined && data.captions.length !== data.labelNames.length) {
+      v.fail('data.captions', `has ${data.captions.length} rows for ${data.labelNames.length} labelNames`);
+    }
+  }
+  return { version: 1, model, diffusion, data, train, ...(latent !== undefined ? { latent } : {}) };
+}
+
+function parseData(v: V, raw: unknown): DataConfig {
+  const da = v.obj(raw, 'data', ['dataset', 'imageSize', 'channels'], ['labelNames', 'captions']);
   const data: DataConfig = {
     dataset: v.str(da['dataset'], 'data.dataset'),
     imageSize: v.int(da['imageSize'], 'data.imageSize', 1, 4096),
@@ -323,9 +415,12 @@ function validateConfig(value: unknown, source: string): DiffuseConfig {
       return [...(row as string[])];
     });
   }
+  return data;
+}
 
-  const t = v.obj(root['train'], 'train', ['batchSize', 'lr', 'warmupSteps', 'clipNorm', 'emaDecay', 'steps', 'seed', 'workers', 'sampleEvery', 'checkpointEvery', 'condDropout']);
-  const train: TrainConfig = {
+function parseTrain(v: V, raw: unknown): TrainConfig {
+  const t = v.obj(raw, 'train', ['batchSize', 'lr', 'warmupSteps', 'clipNorm', 'emaDecay', 'steps', 'seed', 'workers', 'sampleEvery', 'checkpointEvery', 'condDropout']);
+  return {
     batchSize: v.int(t['batchSize'], 'train.batchSize', 1, 65536),
     lr: v.num(t['lr'], 'train.lr', (x) => x > 0 && x < 10, 'in (0, 10)'),
     warmupSteps: v.int(t['warmupSteps'], 'train.warmupSteps', 0),
@@ -338,18 +433,82 @@ function validateConfig(value: unknown, source: string): DiffuseConfig {
     checkpointEvery: v.int(t['checkpointEvery'], 'train.checkpointEvery', 0),
     condDropout: v.num(t['condDropout'], 'train.condDropout', (x) => x >= 0 && x < 1, 'in [0, 1)'),
   };
+}
+
+function parseAutoencoder(v: V, raw: unknown, path: string): AutoencoderConfig {
+  const ae = v.like(raw, defaultAutoencoderConfig(), path) as AutoencoderConfig;
+  try {
+    return validateAutoencoderConfig(ae);
+  } catch (e) {
+    if (e instanceof DiffuseError) v.fail(path, e.message);
+    throw e;
+  }
+}
+
+function parseLatent(v: V, raw: unknown): LatentConfig {
+  const l = v.obj(raw, 'latent', ['autoencoder', 'scalingFactor', 'posterior'], ['source']);
+  const out: LatentConfig = {
+    autoencoder: parseAutoencoder(v, l['autoencoder'], 'latent.autoencoder'),
+    scalingFactor: v.num(l['scalingFactor'], 'latent.scalingFactor', (x) => x > 0, '> 0'),
+    posterior: v.oneOf(l['posterior'], 'latent.posterior', LATENT_POSTERIORS),
+  };
+  if (l['source'] !== undefined) {
+    const src = v.obj(l['source'], 'latent.source', ['checkpoint', 'step']);
+    out.source = { checkpoint: v.str(src['checkpoint'], 'latent.source.checkpoint'), step: v.int(src['step'], 'latent.source.step', 0) };
+  }
+  return out;
+}
+
+function parseStats(v: V, raw: unknown): LatentStats {
+  const o = v.obj(raw, 'stats', ['step', 'scalingFactor', 'mean', 'std', 'images'], ['heldoutPsnr', 'heldoutImages']);
+  const stats: LatentStats = {
+    step: v.int(o['step'], 'stats.step', 0),
+    scalingFactor: v.num(o['scalingFactor'], 'stats.scalingFactor', (x) => x > 0, '> 0'),
+    mean: v.num(o['mean'], 'stats.mean', () => true, 'finite'),
+    std: v.num(o['std'], 'stats.std', (x) => x > 0, '> 0'),
+    images: v.int(o['images'], 'stats.images', 1),
+  };
+  if (o['heldoutPsnr'] !== undefined) stats.heldoutPsnr = v.num(o['heldoutPsnr'], 'stats.heldoutPsnr', () => true, 'finite');
+  if (o['heldoutImages'] !== undefined) stats.heldoutImages = v.int(o['heldoutImages'], 'stats.heldoutImages', 1);
+  return stats;
+}
+
+/** Defaults of an autoencoder run (docs/latent.md): batch 16, lr 5e-4, L1 + 1e-6 KL; `overrides` deep-merged, then validated. */
+export function defaultAutoencoderRunConfig(overrides: DeepPartial<AutoencoderRunConfig> = {}): AutoencoderRunConfig {
+  const t = baseDefaults().train;
+  const data = { dataset: 'emoji', imageSize: 64, channels: 3 as const, ...(overrides.data ?? {}) };
+  const base: AutoencoderRunConfig = {
+    version: 1,
+    kind: 'autoencoder',
+    model: defaultAutoencoderConfig({ imageSize: data.imageSize, channels: data.channels }),
+    loss: { recon: 'l1', klWeight: 1e-6 },
+    data: { dataset: data.dataset, imageSize: data.imageSize, channels: data.channels },
+    train: { ...t, batchSize: 16, lr: 5e-4, warmupSteps: 100, emaDecay: 0.999, steps: 4000, workers: 2 },
+  };
+  return parseAutoencoderRunConfig(deepMerge(base, overrides), 'defaultAutoencoderRunConfig(overrides)');
+}
+
+/** Parse and validate an autoencoder run's config (its checkpoint's config.json). */
+export function parseAutoencoderRunConfig(json: string | unknown, source: string): AutoencoderRunConfig {
+  const value = jsonValue(json, source);
+  const v = new V(source);
+  if (isPlainObject(value) && value['kind'] !== 'autoencoder') {
+    throw new DiffuseError(`${source}: is not an autoencoder's config (no kind "autoencoder"; a diffusion model's?): give a folder made by diffuse train-autoencoder`);
+  }
+  const root = v.obj(value, 'config', ['version', 'kind', 'model', 'loss', 'data', 'train'], ['stats']);
+  if (root['version'] !== 1) v.fail('version', `must be 1, got ${describe(root['version'])}`);
+  const model = parseAutoencoder(v, root['model'], 'model');
+  const lo = v.obj(root['loss'], 'loss', ['recon', 'klWeight']);
+  const loss = { recon: v.oneOf(lo['recon'], 'loss.recon', RECON_LOSSES), klWeight: v.num(lo['klWeight'], 'loss.klWeight', (x) => x >= 0, '≥ 0') };
+  const data = parseData(v, root['data']);
+  const train = parseTrain(v, root['train']);
   if (model.imageSize !== data.imageSize) v.fail('model.imageSize', `(${model.imageSize}) must equal data.imageSize (${data.imageSize})`);
-  if (model.inChannels !== data.channels) v.fail('model.inChannels', `(${model.inChannels}) must equal data.channels (${data.channels})`);
-  if (model.numClasses > 0 && data.labelNames && data.labelNames.length !== model.numClasses) {
-    v.fail('model.numClasses', `(${model.numClasses}) must equal the number of data.labelNames (${data.labelNames.length})`);
-  }
-  if (model.text !== undefined) {
-    if (data.captions === undefined && (data.dataset === 'mnist' || data.dataset === 'fashion-mnist')) {
-      v.fail('data.captions', `is missing (a text-conditioned model on ${data.dataset}, which has no captions of its own, needs the phrases of each class)`);
-    }
-    if (data.captions !== undefined && data.labelNames !== undefined && data.captions.length !== data.labelNames.length) {
-      v.fail('data.captions', `has ${data.captions.length} rows for ${data.labelNames.length} labelNames`);
-    }
-  }
-  return { version: 1, model, diffusion, data, train };
+  if (model.channels !== data.channels) v.fail('model.channels', `(${model.channels}) must equal data.channels (${data.channels})`);
+  const stats = root['stats'] === undefined ? undefined : parseStats(v, root['stats']);
+  return { version: 1, kind: 'autoencoder', model, loss, data, train, ...(stats !== undefined ? { stats } : {}) };
+}
+
+/** Pretty JSON for an autoencoder's config.json. */
+export function stringifyAutoencoderRunConfig(cfg: AutoencoderRunConfig): string {
+  return JSON.stringify(cfg, null, 2) + '\n';
 }

@@ -3,11 +3,17 @@
  * network again and again (the sampler loop), recording the reverse process
  * for pictures. The network comes in as a `ModelFn`, so this drives a tfjs
  * U-Net, an ONNX Runtime session or a closed-form denoiser alike.
+ *
+ * Latent models (`latent`): the sampler works on latents, and a decoder
+ * (also passed in) turns the final latents and the recorded frames into
+ * images, so the result is in pixels either way; the raw latents are kept
+ * beside them (`result.latent`).
  */
 import { DiffuseError } from './errors.js';
 import { Rng } from './rng.js';
 import { makeSchedule, type ScheduleName, type ScheduleOptions } from './schedule.js';
-import { createSampler, type SamplerName, type SamplerSettings } from './samplers/factory.js';
+import { createSampler, defaultSteps, type SamplerName, type SamplerSettings } from './samplers/factory.js';
+import type { DiffuseConfig } from './config.js';
 import { sample } from './samplers/loop.js';
 import type { ModelFn, PredictionType, Shape4 } from './diffusion/types.js';
 import { classifierFreeGuidance } from './guidance/cfg.js';
@@ -18,9 +24,11 @@ export interface GenerateOptions extends ScheduleOptions {
   readonly schedule: ScheduleName;
   readonly timesteps: number;
   readonly prediction: PredictionType;
-  /** Image size and channels the model was trained on. */
+  /** Image size and channels of the images made (the model's, or a latent model's decoder's). */
   readonly imageSize: number;
   readonly channels: number;
+  /** Latent models: the latents' shape and the decoder (the sampler's latents -> images). */
+  readonly latent?: LatentStage;
   readonly sampler: SamplerName;
   /** Number of sampling steps (one network evaluation each; Heun: 2·steps − 1). */
   readonly steps: number;
@@ -31,7 +39,7 @@ export interface GenerateOptions extends ScheduleOptions {
   readonly eta?: number;
   /** Sampler options: timestep spacing, Karras sigmas, DDIM's choices (see SamplerSettings). */
   readonly samplerOptions?: SamplerSettings;
-  /** Clip the predicted clean image to [-c, c] at every step: true = [-1, 1] (default), a number c, or false. */
+  /** Clip the predicted clean image to [-c, c] at every step: true = [-1, 1] (default for pixels), a number c, or false (default for latents, which are not bounded). */
   readonly clip?: boolean | number;
   /** Network evaluations per call: the batch is split into chunks of this size (default: all). */
   readonly batchSize?: number;
@@ -54,7 +62,15 @@ export interface GenerateOptions extends ScheduleOptions {
   readonly signal?: AbortSignal;
 }
 
-/** One sampling step as onStep sees it. */
+/** What a latent model adds to generation: the latents' shape and the way back to pixels. */
+export interface LatentStage {
+  /** [side, side, channels] of the latents the sampler works on. */
+  readonly shape: readonly [number, number, number];
+  /** Latents [n, side, side, channels] in the sampler's space -> images [n, imageSize, imageSize, channels] in [-1, 1]. */
+  decode(latents: Float32Array, shape: Shape4): Promise<Float32Array>;
+}
+
+/** One sampling step as onStep sees it (in the sampler's space: a latent model's latents, not decoded). */
 export interface GenerateStep {
   /** Network-call counter (0-based) within the chunk and the timestep t the model saw. */
   readonly i: number;
@@ -77,15 +93,20 @@ export interface ReverseFrame {
 }
 
 export interface GenerateResult {
+  /** The images (decoded, for a latent model), NHWC in [-1, 1]. */
   readonly images: Float32Array;
   readonly shape: Shape4;
   /**
    * Recorded frames, each x right after a step with that step's predicted x_0
    * (the first: after step 0, so one step past the pure noise x_T); empty unless asked.
+   * A latent model's are decoded (x_t and predicted x_0 through the decoder).
    */
   readonly frames: ReverseFrame[];
   readonly recordedShape: Shape4;
+  /** Seconds of the whole generation (decoding included). */
   readonly seconds: number;
+  /** Latent models: what the sampler made, before decoding (the final latents and the recorded frames). */
+  readonly latent?: { readonly images: Float32Array; readonly shape: Shape4; readonly frames: ReverseFrame[]; readonly recordedShape: Shape4 };
 }
 
 /** Which step indices to record so that `count` frames span the whole run (first and last included). */
@@ -110,7 +131,7 @@ export function startNoise(seed: number, shape: Shape4): { rng: Rng; xT: Float32
 export async function generate(model: ModelFn, opts: GenerateOptions): Promise<GenerateResult> {
   if (!Number.isInteger(opts.n) || opts.n < 1) throw new DiffuseError(`number of images must be a positive integer, got ${opts.n}`);
   const schedule = makeSchedule(opts.schedule, opts.timesteps, opts);
-  const clip = opts.clip ?? true;
+  const clip = opts.clip ?? opts.latent === undefined;
   const sampler = createSampler(opts.sampler, {
     ...opts.samplerOptions,
     schedule,
@@ -121,7 +142,8 @@ export async function generate(model: ModelFn, opts: GenerateOptions): Promise<G
   // Heun calls the network twice per step: count the calls for progress and frames.
   sampler.setTimesteps(opts.steps);
   const calls = sampler.timesteps.length;
-  const { imageSize: s, channels: c } = opts;
+  // the sampler's space: the images, or a latent model's latents
+  const [s, , c] = opts.latent?.shape ?? [opts.imageSize, opts.imageSize, opts.channels];
   const shape: Shape4 = [opts.n, s, s, c];
   const per = s * s * c;
   const chunk = Math.max(1, Math.min(opts.batchSize ?? opts.n, opts.n));
@@ -171,5 +193,46 @@ export async function generate(model: ModelFn, opts: GenerateOptions): Promise<G
     });
     images.set(out, start * per);
   }
-  return { images, shape, frames, recordedShape: [Math.max(recordN, 1), s, s, c], seconds: (performance.now() - t0) / 1000 };
+  const recordedShape: Shape4 = [Math.max(recordN, 1), s, s, c];
+  if (opts.latent === undefined) return { images, shape, frames, recordedShape, seconds: (performance.now() - t0) / 1000 };
+  // Latent model: decode the final latents and (only) the recorded frames.
+  const S = opts.imageSize, C = opts.channels;
+  const decode = async (z: Float32Array, k: number): Promise<Float32Array> => {
+    signal?.throwIfAborted();
+    const x = await opts.latent!.decode(z, [k, s, s, c]);
+    if (x.length !== k * S * S * C) throw new DiffuseError(`the decoder made ${x.length} values for ${k} images of ${S}x${S}x${C}`);
+    return x;
+  };
+  const pixels = await decode(images, opts.n);
+  const decodedFrames: ReverseFrame[] = [];
+  for (const f of frames) decodedFrames.push({ i: f.i, t: f.t, x: await decode(f.x, recordN), predX0: await decode(f.predX0, recordN) });
+  return {
+    images: pixels,
+    shape: [opts.n, S, S, C],
+    frames: decodedFrames,
+    recordedShape: [Math.max(recordN, 1), S, S, C],
+    seconds: (performance.now() - t0) / 1000,
+    latent: { images, shape, frames, recordedShape },
+  };
+}
+
+/** What generation needs beyond the model's own config (schedule, prediction, size come from the checkpoint). */
+export type SampleRequest = Omit<GenerateOptions, 'schedule' | 'timesteps' | 'prediction' | 'imageSize' | 'channels' | 'steps' | keyof ScheduleOptions> & { readonly steps?: number };
+
+/**
+ * Generate from a loaded pipeline: its config fills in the schedule (name, T,
+ * β range, zero SNR), prediction type and image shape. A latent model's
+ * pipeline decodes (its `latent`): the images are pixels either way.
+ */
+export async function generateWith(pipe: { readonly config: DiffuseConfig; readonly model: ModelFn; readonly latent?: LatentStage | undefined }, req: SampleRequest): Promise<GenerateResult> {
+  const cfg = pipe.config;
+  if (cfg.latent !== undefined && pipe.latent === undefined) throw new DiffuseError('a latent model generates latents: give generateWith its pipeline\'s decoder (loadPipeline or createPipeline has it)');
+  return generate(pipe.model, {
+    ...req,
+    ...cfg.diffusion,
+    imageSize: cfg.data.imageSize,
+    channels: cfg.data.channels,
+    steps: req.steps ?? defaultSteps(req.sampler, cfg.diffusion.timesteps),
+    ...(cfg.latent !== undefined && pipe.latent !== undefined ? { latent: pipe.latent } : {}),
+  });
 }

@@ -18,6 +18,7 @@
 import { totalmem } from 'node:os';
 import { DiffuseError } from './errors.js';
 import type { UNetConfig } from './model/config.js';
+import type { AutoencoderConfig } from './model/autoencoder-config.js';
 
 const GiB = 1024 ** 3;
 /** A wasm32 instance (tfjs-wasm) cannot address more than this. */
@@ -78,4 +79,20 @@ export function checkTrainingMemory(model: UNetConfig, batchSize: number, microB
   const pixels = model.imageSize * model.imageSize * model.inChannels;
   checkMemory(4 * batchSize * pixels * 4, 'native', `a training batch of ${batchSize} images of ${model.imageSize}×${model.imageSize}×${model.inChannels} (${source})`, 'use a smaller batch size');
   checkMemory(unetActivationBytes(model, Math.min(batchSize, microBatch), 'train'), pool, `training the ${model.imageSize}×${model.imageSize} U-Net of ${source} (${Math.min(batchSize, microBatch)} images per pass)`, 'use smaller images, fewer channels or attention at lower resolutions');
+}
+
+/**
+ * An autoencoder's training step: the batch (images, targets, noise) and one
+ * micro-batch's activations, estimated as a U-Net of the same levels whose
+ * blocks are the decoder's (numResBlocks + 1 per level; the middle attention
+ * at the lowest level).
+ */
+export function checkAutoencoderTrainingMemory(model: AutoencoderConfig, batchSize: number, microBatch: number, pool: MemoryPool, source: string): void {
+  const pixels = model.imageSize * model.imageSize * model.channels;
+  checkMemory(3 * batchSize * pixels * 4, 'native', `a training batch of ${batchSize} images of ${model.imageSize}×${model.imageSize}×${model.channels} (${source})`, 'use a smaller batch size');
+  const asUNet: UNetConfig = {
+    imageSize: model.imageSize, inChannels: model.channels, outChannels: model.channels, baseChannels: model.baseChannels, channelMults: model.channelMults,
+    numResBlocks: model.numResBlocks + 1, attentionResolutions: [], groups: model.groups, dropout: 0, numClasses: 0,
+  };
+  checkMemory(unetActivationBytes(asUNet, Math.min(batchSize, microBatch), 'train'), pool, `training the ${model.imageSize}×${model.imageSize} autoencoder of ${source} (${Math.min(batchSize, microBatch)} images per pass)`, 'use smaller images or fewer channels');
 }

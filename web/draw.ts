@@ -19,13 +19,16 @@ export function toRgba(data: Float32Array, offset: number, size: number, channel
 const scratch = document.createElement('canvas');
 
 /**
- * Draw `count` images of a batch (NHWC, `size`×`size`×`channels`) side by
- * side on `canvas`, each scaled by `scale`, with `gap` pixels between them.
- * The canvas is resized to fit.
+ * Draw `count` images of a batch (NHWC, `size`×`size`×`channels`) on
+ * `canvas` in a grid of `cols` columns (default: one row), each scaled by
+ * `scale`, with `gap` pixels between them. The canvas is resized to fit.
  */
-export function drawBatch(canvas: HTMLCanvasElement, data: Float32Array, count: number, size: number, channels: number, scale: number, gap = 4): void {
-  const w = count * size * scale + (count - 1) * gap;
-  const h = size * scale;
+export function drawBatch(canvas: HTMLCanvasElement, data: Float32Array, count: number, size: number, channels: number, scale: number, gap = 4, cols = count): void {
+  const c = Math.max(1, Math.min(cols, count));
+  const rows = Math.max(1, Math.ceil(count / c));
+  const cell = size * scale;
+  const w = c * cell + (c - 1) * gap;
+  const h = rows * cell + (rows - 1) * gap;
   if (canvas.width !== w) canvas.width = w;
   if (canvas.height !== h) canvas.height = h;
   const ctx = canvas.getContext('2d');
@@ -40,8 +43,13 @@ export function drawBatch(canvas: HTMLCanvasElement, data: Float32Array, count: 
   const per = size * size * channels;
   for (let i = 0; i < count; i++) {
     sctx.putImageData(new ImageData(toRgba(data, i * per, size, channels), size, size), 0, 0);
-    ctx.drawImage(scratch, i * (size * scale + gap), 0, size * scale, size * scale);
+    ctx.drawImage(scratch, (i % c) * (cell + gap), Math.floor(i / c) * (cell + gap), cell, cell);
   }
+}
+
+/** How many cells of `cell` pixels (with `gap` between) fit in `width` pixels: at least 1, at most `count`. */
+export function columnsThatFit(count: number, cell: number, gap: number, width: number): number {
+  return Math.max(1, Math.min(count, Math.floor((width + gap) / (cell + gap))));
 }
 
 /** One image filling the whole canvas. */

@@ -4,17 +4,13 @@
  * same code the Node CLI runs; only the network runs on onnxruntime-web.
  */
 import * as ort from 'onnxruntime-web/webgpu';
-import { makeSchedule, MAX_T, MIN_T, SCHEDULE_NAMES, type Schedule, type ScheduleName } from '../src/schedule.js';
-import { qSample } from '../src/diffusion/forward.js';
-import { Rng } from '../src/rng.js';
-import { SAMPLER_NAMES, type SamplerName } from '../src/samplers/factory.js';
-import { classCondition, classCount, classPrompt, promptCondition, type Condition } from '../src/guidance/condition.js';
-import { generate, startNoise } from '../src/generate.js';
-import type { ModelFn } from '../src/diffusion/types.js';
-import type { DiffuseConfig } from '../src/config.js';
-import { createOrtWebModelFn, type OrtWebModelFn, type WebBackendChoice } from '../src/web/ort-web-model.js';
+import {
+  makeSchedule, MAX_T, MIN_T, SCHEDULE_NAMES, qSample, Rng, SAMPLER_NAMES, classCondition, classCount, classPrompt, promptCondition,
+  generate, startNoise, createOrtWebModelFn, resizeAreaFloat,
+  type Schedule, type ScheduleName, type SamplerName, type Condition, type ModelFn, type DiffuseConfig, type OrtWebModelFn, type WebBackendChoice,
+} from 'diffuse-ts/browser';
 import type { ExplorerHandle, ExplorerState } from '../src/web/explorer-handle.js';
-import { drawBatch, drawOne, drawSchedulePlot } from './draw.js';
+import { columnsThatFit, drawBatch, drawOne, drawSchedulePlot } from './draw.js';
 
 // ---------------------------------------------------------------- state for tests and the console
 
@@ -34,7 +30,10 @@ function el<T extends HTMLElement>(id: string, type: new () => T): T {
   return e;
 }
 
-const errorBox = el('error', HTMLDivElement);
+const fwdError = el('fwd-error', HTMLDivElement);
+const revError = el('rev-error', HTMLDivElement);
+const revNote = el('rev-note', HTMLParagraphElement);
+const revRows = el('rev-rows', HTMLDivElement);
 const modelInfo = el('model-info', HTMLParagraphElement);
 const thumbs = el('thumbs', HTMLDivElement);
 const drop = el('drop', HTMLLabelElement);
@@ -68,19 +67,19 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Show an error in the page (and the console); `where` says what failed. */
-function showError(where: string, err: unknown): void {
+/** Show an error in the page (and the console) in `box`, the error box of the section it concerns; `where` says what failed. */
+function showError(box: HTMLElement, where: string, err: unknown): void {
   const text = `${where}: ${message(err)}`;
   console.error(text, err);
-  errorBox.textContent = text;
-  errorBox.hidden = false;
+  box.textContent = text;
+  box.hidden = false;
   handle.error = text;
 }
 
-function clearError(): void {
-  errorBox.hidden = true;
-  errorBox.textContent = '';
-  handle.error = null;
+function clearError(box: HTMLElement): void {
+  box.hidden = true;
+  box.textContent = '';
+  if (fwdError.hidden && revError.hidden) handle.error = null;
 }
 
 function intInput(input: HTMLInputElement, what: string, lo: number, hi: number): number {
@@ -187,7 +186,7 @@ function renderForward(): void {
     drawOne(fwdX0, x0, S, C);
     drawOne(fwdXt, xt, S, C);
   } catch (err) {
-    showError('forward diffusion', err);
+    showError(fwdError, 'forward diffusion', err);
   }
 }
 
@@ -200,7 +199,7 @@ function selectImage(data: Float32Array, button: HTMLButtonElement | null): void
 function addThumbs(samples: SamplesResponse): void {
   thumbs.textContent = '';
   if (samples.imageSize !== S || samples.channels !== C) {
-    showError('data set images', new Error(`images are ${samples.imageSize}×${samples.imageSize}×${samples.channels}, the model wants ${S}×${S}×${C}`));
+    showError(fwdError, 'data set images', new Error(`images are ${samples.imageSize}×${samples.imageSize}×${samples.channels}, the model wants ${S}×${S}×${C}`));
     return;
   }
   samples.images.forEach((im, i) => {
@@ -224,7 +223,15 @@ function addThumbs(samples: SamplesResponse): void {
   }
 }
 
-/** A dropped/chosen image file -> S×S×C floats in [-1, 1] (centre-cropped square, resized). */
+/** Largest square (in pixels per side) read at full resolution; larger photos are first halved by the canvas (each halving a 2×2 mean). */
+const MAX_UPLOAD_SIDE = 2048;
+
+/**
+ * A dropped/chosen image file -> S×S×C floats in [-1, 1]: centre-cropped
+ * square, then shrunk by area averaging (the library's resizeAreaFloat: every
+ * output pixel the mean of the pixels it covers), so fine detail in a large
+ * photo averages out instead of aliasing into moiré.
+ */
 async function imageFileToModelInput(file: Blob): Promise<Float32Array> {
   let bitmap: ImageBitmap;
   try {
@@ -232,21 +239,36 @@ async function imageFileToModelInput(file: Blob): Promise<Float32Array> {
   } catch (err) {
     throw new Error(`cannot decode the image (${message(err)})`);
   }
-  const side = Math.min(bitmap.width, bitmap.height);
+  let side = Math.min(bitmap.width, bitmap.height);
+  let source: CanvasImageSource = bitmap;
+  let sx = (bitmap.width - side) / 2;
+  let sy = (bitmap.height - side) / 2;
+  let sSide = side;
+  while (side > MAX_UPLOAD_SIDE) side = Math.ceil(side / 2);
   const c = document.createElement('canvas');
-  c.width = S;
-  c.height = S;
-  const ctx = c.getContext('2d');
+  c.width = side;
+  c.height = side;
+  const ctx = c.getContext('2d', { willReadFrequently: true });
   if (ctx === null) throw new Error('no 2D canvas');
   ctx.imageSmoothingQuality = 'high';
-  ctx.drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side, 0, 0, S, S);
+  // halve step by step down to `side` (a no-op for photos up to MAX_UPLOAD_SIDE)
+  for (let s = sSide; s > side; ) {
+    s = Math.max(side, Math.ceil(s / 2));
+    ctx.drawImage(source, sx, sy, sSide, sSide, 0, 0, s, s);
+    source = c;
+    sx = 0;
+    sy = 0;
+    sSide = s;
+  }
+  if (source === bitmap) ctx.drawImage(bitmap, sx, sy, sSide, sSide, 0, 0, side, side);
   bitmap.close();
-  const rgba = ctx.getImageData(0, 0, S, S).data;
+  const rgba = ctx.getImageData(0, 0, side, side).data;
+  const small = resizeAreaFloat(rgba, side, side, 4, S, S);
   const out = new Float32Array(S * S * C);
   for (let p = 0; p < S * S; p++) {
-    const r = rgba[p * 4]!;
-    const g = rgba[p * 4 + 1]!;
-    const b = rgba[p * 4 + 2]!;
+    const r = small[p * 4]!;
+    const g = small[p * 4 + 1]!;
+    const b = small[p * 4 + 2]!;
     if (C === 1) out[p] = (0.299 * r + 0.587 * g + 0.114 * b) / 127.5 - 1;
     else for (let k = 0; k < 3; k++) out[p * 3 + k] = [r, g, b][k]! / 127.5 - 1;
   }
@@ -256,14 +278,18 @@ async function imageFileToModelInput(file: Blob): Promise<Float32Array> {
 async function useFile(file: File | undefined): Promise<void> {
   if (file === undefined) return;
   try {
-    clearError();
+    clearError(fwdError);
     selectImage(await imageFileToModelInput(file), null);
   } catch (err) {
-    showError(`image '${file.name}'`, err);
+    showError(fwdError, `image '${file.name}'`, err);
   }
 }
 
-fileInput.addEventListener('change', () => void useFile(fileInput.files?.[0]));
+fileInput.addEventListener('change', () => {
+  const file = fileInput.files?.[0];
+  fileInput.value = ''; // so choosing the same file again is a change too, and reloads it
+  void useFile(file);
+});
 drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
 drop.addEventListener('dragleave', () => drop.classList.remove('over'));
 drop.addEventListener('drop', (e) => {
@@ -271,12 +297,14 @@ drop.addEventListener('drop', (e) => {
   drop.classList.remove('over');
   void useFile(e.dataTransfer?.files[0]);
 });
-for (const input of [fwdSchedule, fwdT, fwdSeed, fwdSlider]) input.addEventListener('input', () => { clearError(); renderForward(); });
+for (const input of [fwdSchedule, fwdT, fwdSeed, fwdSlider]) input.addEventListener('input', () => { clearError(fwdError); renderForward(); });
 
 // ---------------------------------------------------------------- reverse view
 
 let model: OrtWebModelFn | null = null;
 let modelLoading: Promise<OrtWebModelFn> | null = null;
+/** The class the next "mixed" generation starts at. */
+let mixedNext = 0;
 /** Stops the running generation (set while one runs). */
 let stopGeneration: () => void = () => {};
 
@@ -288,7 +316,18 @@ async function loadModel(): Promise<OrtWebModelFn> {
   const res = await fetch('api/model.onnx');
   if (!res.ok) throw new Error(`cannot download the model (${await failureDetail(res)})`);
   const bytes = new Uint8Array(await res.arrayBuffer());
-  const fn = await createOrtWebModelFn(ort, bytes, { backend: revBackendChoice.value as WebBackendChoice });
+  const choice = revBackendChoice.value as WebBackendChoice;
+  let fn: OrtWebModelFn;
+  try {
+    fn = await createOrtWebModelFn(ort, bytes, { backend: choice });
+    revNote.hidden = true;
+  } catch (err) {
+    if (choice !== 'webgpu') throw err;
+    // WebGPU asked for where there is none (or it fails): run on wasm and say so, rather than fail every Generate.
+    fn = await createOrtWebModelFn(ort, bytes, { backend: 'wasm' });
+    revNote.textContent = `WebGPU is not usable in this browser (${message(err)}): running on wasm instead.`;
+    revNote.hidden = false;
+  }
   const [h, w, c] = fn.imageShape;
   if (h !== S || w !== S || c !== C) {
     await fn.dispose();
@@ -335,7 +374,7 @@ const nextFrame = (): Promise<void> => new Promise((ok) => {
  */
 async function runGeneration(): Promise<void> {
   if (config === null) return;
-  clearError();
+  clearError(revError);
   setState('running');
   revGenerate.disabled = true;
   revStop.disabled = false;
@@ -363,8 +402,13 @@ async function runGeneration(): Promise<void> {
         condition = promptCondition(config, new Array<string>(n).fill(prompt), guidance);
       } else {
         classes = new Int32Array(n);
-        if (v === 'mixed') classes.forEach((_, i) => { classes![i] = i % nc; });
-        else classes.fill(v === 'none' ? -1 : Number(v));
+        if (v === 'mixed') {
+          // cycle through every class: each mixed generation goes on where the last one stopped
+          classes.forEach((_, i) => { classes![i] = (mixedNext + i) % nc; });
+          mixedNext = (mixedNext + n) % nc;
+        } else {
+          classes.fill(v === 'none' ? -1 : Number(v));
+        }
         condition = classCondition(config, classes, guidance);
       }
     }
@@ -392,8 +436,10 @@ async function runGeneration(): Promise<void> {
     };
     const scale = n > 8 ? 2 : 4;
     const xT = startNoise(seed, [n, S, S, C]).xT;
-    drawBatch(revX, xT, n, S, C, scale);
-    drawBatch(revX0, new Float32Array(xT.length), n, S, C, scale);
+    revRows.hidden = false;
+    const cols = columnsThatFit(n, S * scale, 4, revRows.clientWidth);
+    drawBatch(revX, xT, n, S, C, scale, 4, cols);
+    drawBatch(revX0, new Float32Array(xT.length), n, S, C, scale, 4, cols);
     const started = performance.now();
     let last = started;
     let totalMs = 0;
@@ -418,8 +464,8 @@ async function runGeneration(): Promise<void> {
         totalMs = now - started;
         calls = total;
         handle.step = i + 1;
-        drawBatch(revX, x, n, S, C, scale);
-        drawBatch(revX0, predX0, n, S, C, scale);
+        drawBatch(revX, x, n, S, C, scale, 4, cols);
+        drawBatch(revX0, predX0, n, S, C, scale, 4, cols);
         revStatus.textContent = `step ${i + 1}/${total} · t = ${Number.isInteger(t) ? t : t.toFixed(1)} · ${stepMs.toFixed(0)} ms this step (network ${modelMs.toFixed(0)} ms) · ${(totalMs / (i + 1)).toFixed(0)} ms/step on average · ${handle.backend ?? ''}`;
       },
     });
@@ -434,8 +480,9 @@ async function runGeneration(): Promise<void> {
       revStatus.textContent = 'stopped';
       setState('ready');
     } else {
-      showError('generation', err);
-      revStatus.textContent = 'failed';
+      showError(revError, 'generation', err);
+      revStatus.textContent = 'failed (above)';
+      revRows.hidden = true; // the images there are not this run's
       setState('error');
     }
   } finally {
@@ -451,8 +498,8 @@ revBackendChoice.addEventListener('change', () => {
   const old = model;
   model = null;
   void old?.dispose();
-  clearError();
-  ensureModel().then(() => setState('ready'), (err: unknown) => { showError('model', err); setState('error'); });
+  clearError(revError);
+  ensureModel().then(() => setState('ready'), (err: unknown) => { showError(revError, 'model', err); setState('error'); });
 });
 
 // ---------------------------------------------------------------- start
@@ -479,12 +526,12 @@ async function start(): Promise<void> {
       for (const [value, label] of opts) revClass.append(new Option(label, value));
     }
     renderForward();
-    fetchJson<SamplesResponse>('api/samples', 'data set images').then(addThumbs, (err: unknown) => showError('data set images', err));
+    fetchJson<SamplesResponse>('api/samples', 'data set images').then(addThumbs, (err: unknown) => showError(fwdError, 'data set images', err));
     revGenerate.disabled = false;
     await ensureModel();
     setState('ready');
   } catch (err) {
-    showError('model', err);
+    showError(revError, 'model', err);
     revBackend.textContent = 'nothing (the model did not load)';
     setState('error');
   }

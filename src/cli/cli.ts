@@ -10,7 +10,8 @@ interface Entry { readonly summary: string; load(): Promise<{ command: Command }
 
 export const COMMANDS: Readonly<Record<string, Entry>> = {
   sample: { summary: 'generate images (PNG/JPEG grid, PNG files, GIF) from a trained model', load: () => import('./sample.js') },
-  train: { summary: 'train a diffusion model (mnist, fashion-mnist, an image folder)', load: () => import('./train.js') },
+  train: { summary: 'train a diffusion model (mnist, fashion-mnist, emoji, an image folder; --latent: on an autoencoder\'s latents)', load: () => import('./train.js') },
+  'train-autoencoder': { summary: 'train the autoencoder of latent diffusion (images <-> latents)', load: () => import('./train-autoencoder.js') },
   export: { summary: 'export the U-Net to ONNX (for ONNX Runtime, in Node or the browser)', load: () => import('./export.js') },
   'train-classifier': { summary: 'train the classifier behind diffuse eval (FID/KID features)', load: () => import('./train-classifier.js') },
   eval: { summary: 'FID, KID and class histogram of samples vs held-out images', load: () => import('./eval.js') },

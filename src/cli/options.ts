@@ -13,6 +13,7 @@
  * Shared options (seed, batch size, checkpoint, sampler ...) are defined here
  * once and spread into the commands' tables.
  */
+import { shippedModels } from '../shipped.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DiffuseError } from '../errors.js';
 import { checkOutputDir, checkOutputFile, type OutputFormat } from '../io/files.js';
@@ -76,7 +77,7 @@ export interface Parsed<T extends OptionTable> {
 // ------------------------------------------------------------------ shared options
 
 export const SEED = { type: 'int', min: 0, max: 2 ** 32 - 1, default: 0, arg: 'S', help: 'random seed: the same seed gives the same result' } as const;
-export const CHECKPOINT = { type: 'string', arg: 'DIR', help: 'run folder or checkpoint folder' } as const;
+export const CHECKPOINT = { type: 'string', arg: 'DIR', help: `run or checkpoint folder, or a shipped model by name (${shippedModels().filter((n) => !n.startsWith('classifier-')).join(', ')})` } as const;
 export const SAMPLER = { type: 'choice', choices: SAMPLER_NAMES, default: 'ddim', arg: 'NAME', help: 'sampler' } as const;
 export const SAMPLING_STEPS = {
   type: 'int', min: 1, max: 100000, arg: 'K', aliases: ['steps'],
@@ -93,7 +94,7 @@ export const GUIDANCE = {
   help: `classifier-free guidance weight w (0 = plain conditional model; diffusers' guidance_scale = w + 1)`,
   defaultText: `${DEFAULT_GUIDANCE} with --class or --prompt`,
 } as const;
-export const BACKEND = { type: 'choice', choices: BACKEND_NAMES, arg: 'B', help: 'tfjs backend', defaultText: 'tensorflow if @tensorflow/tfjs-node is installed, else wasm' } as const;
+export const BACKEND = { type: 'choice', choices: BACKEND_NAMES, arg: 'B', help: 'tfjs backend', defaultText: 'native if its addon is built (npm run build:native), else tensorflow if @tensorflow/tfjs-node is installed, else wasm' } as const;
 export const DATA_DIR = { type: 'string', arg: 'DIR', aliases: ['data'], help: 'data folder: the fashion-mnist IDX files (default /usr/share/datasets/fashion-mnist), or the image folder' } as const;
 export const WEIGHTS = { type: 'choice', choices: ['ema', 'model'], default: 'ema', arg: 'W', help: 'which weights: ema (what sampling uses) or model (the raw trained weights)' } as const;
 export const OVERWRITE = { type: 'flag', help: 'replace what the output folder holds (a run, a model) instead of refusing' } as const;

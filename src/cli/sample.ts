@@ -5,7 +5,7 @@ import { defineCommand } from './command.js';
 import { BACKEND, CHECKPOINT, DEFAULT_GUIDANCE, GUIDANCE, SAMPLER, SAMPLING_BATCH, SAMPLING_STEPS, SEED, WEIGHTS } from './options.js';
 import { allClassLabels, requireFinite, samplingSteps } from './common.js';
 import { DiffuseError } from '../errors.js';
-import { loadPipeline, shippedModelDir, ENGINE_NAMES, generateWith } from '../pipeline.js';
+import { loadPipeline, ENGINE_NAMES, generateWith } from '../pipeline.js';
 import type { GenerateResult } from '../generate.js';
 import { checkSamplerSettings, type SamplerSettings } from '../samplers/factory.js';
 import { TIMESTEP_SPACINGS } from '../samplers/spacing.js';
@@ -17,7 +17,7 @@ import { classCondition, classCount, promptCondition, resolveClassFor, type Cond
 import { findDiffusersFolder } from '../interop/diffusers-folder.js';
 
 export const OPTIONS = {
-  checkpoint: { ...CHECKPOINT, help: 'run or checkpoint folder, or a diffusers pipeline or unet/ folder', defaultText: 'the shipped MNIST model, models/mnist' },
+  checkpoint: { ...CHECKPOINT, help: `${CHECKPOINT.help}, or a diffusers pipeline or unet/ folder`, defaultText: 'mnist (the shipped MNIST model)' },
   sampler: { ...SAMPLER, defaultText: "ddim; a diffusers folder: its scheduler's" },
   'scheduler-config': { type: 'string', arg: 'FILE', help: "diffusers folders: the scheduler_config.json to use (default: the pipeline's scheduler/)" },
   'sampling-steps': SAMPLING_STEPS,
@@ -29,12 +29,12 @@ export const OPTIONS = {
   out: { type: 'out-file', formats: ['png', 'jpeg'], default: 'samples.png', arg: 'FILE', help: 'the grid of all images' },
   cols: { type: 'int', min: 1, max: 10000, arg: 'N', help: 'grid columns', defaultText: 'square; one row per class with --class all' },
   dir: { type: 'out-dir', arg: 'DIR', help: 'also write each image as DIR/000.png, DIR/001.png ...' },
-  gif: { type: 'out-file', formats: ['gif'], arg: 'FILE', help: 'animated GIF of the reverse process, pure noise to image (the first 8 images)' },
+  gif: { type: 'out-file', formats: ['gif'], arg: 'FILE', help: 'animated GIF of the reverse process, pure noise to image (the first 8 images): x_t above, the predicted clean image below (a latent model\'s both decoded)' },
   class: { type: 'string', arg: 'C', help: "conditional models: a class index or name (7, seven, 'ankle boot'), or 'all' for one row per class" },
   prompt: { type: 'string', arg: 'TEXT', help: 'text-conditioned models: a short prompt ("ankle boot", "a photo of a sneaker"); class models take a class name here too' },
   guidance: GUIDANCE,
   weights: WEIGHTS,
-  engine: { type: 'choice', choices: ENGINE_NAMES, arg: 'E', help: 'what runs the network', defaultText: 'onnx when onnxruntime-node is installed (fastest), else tfjs' },
+  engine: { type: 'choice', choices: ENGINE_NAMES, arg: 'E', help: 'what runs the network', defaultText: 'tfjs on the native engine when it is built and --batch-size >= 32, else onnx when onnxruntime-node is installed, else tfjs' },
   backend: { ...BACKEND, help: 'tfjs backend (implies --engine tfjs)' },
   'batch-size': SAMPLING_BATCH,
 } as const;
@@ -71,7 +71,7 @@ export const command = defineCommand({
     if (o.class !== undefined && o.prompt !== undefined) throw new DiffuseError('give --class or --prompt, not both');
     if (o.backend !== undefined && o.engine === 'onnx') throw new DiffuseError('--backend chooses a tfjs backend: use it with --engine tfjs');
     const engine = o.engine ?? (o.backend !== undefined ? 'tfjs' : undefined);
-    const pipe = await loadPipeline(o.checkpoint ?? shippedModelDir(), {
+    const pipe = await loadPipeline(o.checkpoint ?? 'mnist', {
       weights: o.weights,
       batchSize: o['batch-size'],
       ...(engine !== undefined ? { engine } : {}),
@@ -143,10 +143,13 @@ export const command = defineCommand({
       }
       const guided = (o.prompt !== undefined ? `, prompt '${o.prompt}'` : '') + (condition !== undefined && condition.guidance > 0 ? `, guidance ${condition.guidance}` : '');
       process.stderr.write(
-        `${n} images, ${sampler} ${steps} steps${guided}, ${r.seconds.toFixed(1)} s on ${pipe.engine} ` +
+        `${n} images, ${sampler} ${steps} steps${guided}, ${r.seconds.toFixed(1)} s on ${pipe.engine}${pipe.latent !== undefined ? ` (latent ${pipe.latent.shape.join('x')}, decoding included)` : ''} ` +
           `(${pipe.sampling !== undefined ? `diffusers folder ${pipe.checkpoint}, its ${pipe.sampling.className}` : `checkpoint ${pipe.checkpoint}, step ${pipe.step}`})\n` +
           `wrote ${wrote.join(', ')}\n`,
       );
+      if (engine === undefined && pipe.engine.startsWith('tfjs')) {
+        process.stderr.write('note: onnxruntime-node is not installed (its install step may have failed: see the README\'s Install), so this ran on tfjs, about 10× slower\n');
+      }
     } finally {
       await pipe.dispose();
     }

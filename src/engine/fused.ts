@@ -14,10 +14,11 @@
  *
  * Switch: `DIFFUSE_FUSED=0` in the environment (worker threads inherit it) or
  * `setFusedOps(false)` turns every fast path off, so the U-Net runs exactly the
- * ops it ran before; `DIFFUSE_FUSED=groupnorm,convbias` picks some. Used by
+ * ops it ran before; `DIFFUSE_FUSED=groupnorm,convbias` picks some. Unset: the
+ * defaults of the current backend (native adds 'convbias'). Used by
  * bench/train-step.ts for before/after in one run.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.js';
 
 type TensorInfo = tf.TensorInfo;
 type KernelArgs = Parameters<tf.KernelFunc>[0];
@@ -35,17 +36,22 @@ export const FUSED_FEATURES: readonly FusedFeature[] = ['groupnorm', 'convbias',
  * is opt-in.
  */
 export const DEFAULT_FUSED_FEATURES: readonly FusedFeature[] = ['groupnorm', 'dwgemm'];
+/**
+ * On the native backend (native.ts) 'convbias' is on by default too: oneDNN adds
+ * the bias inside the convolution, which saves one full pass (an Add) per conv.
+ */
+export const NATIVE_DEFAULT_FUSED_FEATURES: readonly FusedFeature[] = [...DEFAULT_FUSED_FEATURES, 'convbias'];
 
 let override: ReadonlySet<FusedFeature> | undefined;
-let fromEnv: { raw: string | undefined; set: ReadonlySet<FusedFeature> } | undefined;
+let fromEnv: { raw: string | undefined; native: boolean; set: ReadonlySet<FusedFeature> } | undefined;
 
 /**
  * Parse a DIFFUSE_FUSED value: unset or '' = the defaults, '0'/'none' = off,
  * '1'/'all' = everything, else a comma list of feature names.
  */
-export function parseFusedSpec(raw: string | undefined): ReadonlySet<FusedFeature> {
+export function parseFusedSpec(raw: string | undefined, defaults: readonly FusedFeature[] = DEFAULT_FUSED_FEATURES): ReadonlySet<FusedFeature> {
   const v = (raw ?? '').trim().toLowerCase();
-  if (v === '') return new Set(DEFAULT_FUSED_FEATURES);
+  if (v === '') return new Set(defaults);
   if (v === '0' || v === 'none' || v === 'off') return new Set();
   if (v === '1' || v === 'all' || v === 'on') return new Set(FUSED_FEATURES);
   const out = new Set<FusedFeature>();
@@ -62,7 +68,10 @@ function activeFeatures(): ReadonlySet<FusedFeature> {
   if (override !== undefined) return override;
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
   const raw = env?.['DIFFUSE_FUSED'];
-  if (fromEnv === undefined || fromEnv.raw !== raw) fromEnv = { raw, set: parseFusedSpec(raw) };
+  const native = tf.getBackend() === 'native';
+  if (fromEnv === undefined || fromEnv.raw !== raw || fromEnv.native !== native) {
+    fromEnv = { raw, native, set: parseFusedSpec(raw, native ? NATIVE_DEFAULT_FUSED_FEATURES : DEFAULT_FUSED_FEATURES) };
+  }
   return fromEnv.set;
 }
 

@@ -21,19 +21,19 @@
  * - Slice/SplitV (strided slices allocated one subarray per innermost run):
  *   plain loops; this is the gradient of every channel concat.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.js';
 import { fusedOpsEnabled } from './fused.js';
 
 type TensorInfo = tf.TensorInfo;
 
 /** The slice of BackendWasm these kernels use. */
-interface WasmBackendLike {
+export interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
   disposeData(dataId: tf.DataId, force?: boolean): boolean;
 }
 
-type KernelArgs = Parameters<tf.KernelFunc>[0];
+export type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 let registered = false;
 let origConvInput: tf.KernelFunc | undefined;
@@ -45,7 +45,7 @@ function kernel(name: string): tf.KernelFunc {
   return k.kernelFunc;
 }
 
-function one(r: TensorInfo | TensorInfo[]): TensorInfo {
+export function one(r: TensorInfo | TensorInfo[]): TensorInfo {
   if (Array.isArray(r)) {
     const first = r[0];
     if (r.length !== 1 || first === undefined) throw new Error('expected one output');
@@ -58,13 +58,13 @@ function run(name: string, backend: WasmBackendLike, inputs: Record<string, Tens
   return one(kernel(name)({ inputs, backend: backend as unknown as tf.KernelBackend, attrs }));
 }
 
-function f32(backend: WasmBackendLike, t: TensorInfo): Float32Array {
+export function f32(backend: WasmBackendLike, t: TensorInfo): Float32Array {
   const a = backend.typedArrayFromHeap(t);
   if (!(a instanceof Float32Array)) throw new Error('expected float32 data');
   return a;
 }
 
-function dims4(shape: number[]): [number, number, number, number] {
+export function dims4(shape: number[]): [number, number, number, number] {
   const [a, b, c, d] = shape;
   if (shape.length !== 4 || a === undefined || b === undefined || c === undefined || d === undefined) {
     throw new Error(`expected a rank-4 shape, got [${shape.join(',')}]`);
@@ -74,14 +74,16 @@ function dims4(shape: number[]): [number, number, number, number] {
 
 type PadAttr = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
 
-function convInfo(xShape: number[], filterShape: number[], attrs: tf.NamedAttrMap): tf.backend_util.Conv2DInfo {
+/** Conv2DInfo of a conv kernel's attrs (NHWC only; the gradient kernels carry no dilations: 1). */
+export function convInfo(xShape: number[], filterShape: number[], attrs: tf.NamedAttrMap): tf.backend_util.Conv2DInfo {
   const strides = attrs['strides'] as [number, number] | number;
+  const dilations = (attrs['dilations'] as [number, number] | number | undefined) ?? 1;
   const pad = attrs['pad'] as PadAttr;
   const rounding = attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined;
   const dataFormat = (attrs['dataFormat'] as 'NHWC' | 'NCHW' | undefined) ?? 'NHWC';
-  if (dataFormat !== 'NHWC') throw new Error(`wasm conv gradients support NHWC only, got ${dataFormat}`);
+  if (dataFormat !== 'NHWC') throw new Error(`our conv kernels support NHWC only, got ${dataFormat}`);
   return tf.backend_util.computeConv2DInfo(
-    dims4(xShape), dims4(filterShape), strides, 1, pad, rounding, false, 'channelsLast');
+    dims4(xShape), dims4(filterShape), strides, dilations, pad, rounding, false, 'channelsLast');
 }
 
 /** Most floats the im2col buffer of conv2DBackpropFilterGemm may hold (it goes in chunks of images beyond). */

@@ -3,7 +3,7 @@
  * every kernel registered for the backend with a timer. For benchmarks and the
  * docs' profile table; not used in normal runs.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.js';
 
 export interface KernelStat { name: string; calls: number; ms: number }
 

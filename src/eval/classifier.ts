@@ -16,11 +16,13 @@
  * names, how it was trained and its measured accuracy) + weights.safetensors,
  * swapped into place atomically (write a sibling temp folder, then rename).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../engine/tf.js';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
-import { subsetDataset } from '../data/dataset.js';
+import { evenlySpacedIndices, subsetDataset } from '../data/dataset.js';
+import { epochPermutation } from '../data/batches.js';
+import { adamStep, cosineLearningRate, type FlatAdamState } from '../train/adam.js';
 import { DiffuseError } from '../errors.js';
 import { writeFileAtomicSync } from '../io/atomic.js';
 import { readRegularFileSync } from '../io/files.js';
@@ -31,6 +33,20 @@ import type { Weights } from '../tensor.js';
 
 export const CLASSIFIER_FILES = ['config.json', 'weights.safetensors'] as const;
 
+/**
+ * Random label-preserving changes to each training image: shifts of up to
+ * `shift` pixels in each direction (the uncovered edge repeats the nearest
+ * border pixel: black for MNIST, white or a flag's colour for emoji) and, with
+ * `flip`, a left-right mirror half of the time.
+ */
+export interface ClassifierAugment {
+  shift: number;
+  flip: boolean;
+}
+
+/** The augmentation `true` stands for (the MNIST recipe): ±2 pixel shifts, no flips. */
+export const DEFAULT_AUGMENT: ClassifierAugment = { shift: 2, flip: false };
+
 /** How a saved classifier was trained and how well it did (recorded in config.json). */
 export interface ClassifierTrainingInfo {
   dataset: string;
@@ -38,15 +54,40 @@ export interface ClassifierTrainingInfo {
   batchSize: number;
   seed: number;
   lr: number;
-  augment: boolean;
+  /** false = none; true (older records) = DEFAULT_AUGMENT. */
+  augment: boolean | ClassifierAugment;
+
   trainCount: number;
   testCount: number;
   /** Which images were held out, in words (e.g. "fashion-mnist test split"). */
   heldOut: string;
   testAccuracy: number;
+  /** Held-out accuracy at the level of `groups` (emoji: category), when the classifier has groups. */
+  testGroupAccuracy?: number;
+  /** Held-out accuracy after each epoch. */
+  epochAccuracies?: number[];
+  /** A second held-out set (emoji: the other art style of some training identities), in words, and the accuracy on it. */
+  validation?: string;
+  validationCount?: number;
+  validationAccuracy?: number;
   trainAccuracy: number;
   seconds: number;
 }
+
+/**
+ * Coarser labels made of the classes: `ofClass[k]` is the group of class k
+ * (emoji: the category of each subcategory). A prediction's group is the
+ * group of its predicted class, so group accuracy needs no second head.
+ */
+export interface LabelGroups {
+  name: string;
+  names: string[];
+  ofClass: number[];
+}
+
+/** How images of another size are brought to the classifier's: bilinear (either way), or area averages when shrinking. */
+export type ClassifierResize = 'bilinear' | 'area';
+export const CLASSIFIER_RESIZES: readonly ClassifierResize[] = ['bilinear', 'area'];
 
 export interface ClassifierConfig {
   version: 1;
@@ -59,6 +100,13 @@ export interface ClassifierConfig {
   /** Width of the penultimate (feature) layer. */
   featureDim: number;
   labelNames?: string[];
+  /**
+   * Resampling of images of another size (default bilinear). 'area' shrinks by
+   * area averages (resizeAreaFloat, what the emoji data itself uses for
+   * smaller sizes), so a 64×64 sample is judged as the 32×32 training images were made.
+   */
+  resize?: ClassifierResize;
+  groups?: LabelGroups;
   training?: ClassifierTrainingInfo;
 }
 
@@ -94,6 +142,22 @@ export function validateClassifierConfig(raw: unknown, source = 'classifier conf
   const names = c['labelNames'];
   if (names !== undefined && (!Array.isArray(names) || names.length !== c['numClasses'] || !names.every((s) => typeof s === 'string'))) {
     throw new DiffuseError(`${source}: labelNames must be ${String(c['numClasses'])} strings`);
+  }
+  const resize = c['resize'];
+  if (resize !== undefined && !CLASSIFIER_RESIZES.includes(resize as ClassifierResize)) {
+    throw new DiffuseError(`${source}: resize must be one of ${CLASSIFIER_RESIZES.join(', ')}, got ${JSON.stringify(resize)}`);
+  }
+  const g = c['groups'];
+  if (g !== undefined) {
+    const gr = typeof g === 'object' && g !== null && !Array.isArray(g) ? (g as Record<string, unknown>) : undefined;
+    const gNames = gr?.['names'];
+    if (gr === undefined || typeof gr['name'] !== 'string' || !Array.isArray(gNames) || gNames.length < 1 || !gNames.every((s) => typeof s === 'string')) {
+      throw new DiffuseError(`${source}: groups must be { name, names: [strings], ofClass: [group of each class] }`);
+    }
+    const of = gr['ofClass'];
+    if (!Array.isArray(of) || of.length !== c['numClasses'] || !of.every((v) => Number.isInteger(v) && v >= 0 && v < gNames.length)) {
+      throw new DiffuseError(`${source}: groups.ofClass must give each of the ${String(c['numClasses'])} classes a group in 0..${gNames.length - 1}`);
+    }
   }
   return raw as ClassifierConfig;
 }
@@ -279,11 +343,25 @@ function makeClassifier(config: ClassifierConfig, params: Map<string, tf.Variabl
 
 /** Fraction of images whose predicted class equals the label. */
 export function classifierAccuracy(clf: Classifier, ds: Dataset): number {
+  return classifierAccuracies(clf, ds).accuracy;
+}
+
+/**
+ * Accuracy on a labelled set, and at the level of the classifier's groups
+ * (the group of the predicted class against the group of the label).
+ */
+export function classifierAccuracies(clf: Classifier, ds: Dataset): { accuracy: number; groupAccuracy?: number } {
   if (!ds.labels) throw new DiffuseError(`accuracy: data set ${ds.name} has no labels`);
   const { labels } = clf.predict(ds.images, ds.shape[0]);
+  const of = clf.config.groups?.ofClass;
   let ok = 0;
-  for (let i = 0; i < labels.length; i++) if (labels[i] === ds.labels[i]) ok++;
-  return labels.length === 0 ? NaN : ok / labels.length;
+  let groupOk = 0;
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] === ds.labels[i]) ok++;
+    if (of !== undefined && of[labels[i]!] === of[ds.labels[i]!]) groupOk++;
+  }
+  const n = labels.length;
+  return { accuracy: n === 0 ? NaN : ok / n, ...(of !== undefined ? { groupAccuracy: n === 0 ? NaN : groupOk / n } : {}) };
 }
 
 // ------------------------------------------------------------------ training
@@ -295,13 +373,16 @@ export interface TrainClassifierOptions {
   testSet: Dataset;
   /** Words for config.json, e.g. "fashion-mnist test split". */
   heldOutDescription?: string;
+  /** A second labelled held-out set (emoji: the other art style of some training identities), scored at the end. */
+  validation?: { data: Dataset; description: string };
   epochs?: number;
   batchSize?: number;
   seed?: number;
   /** Peak Adam learning rate; cosine-decayed to 5% of it over the run. */
   lr?: number;
-  /** Random shifts of up to ±2 pixels (default true). */
-  augment?: boolean;
+  /** Random shifts / flips (default true = DEFAULT_AUGMENT: ±2 pixel shifts). */
+  augment?: boolean | ClassifierAugment;
+
   config?: Partial<ClassifierConfig>;
   /** Called after every step and after each epoch's evaluation. */
   onProgress?: (p: ClassifierProgress) => void;
@@ -323,22 +404,25 @@ export interface TrainedClassifier {
   seconds: number;
 }
 
-/** Shift every image of a batch by (dy, dx) ∈ [-2, 2]², filling with -1 (background). */
-function shiftBatch(x: Float32Array, n: number, S: number, C: number, rng: Rng): void {
+/**
+ * Augment a batch in place: each image shifted by (dy, dx) ∈ [−s, s]² (edge
+ * pixels repeated into the uncovered border) and, with `flip`, mirrored left-right
+ * with probability ½. The draws per image: dy, dx, then the flip.
+ */
+export function augmentBatch(x: Float32Array, n: number, S: number, C: number, aug: ClassifierAugment, rng: Rng): void {
   const per = S * S * C;
   const tmp = new Float32Array(per);
+  const clamp = (v: number): number => (v < 0 ? 0 : v >= S ? S - 1 : v);
   for (let b = 0; b < n; b++) {
-    const dy = rng.int(5) - 2;
-    const dx = rng.int(5) - 2;
-    if (dy === 0 && dx === 0) continue;
+    const dy = aug.shift > 0 ? rng.int(2 * aug.shift + 1) - aug.shift : 0;
+    const dx = aug.shift > 0 ? rng.int(2 * aug.shift + 1) - aug.shift : 0;
+    const flip = aug.flip && rng.uniform() < 0.5;
+    if (dy === 0 && dx === 0 && !flip) continue;
     const img = x.subarray(b * per, (b + 1) * per);
-    tmp.fill(-1);
     for (let y = 0; y < S; y++) {
-      const sy = y - dy;
-      if (sy < 0 || sy >= S) continue;
+      const sy = clamp(y - dy);
       for (let xx = 0; xx < S; xx++) {
-        const sx = xx - dx;
-        if (sx < 0 || sx >= S) continue;
+        const sx = clamp((flip ? S - 1 - xx : xx) - dx);
         for (let c = 0; c < C; c++) tmp[(y * S + xx) * C + c] = img[(sy * S + sx) * C + c]!;
       }
     }
@@ -346,24 +430,37 @@ function shiftBatch(x: Float32Array, n: number, S: number, C: number, rng: Rng):
   }
 }
 
-/** Train a classifier with Adam (cosine-decayed lr) on `dataset`, report accuracy on `testSet`. */
+function checkAugment(a: boolean | ClassifierAugment): ClassifierAugment | false {
+  if (a === false) return false;
+  const aug = a === true ? DEFAULT_AUGMENT : a;
+  if (!Number.isInteger(aug.shift) || aug.shift < 0 || aug.shift > 16) throw new DiffuseError(`trainClassifier: augment.shift must be an integer in 0..16, got ${aug.shift}`);
+  return aug.shift === 0 && !aug.flip ? false : { shift: aug.shift, flip: aug.flip };
+}
+
+/**
+ * Train a classifier on `dataset`, report accuracy on `testSet`: softmax
+ * cross-entropy, the project's flat Adam (src/train/adam.ts) with a cosine
+ * learning-rate decay, one seeded permutation per epoch (data/batches.ts).
+ */
 export async function trainClassifier(opts: TrainClassifierOptions): Promise<TrainedClassifier> {
   const { dataset: ds, testSet } = opts;
   const epochs = opts.epochs ?? 4;
   const batchSize = opts.batchSize ?? 64;
   const seed = opts.seed ?? 0;
   const lr = opts.lr ?? 2e-3;
-  const augment = opts.augment ?? true;
   if (!posInt(epochs)) throw new DiffuseError(`trainClassifier: epochs must be a positive integer, got ${epochs}`);
   if (!posInt(batchSize)) throw new DiffuseError(`trainClassifier: batchSize must be a positive integer, got ${batchSize}`);
   if (!Number.isInteger(seed) || seed < 0) throw new DiffuseError(`trainClassifier: seed must be a non-negative integer, got ${seed}`);
   if (!(lr > 0)) throw new DiffuseError(`trainClassifier: lr must be positive, got ${lr}`);
+  const augment = checkAugment(opts.augment ?? true);
   if (!ds.labels) throw new DiffuseError(`trainClassifier: data set ${ds.name} has no labels`);
   if (!testSet.labels) throw new DiffuseError(`trainClassifier: test set ${testSet.name} has no labels`);
   const [n, h, w, c] = ds.shape;
   if (h !== w) throw new DiffuseError(`trainClassifier: images must be square, got ${h}×${w}`);
-  if (testSet.shape[1] !== h || testSet.shape[2] !== w || testSet.shape[3] !== c) {
-    throw new DiffuseError(`trainClassifier: test images are ${testSet.shape.slice(1).join('×')}, training images ${ds.shape.slice(1).join('×')}`);
+  for (const other of [testSet, ...(opts.validation ? [opts.validation.data] : [])]) {
+    if (other.shape[1] !== h || other.shape[2] !== w || other.shape[3] !== c) {
+      throw new DiffuseError(`trainClassifier: ${other.name} images are ${other.shape.slice(1).join('×')}, training images ${ds.shape.slice(1).join('×')}`);
+    }
   }
   if (n < batchSize) throw new DiffuseError(`trainClassifier: ${n} training images is fewer than one batch of ${batchSize}`);
   let maxLabel = 0;
@@ -377,79 +474,70 @@ export async function trainClassifier(opts: TrainClassifierOptions): Promise<Tra
     ...opts.config,
   });
   const clf = createClassifier(config, seed);
+  // The parameters as one flat buffer for Adam; each variable is a view's copy.
   const vars = [...clf.params.values()];
-  const m = vars.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
-  const vv = vars.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
-  const b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  const offsets: number[] = [];
+  let total = 0;
+  for (const v of vars) {
+    offsets.push(total);
+    total += v.size;
+  }
+  const flat = new Float32Array(total);
+  vars.forEach((v, k) => flat.set(v.dataSync() as Float32Array, offsets[k]!));
+  const grad = new Float32Array(total);
+  const adam: FlatAdamState = { step: 0, m: new Float32Array(total), v: new Float32Array(total) };
   const stepsPerEpoch = Math.floor(n / batchSize);
   const totalSteps = stepsPerEpoch * epochs;
-  const rng = new Rng(seed + 1);
+  const augRng = new Rng(seed + 1);
   const per = h * w * c;
   const x = new Float32Array(batchSize * per);
   const y = new Int32Array(batchSize);
   const t0 = performance.now();
   let step = 0;
   let testAccuracy = NaN;
+  const epochAccuracies: number[] = [];
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
-      // Seeded permutation per epoch.
-      const perm = new Int32Array(n);
-      for (let i = 0; i < n; i++) perm[i] = i;
-      for (let i = n - 1; i > 0; i--) {
-        const j = rng.int(i + 1);
-        const t = perm[i]!;
-        perm[i] = perm[j]!;
-        perm[j] = t;
-      }
+      const perm = epochPermutation(n, seed, epoch);
       for (let s = 0; s < stepsPerEpoch; s++) {
         for (let k = 0; k < batchSize; k++) {
           const i = perm[s * batchSize + k]!;
           x.set(ds.images.subarray(i * per, (i + 1) * per), k * per);
           y[k] = ds.labels[i]!;
         }
-        if (augment) shiftBatch(x, batchSize, h, c, rng);
+        if (augment !== false) augmentBatch(x, batchSize, h, c, augment, augRng);
         step++;
-        const lrNow = lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * (step - 1)) / totalSteps)));
-        const c1 = 1 - b1 ** step;
-        const c2 = 1 - b2 ** step;
-        const lossT = tf.tidy(() => {
+        const { value, grads } = tf.tidy(() => {
           const xt = tf.tensor4d(x, [batchSize, h, w, c]);
           const yt = tf.oneHot(tf.tensor1d(y, 'int32'), numClasses);
-          const { value, grads } = tf.variableGrads(() => {
+          return tf.variableGrads(() => {
             const { logits } = clf.forward(xt);
             return tf.neg(tf.mean(tf.sum(tf.mul(yt, tf.logSoftmax(logits)), 1))) as tf.Scalar;
           }, vars);
-          vars.forEach((v, k) => {
-            const g = grads[v.name]!;
-            const mk = tf.add(tf.mul(m[k]!, b1), tf.mul(g, 1 - b1));
-            const vk = tf.add(tf.mul(vv[k]!, b2), tf.mul(tf.square(g), 1 - b2));
-            m[k]!.assign(mk);
-            vv[k]!.assign(vk);
-            const upd = tf.div(tf.div(mk, c1), tf.add(tf.sqrt(tf.div(vk, c2)), eps));
-            v.assign(tf.sub(v, tf.mul(upd, lrNow)));
-          });
-          return value;
         });
-        const loss = (await lossT.data())[0]!;
-        lossT.dispose();
+        vars.forEach((v, k) => grad.set(grads[v.name]!.dataSync() as Float32Array, offsets[k]!));
+        const loss = (value.dataSync() as Float32Array)[0]!;
+        tf.dispose([value, ...Object.values(grads)]);
         if (!Number.isFinite(loss)) throw new DiffuseError(`trainClassifier: loss became ${loss} at step ${step} (lr ${lr} too high?)`);
+        adamStep(flat, grad, adam, cosineLearningRate(step, totalSteps, lr));
+        vars.forEach((v, k) => tf.tidy(() => v.assign(tf.tensor(flat.subarray(offsets[k]!, offsets[k]! + v.size), v.shape, 'float32'))));
         opts.onProgress?.({ step, totalSteps, epoch, loss });
+        // Let the event loop breathe (progress bars, signals).
+        if (step % 16 === 0) await new Promise((r) => setImmediate(r));
       }
       testAccuracy = classifierAccuracy(clf, testSet);
+      epochAccuracies.push(testAccuracy);
       opts.onProgress?.({ step, totalSteps, epoch, loss: NaN, testAccuracy });
     }
   } catch (err) {
     clf.dispose();
     throw err;
-  } finally {
-    for (const t of [...m, ...vv]) t.dispose();
   }
   const seconds = (performance.now() - t0) / 1000;
   // Training accuracy on (up to) 5000 evenly spread training images, no augmentation.
-  const evalIdx: number[] = [];
-  const k = Math.min(n, 5000);
-  for (let i = 0; i < k; i++) evalIdx.push(Math.floor((i * n) / k));
-  const trainAccuracy = classifierAccuracy(clf, subsetDataset(ds, evalIdx));
+  const trainAccuracy = classifierAccuracy(clf, subsetDataset(ds, evenlySpacedIndices(n, 5000)));
+  const test = classifierAccuracies(clf, testSet);
+  const val = opts.validation !== undefined ? classifierAccuracy(clf, opts.validation.data) : undefined;
   const info: ClassifierTrainingInfo = {
     dataset: ds.name,
     epochs,
@@ -461,6 +549,9 @@ export async function trainClassifier(opts: TrainClassifierOptions): Promise<Tra
     testCount: testSet.shape[0],
     heldOut: opts.heldOutDescription ?? `${testSet.name} (${testSet.shape[0]} images)`,
     testAccuracy,
+    ...(test.groupAccuracy !== undefined ? { testGroupAccuracy: test.groupAccuracy } : {}),
+    epochAccuracies,
+    ...(opts.validation !== undefined && val !== undefined ? { validation: opts.validation.description, validationCount: opts.validation.data.shape[0], validationAccuracy: val } : {}),
     trainAccuracy,
     seconds: Math.round(seconds * 10) / 10,
   };

@@ -6,7 +6,7 @@
  * generator would get (FID is biased upward at small N, so always compare to it).
  */
 import type { Dataset } from '../data/dataset.js';
-import { convertChannels, resizeDataset } from '../data/dataset.js';
+import { convertChannels, resizeAreaFloat, resizeDataset } from '../data/dataset.js';
 import { DiffuseError } from '../errors.js';
 import { Rng } from '../rng.js';
 import type { Classifier } from './classifier.js';
@@ -61,7 +61,11 @@ export interface EvaluateOptions {
   kid?: Omit<KidOptions, 'seed'>;
 }
 
-/** Bring images to the classifier's size and channels (bilinear resize, luma / gray replication). */
+/**
+ * Bring images to the classifier's size and channels: luma / gray
+ * replication, then the classifier's resampling (config.resize: bilinear, or
+ * area averages when shrinking, as the emoji data makes its smaller sizes).
+ */
 export function fitToClassifier(clf: Classifier, batch: ImageBatch, what = 'samples'): ImageBatch {
   const [n, h, w, c] = batch.shape;
   if (![n, h, w, c].every((v) => Number.isInteger(v) && v >= 0)) throw new DiffuseError(`${what}: bad shape [${batch.shape.join(',')}]`);
@@ -73,7 +77,17 @@ export function fitToClassifier(clf: Classifier, batch: ImageBatch, what = 'samp
     if ((c === 1 || c === 3) && (channels === 1 || channels === 3)) ds = convertChannels(ds, channels);
     else throw new DiffuseError(`${what}: ${c} channels cannot be converted to the classifier's ${channels}`);
   }
-  if (h !== imageSize) ds = resizeDataset(ds, imageSize);
+  if (h !== imageSize) {
+    if (clf.config.resize === 'area' && h > imageSize) {
+      const C = ds.shape[3];
+      const per = h * h * C;
+      const out = new Float32Array(n * imageSize * imageSize * C);
+      for (let i = 0; i < n; i++) resizeAreaFloat(ds.images.subarray(i * per, (i + 1) * per), h, h, C, imageSize, imageSize, out, i * imageSize * imageSize * C);
+      ds = { ...ds, images: out, shape: [n, imageSize, imageSize, C] };
+    } else {
+      ds = resizeDataset(ds, imageSize);
+    }
+  }
   return { images: ds.images, shape: ds.shape };
 }
 
@@ -168,6 +182,27 @@ export function evaluateSamples(opts: EvaluateOptions): SampleScores {
   return score(clf, first, ref, seed, opts.kid);
 }
 
+/**
+ * The training images the real-vs-real floor scores for (n, seed): a stream
+ * apart from the reference subset's. A text model asked for these images'
+ * captions can be scored against the floor image for image.
+ */
+export function floorIndices(trainCount: number, n: number, seed: number): Int32Array {
+  return sampleIndices(trainCount, n, seed + 7919);
+}
+
+/**
+ * n other training images for (n, seed), none of them among the floor's
+ * (`floorIndices`): a second reference from the training distribution, against
+ * which the floor's images score the train-vs-train floor (no gap between
+ * known and new images, as on a data set with held-out identities).
+ */
+export function trainReferenceIndices(trainCount: number, n: number, seed: number): Int32Array {
+  const floor = new Set(floorIndices(trainCount, n, seed));
+  const rest = Int32Array.from({ length: trainCount }, (_, i) => i).filter((i) => !floor.has(i));
+  return Int32Array.from(sampleIndices(rest.length, n, seed + 104729), (k) => rest[k]!);
+}
+
 export interface RealFloorOptions {
   classifier: Classifier;
   /** Real images standing in for "samples" (the training images). */
@@ -190,8 +225,7 @@ export function realFloor(opts: RealFloorOptions): SampleScores {
   const seed = opts.seed ?? 0;
   checkN(opts.n, opts.train.shape[0], `the training set ${opts.train.name}`);
   checkN(opts.n, opts.reference.shape[0], `the reference set ${opts.reference.name}`);
-  // A different stream for the training subset than for the reference subset.
-  const fake = take({ images: opts.train.images, shape: opts.train.shape }, sampleIndices(opts.train.shape[0], opts.n, seed + 7919));
+  const fake = take({ images: opts.train.images, shape: opts.train.shape }, floorIndices(opts.train.shape[0], opts.n, seed));
   const ref = opts.referenceFeatures ?? referenceFeatures(opts.classifier, opts.reference, opts.n, seed);
   if (ref.n !== opts.n || ref.seed !== seed) throw new DiffuseError(`realFloor: reference features are for n=${ref.n}, seed ${ref.seed}; asked for n=${opts.n}, seed ${seed}`);
   return score(opts.classifier, fake, ref, seed, opts.kid);
@@ -208,6 +242,8 @@ export interface ClassAgreement {
   worst: number;
   /** confusion[asked][seen]: how many samples asked for one class the classifier assigns to each class. */
   confusion: number[][];
+  /** At the level of the classifier's groups (emoji: category), when it has groups: the share whose seen class lies in the asked class's group. */
+  group?: { name: string; overall: number };
 }
 
 /**
@@ -235,5 +271,10 @@ export function classAgreement(classifier: Classifier, samples: ImageBatch, requ
   const agree = confusion.reduce((a, row, k) => a + row[k]!, 0);
   const perClass = confusion.map((row, k) => (counts[k]! > 0 ? row[k]! / counts[k]! : NaN));
   const worst = Math.min(...perClass.filter((v) => !Number.isNaN(v)));
-  return { overall: agree / total, perClass, counts, worst, confusion };
+  const groups = classifier.config.groups;
+  const group = groups === undefined ? undefined : {
+    name: groups.name,
+    overall: confusion.reduce((a, row, k) => a + row.reduce((b, c, j) => b + (groups.ofClass[j] === groups.ofClass[k] ? c : 0), 0), 0) / total,
+  };
+  return { overall: agree / total, perClass, counts, worst, confusion, ...(group !== undefined ? { group } : {}) };
 }

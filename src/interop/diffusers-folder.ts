@@ -109,6 +109,8 @@ export function findDiffusersFolder(dir: string): DiffusersFolder | undefined {
 export interface LoadedDiffusersUNet {
   readonly config: DiffuseConfig['model'];
   readonly className: DiffusersUNetClass;
+  /** The images' channels (in_channels: 1 or 3). */
+  readonly channels: 1 | 3;
   /** Our parameters, by our names. */
   readonly params: Weights;
 }
@@ -118,7 +120,7 @@ export function loadDiffusersUNet(unetDir: string, opts: { contextLength?: numbe
   if (!isDir(unetDir)) throw new DiffuseError(`${unetDir}: no such folder (a diffusers pipeline keeps its U-Net in unet/)`);
   const cfgFile = join(unetDir, 'config.json');
   if (!existsSync(cfgFile)) throw new DiffuseError(`${unetDir}: missing config.json (not a diffusers model folder)`);
-  const { config, className } = unetConfigFromDiffusers(readJsonFile(cfgFile, 'U-Net config'), {
+  const { config, className, channels } = unetConfigFromDiffusers(readJsonFile(cfgFile, 'U-Net config'), {
     source: cfgFile, ...(opts.contextLength !== undefined ? { contextLength: opts.contextLength } : {}),
   });
   let file = join(unetDir, UNET_WEIGHTS);
@@ -136,7 +138,7 @@ export function loadDiffusersUNet(unetDir: string, opts: { contextLength?: numbe
     if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16' && t.dtype !== 'F64') throw new DiffuseError(`${file}: tensor "${k}" is stored as ${t.dtype}; weights must be floating point`);
     tensors[k] = { shape: t.shape, data: t.data };
   }
-  return { config, className, params: weightsFromDiffusers(config, tensors, file) };
+  return { config, className, channels, params: weightsFromDiffusers(config, tensors, file) };
 }
 
 export interface DiffusersPipelineOptions {
@@ -180,7 +182,7 @@ export function loadDiffusersPipeline(folder: DiffusersFolder, opts: DiffusersPi
       ...(sampling.betaEnd !== undefined ? { betaEnd: sampling.betaEnd } : {}),
       ...(sampling.zeroTerminalSnr === true ? { zeroTerminalSnr: true } : {}),
     },
-    data: { dataset: `diffusers:${folder.dir}`, imageSize: m.imageSize, channels: m.inChannels },
+    data: { dataset: `diffusers:${folder.dir}`, imageSize: m.imageSize, channels: unet.channels },
   });
   return { ...unet, diffuse, sampling, folder };
 }
@@ -209,6 +211,9 @@ function diffusersJson(v: Record<string, unknown>): string {
 
 /** The files of a diffusers folder for one of our checkpoints: path (relative) -> contents. */
 export function diffusersPipelineFiles(config: DiffuseConfig, params: Weights): Record<string, string | Uint8Array> {
+  if (config.latent !== undefined) {
+    throw new DiffuseError('a latent diffusion model has no diffusers pipeline here: DDPMPipeline samples pixels and our autoencoder is not diffusers\' AutoencoderKL (export its U-Net and decoder as ONNX: --part unet, --part decoder)');
+  }
   const { className, config: unet } = diffusersConfigFromUNet(config.model);
   const scheduler = diffusersSchedulerConfig(config.diffusion);
   const files: Record<string, string | Uint8Array> = {

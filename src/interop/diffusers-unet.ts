@@ -153,7 +153,7 @@ export interface DiffusersUNetOptions {
 }
 
 /** A diffusers U-Net config (parsed config.json) as our UNetConfig, or a DiffuseError naming the first field we cannot reproduce. */
-export function unetConfigFromDiffusers(json: unknown, opts: DiffusersUNetOptions = {}): { config: UNetConfig; className: DiffusersUNetClass } {
+export function unetConfigFromDiffusers(json: unknown, opts: DiffusersUNetOptions = {}): { config: UNetConfig; className: DiffusersUNetClass; channels: 1 | 3 } {
   const source = opts.source ?? 'unet/config.json';
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new DiffuseError(`${source}: must be a JSON object`);
   const r: ConfigReader = new ConfigReader(json as Json, source);
@@ -265,7 +265,7 @@ export function unetConfigFromDiffusers(json: unknown, opts: DiffusersUNetOption
   const upAttention = resolutions.filter((_, l) => up[levels - 1 - l] !== 'UpBlock2D');
   const config: UNetConfig = {
     imageSize: side as number,
-    inChannels: inChannels as 1 | 3,
+    inChannels,
     outChannels,
     baseChannels: base,
     channelMults: chans.map((ch) => ch / base),
@@ -287,7 +287,7 @@ export function unetConfigFromDiffusers(json: unknown, opts: DiffusersUNetOption
     if (e instanceof DiffuseError) throw new DiffuseError(`${source}: ${e.message}`, { cause: e });
     throw e;
   }
-  return { config, className: r.cls };
+  return { config, className: r.cls, channels: inChannels };
 }
 
 /** Our U-Net as a diffusers config (config.json's object, every field as diffusers writes it), or a DiffuseError saying why none reproduces it. */

@@ -59,24 +59,27 @@ export function encodeGif(frames: readonly ImageU8[], opts: GifOptions = {}): Ui
     }
   });
   const enc = gifenc.GIFEncoder();
+  // Colour frames are quantised at their own size and the palette indices upscaled (s² fewer pixels to
+  // quantise); a frame repeated (the hold at the end of a reverse-process GIF) is quantised once.
+  const done = new Map<ImageU8, { index: Uint8Array; palette: Palette }>();
   frames.forEach((frame, i) => {
-    const f = upscale(frame, scale);
-    let index: Uint8Array;
-    let palette: Palette;
-    if (f.channels === 1) {
-      index = f.data;
-      palette = GRAY_PALETTE;
-    } else {
-      const n = f.width * f.height;
-      const rgba = new Uint8Array(n * 4);
-      for (let p = 0; p < n; p++) {
-        for (let k = 0; k < 3; k++) rgba[p * 4 + k] = f.data[p * f.channels + k]!;
-        rgba[p * 4 + 3] = 255;
+    let q = done.get(frame);
+    if (q === undefined) {
+      if (frame.channels === 1) {
+        q = { index: upscale(frame, scale).data, palette: GRAY_PALETTE };
+      } else {
+        const n = frame.width * frame.height;
+        const rgba = new Uint8Array(n * 4);
+        for (let p = 0; p < n; p++) {
+          for (let k = 0; k < 3; k++) rgba[p * 4 + k] = frame.data[p * frame.channels + k]!;
+          rgba[p * 4 + 3] = 255;
+        }
+        const palette = gifenc.quantize(rgba, 256);
+        q = { index: upscale({ data: gifenc.applyPalette(rgba, palette), width: frame.width, height: frame.height, channels: 1 }, scale).data, palette };
       }
-      palette = gifenc.quantize(rgba, 256);
-      index = gifenc.applyPalette(rgba, palette);
+      done.set(frame, q);
     }
-    enc.writeFrame(index, f.width, f.height, { palette, delay, ...(i === 0 ? { repeat: opts.repeat ?? 0 } : {}) });
+    enc.writeFrame(q.index, frame.width * scale, frame.height * scale, { palette: q.palette, delay, ...(i === 0 ? { repeat: opts.repeat ?? 0 } : {}) });
   });
   enc.finish();
   return enc.bytes().slice();

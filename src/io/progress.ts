@@ -82,6 +82,13 @@ export class Ema {
   }
 }
 
+/** What a step reports: its loss (smoothed on the bar), items done (the rate), a few words shown after the loss (kept until replaced). */
+export interface ProgressInfo {
+  loss?: number;
+  items?: number;
+  status?: string;
+}
+
 export class ProgressBar {
   readonly total: number;
   private readonly label: string;
@@ -98,6 +105,7 @@ export class ProgressBar {
   private readonly t0: number;
   private stepNo: number;
   private items = 0;
+  private status: string | undefined;
   private lastDraw = -Infinity;
   private lastLen = 0;
   private done = false;
@@ -148,16 +156,17 @@ export class ProgressBar {
   }
 
   /** Advance by `n` steps; `loss` feeds the smoothed loss, `items` the img/s counter. */
-  tick(n = 1, info: { loss?: number; items?: number } = {}): void {
+  tick(n = 1, info: ProgressInfo = {}): void {
     this.update(this.stepNo + n, info);
   }
 
   /** Set the absolute step. */
-  update(step: number, info: { loss?: number; items?: number } = {}): void {
+  update(step: number, info: ProgressInfo = {}): void {
     if (this.done) return;
     this.stepNo = Math.min(step, this.total);
     if (info.loss !== undefined) this.loss.push(info.loss);
     if (info.items !== undefined) this.items += info.items;
+    if (info.status !== undefined) this.status = info.status;
     const t = this.now();
     if (t - this.t0 < this.quietForMs) return;
     if (this.tty) {
@@ -179,6 +188,7 @@ export class ProgressBar {
     if (w > 0) parts.push(`[${'█'.repeat(filled)}${'░'.repeat(w - filled)}]`);
     parts.push(`${(frac * 100).toFixed(1).padStart(5)}%`);
     if (this.loss.count > 0) parts.push(`loss ${formatLoss(this.loss.value)}`);
+    if (this.status !== undefined) parts.push(this.status);
     const r = this.rate();
     if (this.items > 0 && Number.isFinite(r)) parts.push(`${r >= 100 ? r.toFixed(0) : r.toFixed(1)} ${this.unit}/s`);
     parts.push(`${formatDuration(this.elapsedSec())}<${formatDuration(this.etaSec())}`);

@@ -7,8 +7,8 @@ import { DiffuseError } from '../errors.js';
 export interface UNetConfig {
   /** Square input side in pixels; divisible by 2^(channelMults.length-1). */
   imageSize: number;
-  /** Image channels: 1 (grayscale) or 3 (RGB). */
-  inChannels: 1 | 3;
+  /** Input channels: 1 (grayscale) or 3 (RGB) for pixels, the autoencoder's latent channels for a latent model. */
+  inChannels: number;
   /** Output channels (usually = inChannels; 2x for learned variance). */
   outChannels: number;
   /** Channels at the first resolution. */
@@ -87,6 +87,8 @@ export interface TextEncoderConfig {
 }
 
 export const PAD_TOKEN = '<pad>';
+/** The most input channels a U-Net may take (pixels: 1 or 3; latents: the autoencoder's channels). */
+export const MAX_IN_CHANNELS = 64;
 /** The most tokens a prompt may have (config.json's model.text.maxTokens range). */
 export const MAX_TOKENS = 256;
 
@@ -141,8 +143,8 @@ export function levelResolutions(c: UNetConfig): number[] {
 export function validateUNetConfig(c: UNetConfig): UNetConfig {
   if (typeof c !== 'object' || c === null) throw new DiffuseError('UNetConfig must be an object');
   positiveInt(c.imageSize, 'imageSize');
-  if (c.inChannels !== 1 && c.inChannels !== 3) {
-    throw new DiffuseError(`UNetConfig.inChannels must be 1 or 3, got ${String(c.inChannels)}`);
+  if (typeof c.inChannels !== 'number' || !Number.isInteger(c.inChannels) || c.inChannels < 1 || c.inChannels > MAX_IN_CHANNELS) {
+    throw new DiffuseError(`UNetConfig.inChannels must be an integer in 1..${MAX_IN_CHANNELS} (1 or 3 for pixels; the latent channels of a latent model), got ${String(c.inChannels)}`);
   }
   positiveInt(c.outChannels, 'outChannels');
   positiveInt(c.baseChannels, 'baseChannels');

@@ -1,13 +1,14 @@
 /**
  * The network kinds worker threads can rebuild from a (kind, config) message.
- * A new network (e.g. the autoencoder) adds its definition here once.
+ * A new network adds its definition here once.
  * Engine-free.
  */
 import { DiffuseError } from '../errors.js';
 import type { NetworkDef } from '../net/network.js';
 import { unetNetwork } from './unet-description.js';
+import { autoencoderNetwork } from './autoencoder-description.js';
 
-const NETWORKS = [unetNetwork] as const;
+const NETWORKS = [unetNetwork, autoencoderNetwork] as const;
 
 /**
  * The registered definition of a kind (DiffuseError when unknown). Its config

@@ -1,11 +1,15 @@
 /**
- * Bridges a tfjs U-Net to the engine-free sampler interface (ModelFn).
+ * Bridges a tfjs U-Net to the engine-free sampler interface (ModelFn): the
+ * call's arrays become the description's named inputs, run in this thread
+ * (modelFnFromUNet) or split between worker threads (parallel-runner.ts).
  */
-import type * as tfType from '@tensorflow/tfjs';
+import type * as tfType from '../engine/tf.js';
 import type { ModelFn, Shape4 } from '../diffusion/types.js';
 import { DiffuseError } from '../errors.js';
 import type { UNetConfig } from './config.js';
 import { buildUNet, type UNet } from './unet.js';
+import type { BatchArrays } from '../net/graph.js';
+import { runRows } from '../net/tfjs.js';
 import type { Weights } from '../tensor.js';
 
 export interface ModelFnOptions {
@@ -18,14 +22,15 @@ export interface ModelFnOptions {
   classes?: number | Int32Array;
 }
 
+/** The U-Net's named input rows -> its output 'out' (in this thread: modelFnFromUNet; on worker threads: parallel-runner.ts). */
+export type UNetRows = (n: number, inputs: BatchArrays) => Promise<Float32Array>;
+
 /**
- * `(x, t, shape) => net(x, t)` over plain arrays, evaluated in batches inside
- * tf.tidy (no tensors outlive a call).
+ * The U-Net as a ModelFn over plain arrays: checks a call against the config
+ * and turns (x, t, shape, condition) into the description's named inputs
+ * (x, t, classes or tokens), which `rows` evaluates.
  */
-export function modelFnFromUNet(unet: UNet, tf: typeof tfType, opts: ModelFnOptions = {}): ModelFn {
-  const c = unet.config;
-  const bs = opts.batchSize ?? 64;
-  if (!Number.isInteger(bs) || bs < 1) throw new DiffuseError(`batchSize must be a positive integer, got ${String(bs)}`);
+export function unetModelFn(c: UNetConfig, rows: UNetRows, opts: Pick<ModelFnOptions, 'classes'> = {}): ModelFn {
   return async (x: Float32Array, t: number, shape: Shape4, perCall?: Int32Array): Promise<Float32Array> => {
     const [n, h, w, ch] = shape;
     if (h !== c.imageSize || w !== c.imageSize || ch !== c.inChannels) {
@@ -39,31 +44,26 @@ export function modelFnFromUNet(unet: UNet, tf: typeof tfType, opts: ModelFnOpti
     const cls = perCall ?? opts.classes;
     if (cls instanceof Int32Array && cls.length !== n * L) throw new DiffuseError(`condition has ${cls.length} entries for ${n} images (${L} per image)`);
     if (typeof cls === 'number' && c.text !== undefined) throw new DiffuseError('a text model takes token rows, not a class index');
-    const oc = c.outChannels;
-    const out = new Float32Array(n * h * w * oc);
-    for (let s = 0; s < n; s += bs) {
-      const e = Math.min(n, s + bs);
-      const k = e - s;
-      const y = tf.tidy(() => {
-        const xt = tf.tensor4d(x.subarray(s * h * w * ch, e * h * w * ch), [k, h, w, ch]);
-        const tt = tf.fill([k], t, 'float32') as tfType.Tensor1D;
-        if (c.text !== undefined) {
-          const tokens = cls instanceof Int32Array ? tf.tensor2d(cls.subarray(s * L, e * L), [k, L], 'int32') : undefined;
-          return unet.apply(xt, tt, tokens !== undefined ? { tokens } : {});
-        }
-        const classes = c.numClasses === 0 || cls === undefined ? undefined
-          : typeof cls === 'number' ? tf.fill([k], cls, 'int32') as tfType.Tensor1D
-          : tf.tensor1d(cls.subarray(s, e), 'int32');
-        return unet.apply(xt, tt, classes !== undefined ? { classes } : {});
-      });
-      try {
-        out.set(await y.data() as Float32Array, s * h * w * oc);
-      } finally {
-        y.dispose();
-      }
+    const inputs: BatchArrays = { x, t: new Float32Array(n).fill(t) };
+    if (c.text !== undefined) {
+      if (cls instanceof Int32Array) inputs['tokens'] = cls;
+    } else if (c.numClasses > 0 && cls !== undefined) {
+      inputs['classes'] = typeof cls === 'number' ? new Int32Array(n).fill(cls) : cls;
     }
-    return out;
+    return rows(n, inputs);
   };
+}
+
+/**
+ * `(x, t, shape) => net(x, t)` over plain arrays on this thread's engine,
+ * evaluated in batches inside tf.tidy (no tensors outlive a call). `_tf`, the
+ * engine's module, is no longer read (every tfjs module shares engine/tf.ts);
+ * it stays so existing calls keep compiling.
+ */
+export function modelFnFromUNet(unet: UNet, _tf: typeof tfType, opts: ModelFnOptions = {}): ModelFn {
+  const bs = opts.batchSize ?? 64;
+  if (!Number.isInteger(bs) || bs < 1) throw new DiffuseError(`batchSize must be a positive integer, got ${String(bs)}`);
+  return unetModelFn(unet.config, async (n, inputs) => (await runRows(unet.net, n, inputs, bs))['out'] as Float32Array, opts);
 }
 
 /** A U-Net holding the given parameters (e.g. TrainerState.ema or .params). */

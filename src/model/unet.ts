@@ -4,12 +4,12 @@
  * (param specs, counts, summary) is re-exported here, so existing imports
  * keep working; import model/unet-description.ts directly to stay tfjs-free.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../engine/tf.js';
 import { DiffuseError } from '../errors.js';
 import { type UNetConfig } from './config.js';
 import { unetGraph } from './unet-description.js';
 import { initParams, type ParamSource } from '../net/params.js';
-import { buildTfjsNetwork } from '../net/tfjs.js';
+import { buildTfjsNetwork, type TfjsNetwork } from '../net/tfjs.js';
 
 export { describeUNet, unetParamCount, unetParamSpecs, unetDescription, unetGraph, unetNetwork } from './unet-description.js';
 export { initParam } from '../net/params.js';
@@ -30,6 +30,8 @@ export interface UNet {
   config: UNetConfig;
   /** Trainable parameters, keyed by stable names, in sorted name order. */
   params: Map<string, tf.Variable>;
+  /** The description's tfjs interpreter holding those parameters (named inputs and outputs). */
+  net: TfjsNetwork;
   apply(x: tf.Tensor4D, t: tf.Tensor1D, opts?: UNetApplyOptions): tf.Tensor4D;
   paramCount(): number;
   dispose(): void;
@@ -64,5 +66,5 @@ export function buildUNet(config: UNetConfig, values: ParamSource): UNet {
       { training: opts.training === true, dropoutSeed: opts.dropoutSeed ?? 0 },
     )['out'] as tf.Tensor4D);
   };
-  return { config: c, params: net.params, apply, paramCount: net.paramCount, dispose: net.dispose };
+  return { config: c, params: net.params, net, apply, paramCount: net.paramCount, dispose: net.dispose };
 }

@@ -88,9 +88,11 @@ export type Node =
   | { op: 'silu'; out: number; x: number; hint: string }
   | { op: 'layerNorm'; out: number; x: number; gamma: number; beta: number; eps: number; hint: string }
   | { op: 'gelu'; out: number; x: number; hint: string }
+  | { op: 'exp'; out: number; x: number; hint: string }
+  | { op: 'abs'; out: number; x: number; hint: string }
   | { op: 'add'; out: number; a: number; b: number; hint: string }
   | { op: 'mul'; out: number; a: number; b: number; hint: string }
-  | { op: 'scale'; out: number; x: number; s: number; hint: string }
+  | { op: 'scale'; out: number; x: number; s: number; shift: number; hint: string }
   | { op: 'concat'; out: number; xs: number[]; hint: string }
   | { op: 'split'; outs: number[]; x: number; sizes: number[]; hint: string }
   | { op: 'upsample2x'; out: number; x: number; hint: string }
@@ -117,6 +119,26 @@ export interface Graph {
   readonly values: readonly Value[];
   /** Every parameter, sorted by name (the checkpoint and optimizer layout). */
   readonly params: readonly ParamSpec[];
+}
+
+/** A batch as plain arrays by input name, row-major with the batch axis first (trainer shards, model workers). */
+export type BatchArrays = Record<string, Float32Array | Int32Array | undefined>;
+
+/** Values per row of a batched input or value (its shape without the batch axis). */
+export function rowSize(d: { readonly shape: readonly number[] }): number {
+  return d.shape.slice(1).reduce((a, b) => a * b, 1);
+}
+
+/** Rows [s, e) of every input (copies when `copy`, views otherwise). */
+export function sliceRows(graph: Graph, inputs: BatchArrays, s: number, e: number, copy: boolean): BatchArrays {
+  const out: BatchArrays = {};
+  for (const d of graph.inputs) {
+    const a = inputs[d.name];
+    if (a === undefined) continue;
+    const r = rowSize(d);
+    out[d.name] = copy ? a.slice(s * r, e * r) : a.subarray(s * r, e * r);
+  }
+  return out;
 }
 
 /** Frequencies of the sinusoidal embedding (shared by every interpreter). */
@@ -321,10 +343,27 @@ export class GraphBuilder {
     return out;
   }
 
-  /** x * s for a constant s. */
-  scale(x: Value, s: number, hint: string): Value {
+  /** x * s + shift for constants s and shift (default 0). */
+  scale(x: Value, s: number, hint: string, shift = 0): Value {
+    if (!Number.isFinite(s) || !Number.isFinite(shift)) throw new Error(`scale ${hint}: factor and shift must be finite, got ${s} and ${shift}`);
     const out = this.value(x.shape);
-    this.nodes.push({ op: 'scale', out: out.id, x: x.id, s, hint });
+    this.nodes.push({ op: 'scale', out: out.id, x: x.id, s, shift, hint });
+    return out;
+  }
+
+  /** e^x elementwise. */
+  exp(x: Value, hint: string): Value {
+    this.float(x, `exp ${hint}`);
+    const out = this.value(x.shape);
+    this.nodes.push({ op: 'exp', out: out.id, x: x.id, hint });
+    return out;
+  }
+
+  /** |x| elementwise (L1 losses). */
+  abs(x: Value, hint: string): Value {
+    this.float(x, `abs ${hint}`);
+    const out = this.value(x.shape);
+    this.nodes.push({ op: 'abs', out: out.id, x: x.id, hint });
     return out;
   }
 
@@ -472,7 +511,7 @@ export function nodeInputs(n: Node): number[] {
     case 'attention': return [n.q, n.k, n.v];
     case 'embedding': return [n.table, n.ids];
     case 'sinusoidal': return [n.t];
-    case 'silu': case 'gelu': case 'scale': case 'split': case 'upsample2x': case 'toTokens': case 'toImage': case 'toPixel':
+    case 'silu': case 'gelu': case 'exp': case 'abs': case 'scale': case 'split': case 'upsample2x': case 'toTokens': case 'toImage': case 'toPixel':
     case 'meanTokens': case 'dropout': case 'sum':
       return [n.x];
     default: {

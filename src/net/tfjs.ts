@@ -6,10 +6,10 @@
  * nearest upsampling is done by concat+reshape so it needs no
  * ResizeNearestNeighborGrad, and embeddings are one-hot matmuls.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../engine/tf.js';
 import { DiffuseError } from '../errors.js';
 import { fusedOpsEnabled, groupNormAct } from '../engine/fused.js';
-import { convPads, type Graph, type Node, sinusoidalFrequencies, type Value } from './graph.js';
+import { type BatchArrays, convPads, type Graph, type Node, rowSize, sinusoidalFrequencies, sliceRows, type Value } from './graph.js';
 import { checkParams, type ParamSource, sourceValues } from './params.js';
 
 export interface RunOptions {
@@ -138,9 +138,14 @@ function evalNode(node: Node, get: (id: number) => tf.Tensor, cx: EvalContext): 
       const x = get(node.x);
       return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
     }
+    case 'exp': return tf.exp(get(node.x));
+    case 'abs': return tf.abs(get(node.x));
     case 'add': return tf.add(get(node.a), get(node.b));
     case 'mul': return tf.mul(get(node.a), get(node.b));
-    case 'scale': return tf.mul(get(node.x), node.s);
+    case 'scale': {
+      const y = tf.mul(get(node.x), node.s);
+      return node.shift === 0 ? y : tf.add(y, node.shift);
+    }
     case 'concat': return tf.concat(node.xs.map(get), -1);
     case 'split': return tf.split(get(node.x), node.sizes, -1);
     case 'upsample2x': {
@@ -243,4 +248,39 @@ export function buildTfjsNetwork(graph: Graph, values: ParamSource, what: string
       for (const v of params.values()) v.dispose();
     },
   };
+}
+
+/** Rows [s, e) of a batch given as plain arrays, as input tensors (absent optional inputs stay absent: runGraph fills them). */
+export function tensorRows(graph: Graph, inputs: BatchArrays, s: number, e: number): TensorInputs {
+  const part = sliceRows(graph, inputs, s, e, false);
+  const out: TensorInputs = {};
+  for (const d of graph.inputs) {
+    const a = part[d.name];
+    if (a !== undefined) out[d.name] = tf.tensor(a, [e - s, ...d.shape.slice(1)], d.dtype);
+  }
+  return out;
+}
+
+/**
+ * Every output of `net` (float32) for the n rows of `inputs`, evaluated
+ * `batchSize` rows at a time inside tf.tidy: no tensor outlives the call.
+ */
+export async function runRows(net: TfjsNetwork, n: number, inputs: BatchArrays, batchSize: number): Promise<Record<string, Float32Array>> {
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new DiffuseError(`batchSize must be a positive integer, got ${String(batchSize)}`);
+  const outs = net.graph.outputs;
+  const result: Record<string, Float32Array> = {};
+  for (const o of outs) {
+    if (o.value.dtype !== 'float32') throw new DiffuseError(`${net.graph.name} output '${o.name}' is ${o.value.dtype}; runRows reads float32 outputs`);
+    result[o.name] = new Float32Array(n * rowSize(o.value));
+  }
+  for (let s = 0; s < n; s += batchSize) {
+    const e = Math.min(n, s + batchSize);
+    const ys = tf.tidy(() => net.run(tensorRows(net.graph, inputs, s, e)));
+    try {
+      for (const o of outs) result[o.name]?.set(await (ys[o.name] as tf.Tensor).data() as Float32Array, s * rowSize(o.value));
+    } finally {
+      tf.dispose(Object.values(ys));
+    }
+  }
+  return result;
 }

@@ -19,6 +19,8 @@
  *   silu         x * Sigmoid(x)
  *   layerNorm    LayerNormalization over the last axis (opset >= 17), ReduceMean/Sub/Div before
  *   gelu         x/2 · (1 + Erf(x/√2)) (ORT fuses it into its Gelu kernel)
+ *   exp, abs     Exp, Abs
+ *   scale        Mul by a constant (+ Add of a constant shift)
  *   upsample2x   Resize nearest x2 (asymmetric, floor) = repeat each pixel 2x2
  *   toTokens     Reshape [N,C,HW] + Transpose; toImage the reverse
  *   attention    MatMul / Softmax (heads: Reshape + Transpose around them)
@@ -220,7 +222,12 @@ export function exportGraphToOnnx(graph: Graph, params: Weights, opts: GraphExpo
       }
       case 'add': return g.node('Add', operands(node.a, node.b, node.hint), {}, node.hint);
       case 'mul': return g.node('Mul', operands(node.a, node.b, node.hint), {}, node.hint);
-      case 'scale': return g.node('Mul', [val(node.x), g.constFloat([node.s], [])], {}, node.hint);
+      case 'scale': {
+        const y = g.node('Mul', [val(node.x), g.constFloat([node.s], [])], {}, node.shift === 0 ? node.hint : `${node.hint}/mul`);
+        return node.shift === 0 ? y : g.node('Add', [y, g.constFloat([node.shift], [])], {}, node.hint);
+      }
+      case 'exp': return g.node('Exp', [val(node.x)], {}, node.hint);
+      case 'abs': return g.node('Abs', [val(node.x)], {}, node.hint);
       case 'concat': return g.node('Concat', node.xs.map(val), { axis: attr.int(lastAxis(node.out)) }, node.hint);
       case 'split':
         return g.nodeN('Split', [val(node.x), g.constInt64(node.sizes)], { axis: attr.int(lastAxis(node.x)) }, { outputs: node.sizes.length, hint: node.hint });

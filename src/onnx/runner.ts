@@ -47,11 +47,22 @@ export async function ortAvailable(): Promise<boolean> {
   return (await loadOrt()) !== undefined;
 }
 
+/** An ONNX Runtime session on the CPU, with the module that made it and the model's metadata. */
+export interface OrtSession {
+  readonly ort: OrtModule;
+  readonly session: Ort.InferenceSession;
+  /** metadata_props of the model. */
+  readonly metadata: Record<string, string>;
+  /** The file, or 'ONNX model bytes', for messages. */
+  readonly source: string;
+}
+
 /**
- * Load an exported U-Net (bytes or a file path) into an ONNX Runtime session.
- * The returned function takes NHWC float32 images and returns NHWC outputs.
+ * Open an ONNX model (bytes or a file path) in an ONNX Runtime session
+ * (sequential, `threads` intra-op threads, every graph optimisation); bad
+ * files and missing runtimes are DiffuseErrors.
  */
-export async function createOrtModelFn(model: Uint8Array | string, opts: OrtModelOptions = {}): Promise<OrtModelFn> {
+export async function openOrtSession(model: Uint8Array | string, opts: OrtModelOptions = {}): Promise<OrtSession> {
   const threads = opts.threads ?? 2;
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new DiffuseError(`ORT threads must be an integer in 1..256, got ${String(threads)}`);
   const ort = await loadOrt();
@@ -66,27 +77,35 @@ export async function createOrtModelFn(model: Uint8Array | string, opts: OrtMode
   } else if (model instanceof Uint8Array) {
     bytes = model;
   } else {
-    throw new DiffuseError('createOrtModelFn: model must be ONNX bytes (Uint8Array) or a file path');
+    throw new DiffuseError('openOrtSession: model must be ONNX bytes (Uint8Array) or a file path');
   }
   const source = typeof model === 'string' ? model : 'ONNX model bytes';
-  let meta: Record<string, string>;
+  let metadata: Record<string, string>;
   try {
-    meta = readOnnxMetadata(bytes);
+    metadata = readOnnxMetadata(bytes);
   } catch (err) {
     throw new DiffuseError(`${source} is not a valid ONNX file: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
-  let session: Ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(bytes, {
+    const session = await ort.InferenceSession.create(bytes, {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       executionProviders: ['cpu'],
     });
+    return { ort, session, metadata, source };
   } catch (err) {
     throw new DiffuseError(`ONNX Runtime cannot load ${source}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
+}
+
+/**
+ * Load an exported U-Net (bytes or a file path) into an ONNX Runtime session.
+ * The returned function takes NHWC float32 images and returns NHWC outputs.
+ */
+export async function createOrtModelFn(model: Uint8Array | string, opts: OrtModelOptions = {}): Promise<OrtModelFn> {
+  const { ort, session, metadata: meta, source } = await openOrtSession(model, opts);
   let info: UNetSessionInfo;
   try {
     info = describeUNetSession(session, meta, ONNX_UNET_CONFIG_KEY, source);

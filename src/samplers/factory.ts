@@ -69,3 +69,17 @@ export function createSampler(name: SamplerName, opts: CreateSamplerOptions): Sa
     }
   }
 }
+
+/** The usual number of steps per sampler: DDPM all T, DDIM and Euler 50, Heun 25 (49 network evaluations), DPM-Solver++ 20. */
+export function defaultSteps(sampler: SamplerName, T: number): number {
+  switch (sampler) {
+    case 'ddpm': return T;
+    case 'ddim': case 'euler': case 'euler-ancestral': return Math.min(50, T);
+    case 'heun': return Math.min(25, T);
+    case 'dpm-solver': return Math.min(20, T);
+    default: {
+      const never: never = sampler;
+      throw new DiffuseError(`unknown sampler '${String(never)}'`);
+    }
+  }
+}

@@ -60,3 +60,11 @@ export function emaUpdate(ema: Float32Array, params: Float32Array, decay: number
   const a = 1 - decay;
   for (let i = 0; i < ema.length; i++) ema[i] = (ema[i] as number) * decay + (params[i] as number) * a;
 }
+
+/**
+ * Cosine decay from `peak` at step 1 to `floor`·peak at step `total` (the
+ * classifier's schedule): peak · (floor + (1 − floor) · ½(1 + cos(π (step − 1) / total))).
+ */
+export function cosineLearningRate(step: number, total: number, peak: number, floor = 0.05): number {
+  return peak * (floor + (1 - floor) * 0.5 * (1 + Math.cos((Math.PI * (step - 1)) / total)));
+}

@@ -1,11 +1,15 @@
 /**
  * Checkpoints: one folder per checkpoint,
  *
- *   config.json            the DiffuseConfig (rebuilds the model)
+ *   config.json            the typed config (rebuilds the model): a DiffuseConfig,
+ *                          or another network's (an autoencoder's), read by its codec
  *   model.safetensors      raw weights
  *   ema.safetensors        EMA weights (what sampling uses)
  *   optimizer.safetensors  Adam moments "m.<param>" / "v.<param>"; metadata step
  *   state.json             step, rng state, data-sampler state, loss tail, wall time
+ *   autoencoder.safetensors  latent models only: the autoencoder's weights (a
+ *                          part: weights the model needs besides its own, so
+ *                          the folder is self-contained)
  *
  * Saving is crash-safe and replaces only these files (io/folder-swap.ts):
  * everything is written and fsynced into a sibling `<dir>.tmp-<pid>`, the
@@ -18,7 +22,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { type DiffuseConfig, parseConfig, stringifyConfig } from '../config.js';
+import { type AutoencoderRunConfig, type DiffuseConfig, parseAutoencoderRunConfig, parseConfig, stringifyAutoencoderRunConfig, stringifyConfig } from '../config.js';
 import { BatchSampler, type SamplerState } from '../data/batches.js';
 import { DiffuseError } from '../errors.js';
 import { Rng, type RngState } from '../rng.js';
@@ -28,8 +32,52 @@ import { writeFileSynced } from '../io/atomic.js';
 import { fsyncDir, replaceFolder, restoreFolder, siblingFolders } from '../io/folder-swap.js';
 import type { TrainerState } from './trainer.js';
 import type { Weights } from '../tensor.js';
+import { unetParamSpecs } from '../model/unet-description.js';
+import { autoencoderParamSpecs } from '../model/autoencoder-description.js';
 
-export const CHECKPOINT_FILES = ['config.json', 'model.safetensors', 'ema.safetensors', 'optimizer.safetensors', 'state.json'] as const;
+/** Weights a model needs besides its own, one `<part>.safetensors` file each. */
+export type CheckpointPart = 'autoencoder';
+export const CHECKPOINT_PARTS: readonly CheckpointPart[] = ['autoencoder'];
+/** The files a checkpoint folder owns (saves replace exactly these; parts only when the model has them). */
+export const CHECKPOINT_FILES = ['config.json', 'model.safetensors', 'ema.safetensors', 'optimizer.safetensors', 'state.json', 'autoencoder.safetensors'] as const;
+const REQUIRED_FILES = CHECKPOINT_FILES.filter((f) => !CHECKPOINT_PARTS.some((p) => `${p}.safetensors` === f));
+
+/**
+ * How a checkpoint reads and writes its config, and which weights that
+ * config's network has: one per kind of checkpoint (a diffusion model's,
+ * an autoencoder's).
+ */
+export interface ConfigCodec<C> {
+  /** The kind of model, in messages ('diffusion model', 'autoencoder'). */
+  readonly what: string;
+  parse(json: unknown, source: string): C;
+  stringify(config: C): string;
+  /** Parameter names -> shapes of the config's network (model, ema and optimizer hold exactly these). */
+  paramShapes(config: C): Record<string, readonly number[]>;
+  /** The parts the config's model needs (names -> their parameter shapes); none when absent. */
+  parts?(config: C): Partial<Record<CheckpointPart, Record<string, readonly number[]>>>;
+}
+
+function shapesOf(specs: readonly { name: string; shape: readonly number[] }[]): Record<string, readonly number[]> {
+  return Object.fromEntries(specs.map((s) => [s.name, s.shape]));
+}
+
+/** A diffusion model's checkpoint: the U-Net (+ the autoencoder of a latent model). */
+export const DIFFUSION_CODEC: ConfigCodec<DiffuseConfig> = {
+  what: 'diffusion model',
+  parse: (json, source) => parseConfig(json, source),
+  stringify: stringifyConfig,
+  paramShapes: (c) => shapesOf(unetParamSpecs(c.model)),
+  parts: (c) => (c.latent !== undefined ? { autoencoder: shapesOf(autoencoderParamSpecs(c.latent.autoencoder)) } : {}),
+};
+
+/** An autoencoder's checkpoint (diffuse train-autoencoder). */
+export const AUTOENCODER_CODEC: ConfigCodec<AutoencoderRunConfig> = {
+  what: 'autoencoder',
+  parse: (json, source) => parseAutoencoderRunConfig(json, source),
+  stringify: stringifyAutoencoderRunConfig,
+  paramShapes: (c) => shapesOf(autoencoderParamSpecs(c.model)),
+};
 /** How many recent losses state.json keeps. */
 export const LOSS_HISTORY_TAIL = 1000;
 
@@ -47,20 +95,23 @@ export interface TrainingState {
   wallTimeSec: number;
 }
 
-export interface Checkpoint {
-  config: DiffuseConfig;
+export interface Checkpoint<C = DiffuseConfig> {
+  config: C;
   state: TrainerState;
   trainingState: TrainingState;
+  /** The parts the config's model needs (a latent model's autoencoder weights). */
+  parts?: Partial<Record<CheckpointPart, Weights>>;
 }
 
 
-export interface LoadOptions {
+export interface LoadOptions<C = DiffuseConfig> {
   /**
    * Expected parameter names → shapes for the config's model. Default: the
-   * U-Net's parameter specs for `config.model` (model/unet-description.ts). Model/ema/optimizer tensors must match it exactly; they are
+   * codec's (a DiffuseConfig's: the U-Net's parameter specs for `config.model`,
+   * model/unet-description.ts). Model/ema/optimizer tensors must match it exactly; they are
    * also always checked against each other.
    */
-  expectedShapes?: (config: DiffuseConfig) => Record<string, readonly number[]>;
+  expectedShapes?: (config: C) => Record<string, readonly number[]>;
   /** Set false to skip the check against the config's model (default true). */
   checkModel?: boolean;
   /** Rename a recovered `<dir>.old-*` / `<dir>.tmp-*` back to `<dir>` (default true). */
@@ -117,9 +168,23 @@ function stateJson(ts: TrainingState): string {
  * is not a checkpoint is refused rather than overwritten.
  */
 export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<void> {
+  return saveCheckpointWith(dir, ckpt, DIFFUSION_CODEC);
+}
+
+/** saveCheckpoint for any kind of checkpoint (its config codec). */
+export async function saveCheckpointWith<C>(dir: string, ckpt: Checkpoint<C>, codec: ConfigCodec<C>): Promise<void> {
   const { config, state, trainingState } = ckpt;
   // validate before touching the disk
-  parseConfig(config, `saveCheckpoint(${dir}) config`);
+  codec.parse(JSON.parse(codec.stringify(config)), `saveCheckpoint(${dir}) config`);
+  const parts = codec.parts?.(config) ?? {};
+  for (const p of CHECKPOINT_PARTS) {
+    const want = parts[p];
+    const got = ckpt.parts?.[p];
+    if ((want === undefined) !== (got === undefined)) {
+      throw new DiffuseError(`saveCheckpoint: the ${codec.what}'s config ${want === undefined ? 'has no' : 'needs the'} ${p} part, ${got === undefined ? 'none was given' : 'but one was given'}`);
+    }
+    if (want !== undefined && got !== undefined) matchShapes(got, want, `saveCheckpoint: ${p} weights`, `the ${p} of the config`);
+  }
   checkParams(state.params, 'model');
   checkParams(state.ema, 'ema');
   checkParams(state.adam.m, 'adam m');
@@ -136,11 +201,15 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<voi
   for (const [k, t] of Object.entries(state.adam.m)) optTensors[`m.${k}`] = t;
   for (const [k, t] of Object.entries(state.adam.v)) optTensors[`v.${k}`] = t;
   await replaceFolder(dir, CHECKPOINT_FILES, (tmp) => {
-    writeFileSynced(join(tmp, 'config.json'), stringifyConfig(config));
+    writeFileSynced(join(tmp, 'config.json'), codec.stringify(config));
     writeFileSynced(join(tmp, 'model.safetensors'), encodeSafetensors(state.params, { ...meta, kind: 'model' }, join(dir, 'model.safetensors')));
     writeFileSynced(join(tmp, 'ema.safetensors'), encodeSafetensors(state.ema, { ...meta, kind: 'ema' }, join(dir, 'ema.safetensors')));
     writeFileSynced(join(tmp, 'optimizer.safetensors'),
       encodeSafetensors(optTensors, { ...meta, kind: 'adam', adamStep: String(state.adam.step) }, join(dir, 'optimizer.safetensors')));
+    for (const p of CHECKPOINT_PARTS) {
+      const w = ckpt.parts?.[p];
+      if (w !== undefined) writeFileSynced(join(tmp, `${p}.safetensors`), encodeSafetensors(w, { ...meta, kind: p }, join(dir, `${p}.safetensors`)));
+    }
     // state.json last: its presence marks a complete folder
     writeFileSynced(join(tmp, 'state.json'), stateJson(trainingState));
     fsyncDir(tmp);
@@ -158,6 +227,21 @@ function readJson(file: string): unknown {
     return JSON.parse(text);
   } catch (e) {
     throw new DiffuseError(`${file}: not valid JSON (${(e as Error).message}; truncated?)`, { cause: e });
+  }
+}
+
+/**
+ * Which kind of checkpoint a run or checkpoint folder holds, from its
+ * config.json: 'autoencoder' (kind "autoencoder") or 'diffusion'. When it
+ * cannot tell (no or damaged config.json) it says 'diffusion', and the
+ * loader then names the problem.
+ */
+export function checkpointKind(dir: string): 'autoencoder' | 'diffusion' {
+  try {
+    const v = readJson(join(checkpointDir(dir), 'config.json'));
+    return typeof v === 'object' && v !== null && (v as Record<string, unknown>)['kind'] === 'autoencoder' ? 'autoencoder' : 'diffusion';
+  } catch {
+    return 'diffusion';
   }
 }
 
@@ -213,9 +297,27 @@ function stripTensors(file: ReturnType<typeof readSafetensors>, source: string):
   return out;
 }
 
-function readConfig(dir: string): DiffuseConfig {
+function readConfig<C>(dir: string, codec: ConfigCodec<C>): C {
   const f = join(dir, 'config.json');
-  return parseConfig(readJson(f), f);
+  return codec.parse(readJson(f), f);
+}
+
+/**
+ * The parts a config's model needs, read and checked (names and shapes); a
+ * missing or damaged part file is a DiffuseError naming it.
+ */
+function readParts<C>(dir: string, config: C, codec: ConfigCodec<C>): Partial<Record<CheckpointPart, Weights>> {
+  const out: Partial<Record<CheckpointPart, Weights>> = {};
+  for (const [p, want] of Object.entries(codec.parts?.(config) ?? {}) as [CheckpointPart, Record<string, readonly number[]>][]) {
+    const f = join(dir, `${p}.safetensors`);
+    if (!existsSync(f)) {
+      throw new DiffuseError(`checkpoint ${dir} is a latent ${codec.what} (config.json has a latent section) but its ${p} is missing: ${f} (copy the folder whole, or train again with --latent)`);
+    }
+    const w = stripTensors(readSafetensors(f), f);
+    matchShapes(w, want, f, `the ${p} in ${join(dir, 'config.json')}`);
+    out[p] = w;
+  }
+  return out;
 }
 
 function requireFiles(dir: string, files: readonly string[]): void {
@@ -226,18 +328,17 @@ function requireFiles(dir: string, files: readonly string[]): void {
 
 /** The U-Net's parameter names → shapes for a config (its description; engine-free). */
 export async function modelParamShapes(): Promise<(config: DiffuseConfig) => Record<string, readonly number[]>> {
-  const { unetParamSpecs } = await import('../model/unet-description.js');
-  return (config) => Object.fromEntries(unetParamSpecs(config.model).map((s) => [s.name, s.shape]));
+  return DIFFUSION_CODEC.paramShapes;
 }
 
-async function resolveOptions(opts: LoadOptions): Promise<LoadOptions> {
+function resolveOptions<C>(opts: LoadOptions<C>, codec: ConfigCodec<C>): LoadOptions<C> {
   if (opts.expectedShapes || opts.checkModel === false) return opts;
-  return { ...opts, expectedShapes: await modelParamShapes() };
+  return { ...opts, expectedShapes: codec.paramShapes };
 }
 
-function loadFolder(dir: string, opts: LoadOptions): Checkpoint {
-  requireFiles(dir, CHECKPOINT_FILES);
-  const config = readConfig(dir);
+function loadFolder<C>(dir: string, opts: LoadOptions<C>, codec: ConfigCodec<C>): Checkpoint<C> {
+  requireFiles(dir, REQUIRED_FILES);
+  const config = readConfig(dir, codec);
   const stateFile = join(dir, 'state.json');
   const trainingState = parseTrainingState(readJson(stateFile), stateFile);
   const modelFile = join(dir, 'model.safetensors');
@@ -272,7 +373,8 @@ function loadFolder(dir: string, opts: LoadOptions): Checkpoint {
   matchShapes(ema, want, emaFile, wantFrom);
   matchShapes(m, want, `${optFile} (m.*)`, wantFrom);
   matchShapes(v, want, `${optFile} (v.*)`, wantFrom);
-  return { config, state: { params, ema, adam: { step: adamStep, m, v } }, trainingState };
+  const parts = readParts(dir, config, codec);
+  return { config, state: { params, ema, adam: { step: adamStep, m, v } }, trainingState, ...(Object.keys(parts).length > 0 ? { parts } : {}) };
 }
 
 /**
@@ -300,9 +402,14 @@ function resolveDir(dir: string, repair: boolean, check: (d: string) => number):
 
 /** Load and validate a whole checkpoint (for resuming training). */
 export async function loadCheckpoint(dir: string, options: LoadOptions = {}): Promise<Checkpoint> {
-  const opts = await resolveOptions(options);
-  const d = resolveDir(dir, opts.repair !== false, (c) => loadFolder(c, opts).trainingState.step);
-  return loadFolder(d, opts);
+  return loadCheckpointWith(dir, DIFFUSION_CODEC, options);
+}
+
+/** loadCheckpoint for any kind of checkpoint (its config codec). */
+export async function loadCheckpointWith<C>(dir: string, codec: ConfigCodec<C>, options: LoadOptions<C> = {}): Promise<Checkpoint<C>> {
+  const opts = resolveOptions(options, codec);
+  const d = resolveDir(dir, opts.repair !== false, (c) => loadFolder(c, opts, codec).trainingState.step);
+  return loadFolder(d, opts, codec);
 }
 
 /**
@@ -313,23 +420,42 @@ export async function loadModelWeights(
   dir: string,
   which: 'ema' | 'model' = 'ema',
   options: LoadOptions = {},
-): Promise<{ config: DiffuseConfig; params: Weights; step: number }> {
-  const opts = await resolveOptions(options);
+): Promise<ModelWeights<DiffuseConfig>> {
+  return loadModelWeightsWith(dir, DIFFUSION_CODEC, which, options);
+}
+
+/** A model's config, one set of its weights, their step and the parts it needs. */
+export interface ModelWeights<C> {
+  config: C;
+  params: Weights;
+  step: number;
+  /** A latent model's autoencoder weights (absent for other models). */
+  parts: Partial<Record<CheckpointPart, Weights>>;
+}
+
+/** loadModelWeights for any kind of checkpoint (its config codec). */
+export async function loadModelWeightsWith<C>(
+  dir: string,
+  codec: ConfigCodec<C>,
+  which: 'ema' | 'model' = 'ema',
+  options: LoadOptions<C> = {},
+): Promise<ModelWeights<C>> {
+  const opts = resolveOptions(options, codec);
   const file = which === 'ema' ? 'ema.safetensors' : 'model.safetensors';
   const needed = ['config.json', file, 'state.json'];
   const check = (c: string): number => {
     requireFiles(c, needed);
-    readConfig(c);
+    readConfig(c, codec);
     const sf = join(c, 'state.json');
     return parseTrainingState(readJson(sf), sf).step;
   };
   const d = resolveDir(dir, opts.repair !== false, check);
   requireFiles(d, needed);
-  const config = readConfig(d);
+  const config = readConfig(d, codec);
   const sf = join(d, 'state.json');
   const step = parseTrainingState(readJson(sf), sf).step;
   const wf = join(d, file);
   const params = stripTensors(readSafetensors(wf), wf);
   if (opts.expectedShapes) matchShapes(params, opts.expectedShapes(config), wf, `the model of ${join(d, 'config.json')}`);
-  return { config, params, step };
+  return { config, params, step, parts: readParts(d, config, codec) };
 }

@@ -1,115 +1,63 @@
 /**
- * The training loop: data -> (x_t, t, target) in plain arrays -> the trainer
- * core (tfjs, one or two workers) -> checkpoints, logs and sample grids.
+ * Training a diffusion model: the stage the run loop (run.ts) trains. Data ->
+ * (x_t, t, target) in plain arrays -> the U-Net's trainer core (tfjs, one or
+ * two workers); sample grids every `sampleEvery` steps.
  *
  * The diffusion math stays here and in src/diffusion (engine-free); the trainer
  * core only regresses net(x_t, t) onto the target. Everything random comes from
- * one seeded Rng and a seeded batch sampler whose states are checkpointed, so
- * N steps straight and N/2 + resume + N/2 give the same weights.
+ * the run's one seeded Rng and its seeded batch sampler (both checkpointed).
  *
- * Work is never lost: one run per folder at a time (io/lock.ts), a folder that
- * holds a run is only continued (resume) or replaced on request (overwrite),
- * an abort signal (Ctrl-C in the CLI) finishes the current step and saves,
- * and the log is rewritten atomically on resume.
+ * A latent model (config.latent) trains on the autoencoder's scaled latents
+ * instead of the pixels: a stage before the same loop (latent/space.ts), the
+ * images encoded once per run (cached in the run folder), a posterior sample
+ * drawn per image and step.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DiffuseError } from '../errors.js';
-import { Rng } from '../rng.js';
+import type { Rng } from '../rng.js';
 import { makeSchedule } from '../schedule.js';
 import { makeTrainingBatch } from '../diffusion/forward.js';
-import { BatchSampler, gatherBatch } from '../data/batches.js';
-import type { Dataset } from '../data/dataset.js';
+import { gatherBatch } from '../data/batches.js';
+import { type Dataset, evenlySpacedIndices } from '../data/dataset.js';
 import { loadDataset, type DatasetSpec } from '../data/index.js';
-import { parseConfig, type DiffuseConfig, type TrainConfig } from '../config.js';
-import { checkpointDir, loadCheckpoint, saveCheckpoint, type TrainingState, LOSS_HISTORY_TAIL } from './checkpoint.js';
-import { createTrainer, DEFAULT_MICRO_BATCH, type Trainer, type TrainerState } from './trainer.js';
-import { JsonlLog, readLog, rewriteLog } from './log.js';
+import { type DataConfig, parseConfig, type DiffuseConfig } from '../config.js';
+import { DIFFUSION_CODEC } from './checkpoint.js';
+import { createTrainer, DEFAULT_MICRO_BATCH, type TrainBatch } from './trainer.js';
 import type { BackendName } from '../engine/backend.js';
-import { lockFolder } from '../io/lock.js';
-import { siblingFolders } from '../io/folder-swap.js';
 import { checkTrainingMemory } from '../limits.js';
 import { ProgressBar, type ProgressStream } from '../io/progress.js';
 import { tokenize } from '../text/tokenizer.js';
 import { sampleCaption } from '../text/captions.js';
+import { type RunOptions, type RunResult, runTraining, type Stage } from './run.js';
+import type { Weights } from '../tensor.js';
+import { type AutoencoderConfig, latentShape } from '../model/autoencoder-config.js';
+import { encodeDataset, type LatentData, latentBatch, readLatentCache, weightsFingerprint, writeLatentCache } from '../latent/space.js';
 
-/** Settings that may change when a run is resumed (they do not change the math of a step). */
-export type ResumableSettings = Partial<Pick<TrainConfig, 'steps' | 'workers' | 'sampleEvery' | 'checkpointEvery'>>;
-export const RESUMABLE_SETTINGS: readonly (keyof ResumableSettings)[] = ['steps', 'workers', 'sampleEvery', 'checkpointEvery'];
+export { existingRun, learningRate, emaDecayAt, RESUMABLE_SETTINGS, type ResumableSettings } from './run.js';
 
-export interface TrainOptions {
-  /** The run's config (ignored when resuming: the checkpoint's config wins, except `overrides`). */
-  readonly config: DiffuseConfig;
-  /** Run folder: holds checkpoint/ (swapped atomically), log.jsonl, samples/ and, while training, .lock. */
-  readonly outDir: string;
-  /** Continue from the checkpoint in outDir. */
-  readonly resume?: boolean;
-  /** Start a new run in a folder that already holds one (its checkpoint and log are replaced). */
-  readonly overwrite?: boolean;
-  /** Change these settings of the config (of the checkpoint, when resuming; each change is logged). */
-  readonly overrides?: ResumableSettings;
-  /** Stop after this many steps in this call (the checkpoint then says where to resume). */
-  readonly stopAfter?: number;
-  /** When aborted: finish the current step, save a checkpoint and return (result.interrupted). */
-  readonly signal?: AbortSignal;
-  /** tfjs backend of the trainer (default: tensorflow if installed, else wasm). */
-  readonly backend?: BackendName;
-  /** Data set already in memory (tests); otherwise loaded from config.data. */
-  readonly dataset?: Dataset;
-  /** Where the data set lives, for 'fashion-mnist' and 'folder'. */
-  readonly dataDir?: string;
-  /** Skip unreadable images in a folder data set (counted) instead of stopping. */
-  readonly skipBad?: boolean;
-  /** Progress bar stream (default stderr); null = no bar. */
-  readonly progress?: ProgressStream | null;
-  /** Called with each sample grid written (path). */
-  readonly onSamples?: (file: string, step: number) => void | Promise<void>;
-  /** Writes sample grids during training (the CLI passes one; the library stays engine-light). */
-  readonly sampleGrid?: (ema: TrainerState['ema'], config: DiffuseConfig, file: string) => Promise<void>;
-  /** Print one-line messages (resume info, skipped files, warnings). */
-  readonly log?: (msg: string) => void;
-  /** Called once the run's config is final (classes taken from the data), before the first step. */
-  readonly onStart?: (config: DiffuseConfig, resumedAt: number | undefined) => void;
+export interface TrainOptions extends RunOptions<DiffuseConfig> {
+  /**
+   * Writes sample grids during training (the CLI passes one; the library stays
+   * engine-light). With them come a latent model's autoencoder weights and, for
+   * a text model on a captioned data set, 16 of its captions (each the
+   * canonical caption of evenly spaced training images).
+   */
+  readonly sampleGrid?: (ema: Weights, config: DiffuseConfig, file: string, extras: { autoencoder?: Weights; prompts?: string[] }) => Promise<void>;
+  /**
+   * A new latent model (config.latent): the autoencoder's weights (its EMA
+   * weights, latent/autoencoder.ts loadAutoencoder), saved into every
+   * checkpoint. Resumed runs read them from their own checkpoint.
+   */
+  readonly autoencoder?: Weights;
 }
 
-export interface TrainResult {
-  readonly config: DiffuseConfig;
-  readonly step: number;
-  readonly lastLoss: number;
-  readonly seconds: number;
-  readonly imgPerSec: number;
-  /** The checkpoint folder written. */
-  readonly checkpoint: string;
-  /** True when the abort signal stopped the run early (after saving). */
-  readonly interrupted: boolean;
-}
+export type TrainResult = RunResult<DiffuseConfig>;
 
-/** What in `outDir` shows an earlier run (a checkpoint, an interrupted save, a log), in words; undefined if none. */
-export function existingRun(outDir: string): string | undefined {
-  const ck = checkpointDir(outDir);
-  if (existsSync(join(ck, 'config.json')) || existsSync(join(ck, 'state.json'))) return `a checkpoint (${ck})`;
-  if (siblingFolders(ck, 'tmp').length + siblingFolders(ck, 'old').length > 0) return `a checkpoint left by an interrupted save (${ck}.*)`;
-  if (existsSync(join(outDir, 'log.jsonl'))) return `a training log (${join(outDir, 'log.jsonl')})`;
-  return undefined;
-}
-
-/** Linear warm-up to the peak rate, then constant. */
-export function learningRate(step: number, lr: number, warmupSteps: number): number {
-  return warmupSteps > 0 ? lr * Math.min(1, (step + 1) / warmupSteps) : lr;
-}
-
-/**
- * EMA decay with a warm-up, min(decay, (1 + n) / (10 + n)) after n updates (as
- * TensorFlow's ExponentialMovingAverage with num_updates): early on the average
- * follows the fast-moving weights instead of staying anchored to the random
- * initialisation, so sample grids are meaningful from the first few hundred steps.
- */
-export function emaDecayAt(step: number, decay: number): number {
-  return Math.min(decay, (1 + step) / (10 + step));
-}
+/** The file in the run folder that caches a latent model's encoded training set. */
+export const LATENT_CACHE_FILE = 'latents.safetensors';
 
 /** Load the data set a config names (mnist, fashion-mnist, emoji, folder:<path>); a progress bar if loading takes more than 2 s. */
-export async function datasetFor(config: DiffuseConfig, opts: { dataDir?: string; skipBad?: boolean; split?: 'train' | 'test' | 'heldout'; progress?: ProgressStream | null } = {}): Promise<Dataset & { skipped?: { file: string; reason: string }[] }> {
+export async function datasetFor(config: { data: DataConfig; model?: object }, opts: { dataDir?: string; skipBad?: boolean; split?: 'train' | 'test' | 'heldout'; progress?: ProgressStream | null } = {}): Promise<Dataset & { skipped?: { file: string; reason: string }[] }> {
   const name = config.data.dataset;
   const size = { imageSize: config.data.imageSize, channels: config.data.channels };
   let bar: ProgressBar | undefined;
@@ -124,12 +72,18 @@ export async function datasetFor(config: DiffuseConfig, opts: { dataDir?: string
   } else if (name === 'emoji') {
     spec = { name, ...size, split: opts.split ?? 'train', skipBad: opts.skipBad ?? false, ...(onProgress ? { onProgress } : {}) };
   } else if (name.startsWith('folder:')) {
-    const requireCaptions = config.model.text !== undefined && config.data.captions === undefined;
+    const m = config.model;
+    const requireCaptions = m !== undefined && 'text' in m && m.text !== undefined && config.data.captions === undefined;
     spec = { name: 'folder', dir: opts.dataDir ?? name.slice('folder:'.length), ...size, skipBad: opts.skipBad ?? false, requireCaptions };
   } else {
     throw new DiffuseError(`unknown data set '${name}': expected mnist, fashion-mnist, emoji or folder:<path>`);
   }
   return loadDataset(spec);
+}
+
+/** The training images of a run's config, with the run's data options (folder, skipping bad files, progress). */
+export function runDataset(config: { data: DataConfig; model?: object }, opts: Pick<RunOptions<never>, 'dataDir' | 'skipBad' | 'progress'>): ReturnType<typeof datasetFor> {
+  return datasetFor(config, { ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}), skipBad: opts.skipBad ?? false, ...(opts.progress !== undefined ? { progress: opts.progress } : {}) });
 }
 
 /**
@@ -224,141 +178,79 @@ function withDataLabels(config: DiffuseConfig, data: Dataset, resumed: boolean):
 
 /** Train (or resume training) a diffusion model; writes checkpoints to opts.outDir. */
 export async function train(opts: TrainOptions): Promise<TrainResult> {
-  const say = opts.log ?? (() => {});
-  if (opts.resume && opts.overwrite) throw new DiffuseError('resume or overwrite a run, not both');
-  if (opts.resume && !existsSync(opts.outDir)) throw new DiffuseError(`cannot resume ${opts.outDir}: no such folder`);
-  const lock = lockFolder(opts.outDir, 'training run', say);
-  try {
-    return await trainLocked(opts, say);
-  } finally {
-    lock.release();
-  }
+  return runTraining(diffusionStage(opts), opts);
 }
 
-async function trainLocked(opts: TrainOptions, say: (msg: string) => void): Promise<TrainResult> {
-  let config = opts.config;
-  let resumed: { state: TrainerState; training: TrainingState } | undefined;
-  const ckDir = checkpointDir(opts.outDir);
-  if (opts.resume) {
-    const ck = await loadCheckpoint(ckDir);
-    config = ck.config;
-    resumed = { state: ck.state, training: ck.trainingState };
-    const sb = ck.trainingState.sampler.batchSize;
-    if (sb !== config.train.batchSize) {
-      throw new DiffuseError(`${join(ckDir, 'state.json')}: the data sampler's batch size ${sb} differs from the config's train.batchSize ${config.train.batchSize} (damaged checkpoint?)`);
-    }
-    say(`resuming ${opts.outDir} at step ${ck.trainingState.step}`);
-  } else {
-    const found = existingRun(opts.outDir);
-    if (found !== undefined && !opts.overwrite) {
-      throw new DiffuseError(`${opts.outDir} already holds a run: ${found}; continue it with --resume ${opts.outDir}, start over with --overwrite, or choose another --out`);
-    }
-  }
-  for (const k of RESUMABLE_SETTINGS) {
-    const v = opts.overrides?.[k];
-    if (v === undefined || v === config.train[k]) continue;
-    if (resumed) say(`resuming with ${k} ${v} (was ${config.train[k]})`);
-    config = { ...config, train: { ...config.train, [k]: v } };
-  }
-  config = parseConfig(config, opts.resume ? join(ckDir, 'config.json') : 'the run\'s config');
-  const tc = config.train;
-  const totalSteps = tc.steps;
-  if (tc.workers !== 1 && tc.workers !== 2) throw new DiffuseError(`train.workers must be 1 or 2 (data-parallel worker threads), got ${tc.workers} (give --workers 1 or 2)`);
-  if (resumed && resumed.training.step > totalSteps) throw new DiffuseError(`the checkpoint is at step ${resumed.training.step}, past the run's ${totalSteps} steps: give --train-steps above ${resumed.training.step} to continue it`);
-  const source = opts.resume ? join(ckDir, 'config.json') : 'this run';
-  checkTrainingMemory(config.model, tc.batchSize, DEFAULT_MICRO_BATCH, opts.backend === 'tensorflow' ? 'native' : 'wasm', source);
-
-  const data = opts.dataset ?? (await datasetFor(config, { ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}), skipBad: opts.skipBad ?? false, ...(opts.progress !== undefined ? { progress: opts.progress } : {}) }));
-  const skipped = (data as { skipped?: unknown[] }).skipped;
-  if (skipped !== undefined && skipped.length > 0) say(`skipped ${skipped.length} unreadable image(s)`);
-  const [, h, w, c] = data.shape;
-  if (h !== config.data.imageSize || w !== config.data.imageSize || c !== config.data.channels) {
-    throw new DiffuseError(`data set images are ${h}x${w}x${c} but the config expects ${config.data.imageSize}x${config.data.imageSize}x${config.data.channels}`);
-  }
-  const classesBefore = config.model.numClasses;
-  config = withDataLabels(config, data, resumed !== undefined);
-  if (config.model.numClasses !== classesBefore) say(`${config.model.numClasses} classes from the data set: ${config.data.labelNames?.join(', ')}`);
-
-  opts.onStart?.(config, resumed?.training.step);
-  const tokens = captionTokens(config, data);
-  const schedule = makeSchedule(config.diffusion.schedule, config.diffusion.timesteps, config.diffusion);
-  const rng = resumed ? Rng.fromState(resumed.training.rng) : new Rng(tc.seed);
-  const batches = resumed ? BatchSampler.fromState(resumed.training.sampler, data.shape[0]) : new BatchSampler(data.shape[0], tc.batchSize, tc.seed);
-  const lossHistory = resumed ? [...resumed.training.lossHistory] : [];
-  const startStep = resumed?.training.step ?? 0;
-  let step = startStep;
-  const priorWall = resumed?.training.wallTimeSec ?? 0;
-
-  const trainer: Trainer = await createTrainer(config.model, { seed: tc.seed, workers: tc.workers === 2 ? 2 : 1, ...(opts.backend !== undefined ? { backend: opts.backend } : {}) });
-  const logFile = join(opts.outDir, 'log.jsonl');
-  try {
-    if (existsSync(logFile) && (resumed || opts.overwrite)) {
-      // Resuming: a run killed after its last checkpoint logged steps that will be redone; keep the log in step
-      // with the checkpoint (damaged lines are dropped with a warning). Overwriting: a new run, a new log.
-      let bad = 0;
-      const kept = resumed ? readLog(logFile, { onBadLine: () => { bad++; } }).filter((r) => r.step <= startStep) : [];
-      if (bad > 0) say(`warning: ${logFile}: ${bad} damaged line(s) dropped; the rest of the log is kept`);
-      rewriteLog(logFile, kept);
-    }
-    const log = new JsonlLog(logFile);
-    if (resumed) await trainer.importState(resumed.state);
-    const bar = opts.progress === null ? null : new ProgressBar({ total: totalSteps, start: step, label: 'train', ...(opts.progress ? { stream: opts.progress } : {}) });
-    const t0 = performance.now();
-    const stepsThisCall = Math.min(totalSteps, opts.stopAfter !== undefined ? step + opts.stopAfter : totalSteps);
-    let lastLoss = NaN;
-    const stopRequested = (): boolean => opts.signal?.aborted === true;
-    const save = async (): Promise<void> => {
-      const state = await trainer.exportState();
-      await saveCheckpoint(ckDir, {
-        config,
-        state,
-        trainingState: {
-          step,
-          rng: rng.state(),
-          sampler: batches.state(),
-          lossHistory: lossHistory.slice(-LOSS_HISTORY_TAIL),
-          wallTimeSec: priorWall + (performance.now() - t0) / 1000,
-        },
-      });
-    };
-    while (step < stepsThisCall) {
-      // Let the event loop run (signal handlers, timers): with one worker a step is all microtasks.
-      await new Promise<void>((r) => setImmediate(r));
-      if (stopRequested()) break;
-      const idx = batches.next();
-      const { x, labels, shape } = gatherBatch(data, idx);
-      const cond = batchCondition(config, { idx, labels }, tc.condDropout, rng, tokens);
-      const b = makeTrainingBatch(schedule, config.diffusion.prediction, x, shape, rng);
-      const lr = learningRate(step, tc.lr, tc.warmupSteps);
-      const ts = Float32Array.from(b.t);
-      const r = await trainer.step(
-        { xt: b.xt, t: ts, target: b.target, shape, ...(cond !== undefined ? { cond } : {}) },
-        { lr, clipNorm: tc.clipNorm, emaDecay: emaDecayAt(step, tc.emaDecay) },
-      );
-      if (!Number.isFinite(r.loss)) throw new DiffuseError(`training diverged at step ${step}: loss is ${r.loss} (try a lower --lr)`);
-      step++;
-      lastLoss = r.loss;
-      lossHistory.push(r.loss);
-      if (lossHistory.length > 2 * LOSS_HISTORY_TAIL) lossHistory.splice(0, lossHistory.length - LOSS_HISTORY_TAIL);
-      bar?.update(step, { loss: r.loss, items: shape[0] });
-      const elapsed = (performance.now() - t0) / 1000;
-      log.append({ step, loss: r.loss, lr, gradNorm: r.gradNorm, imgPerSec: ((step - startStep) * tc.batchSize) / Math.max(elapsed, 1e-9) });
-      const last = step === stepsThisCall;
-      if (tc.checkpointEvery > 0 && step % tc.checkpointEvery === 0 && !last && !stopRequested()) await save();
-      if (opts.sampleGrid && tc.sampleEvery > 0 && (step % tc.sampleEvery === 0 || step === totalSteps) && !stopRequested()) {
-        const file = join(opts.outDir, 'samples', `step-${String(step).padStart(6, '0')}.png`);
-        const st = await trainer.exportState();
-        await opts.sampleGrid(st.ema, config, file);
-        await opts.onSamples?.(file, step);
+/** The diffusion model as a stage of the run loop. */
+function diffusionStage(opts: TrainOptions): Stage<DiffuseConfig, TrainBatch> {
+  return {
+    codec: DIFFUSION_CODEC,
+    check: (config, source) => checkTrainingMemory(config.model, config.train.batchSize, DEFAULT_MICRO_BATCH, opts.backend === 'tensorflow' ? 'native' : 'wasm', source),
+    loadData: (config) => runDataset(config, opts),
+    async prepare(config0, data, cx) {
+      const classesBefore = config0.model.numClasses;
+      const config = withDataLabels(config0, data, cx.resumed);
+      if (config.model.numClasses !== classesBefore) cx.say(`${config.model.numClasses} classes from the data set: ${config.data.labelNames?.join(', ')}`);
+      const tokens = captionTokens(config, data);
+      const schedule = makeSchedule(config.diffusion.schedule, config.diffusion.timesteps, config.diffusion);
+      const tc = config.train;
+      const latent = config.latent;
+      let autoencoder: Weights | undefined;
+      let latents: LatentData | undefined;
+      if (latent !== undefined) {
+        autoencoder = cx.parts?.autoencoder ?? opts.autoencoder;
+        if (autoencoder === undefined) throw new DiffuseError('a latent model (config.latent) needs its autoencoder\'s weights: train({ autoencoder })');
+        latents = await latentsFor(latent.autoencoder, autoencoder, data, join(cx.outDir, LATENT_CACHE_FILE), opts.backend, cx);
+      } else if (opts.autoencoder !== undefined) {
+        throw new DiffuseError('autoencoder weights were given for a model without config.latent');
       }
-    }
-    const interrupted = step < stepsThisCall;
-    if (step > startStep || !resumed) await save();
-    bar?.finish();
-    const seconds = (performance.now() - t0) / 1000;
-    const done = step - startStep;
-    return { config, step, lastLoss, seconds, imgPerSec: (done * tc.batchSize) / Math.max(seconds, 1e-9), checkpoint: ckDir, interrupted };
+      const parts = autoencoder !== undefined ? { autoencoder } : undefined;
+      const sampleGrid = opts.sampleGrid;
+      const prompts = tokens !== undefined && data.captions !== undefined ? Array.from(evenlySpacedIndices(data.shape[0], 16), (i) => data.captions![i]![0]!) : undefined;
+      return {
+        config,
+        createTrainer: () => createTrainer(config.model, { seed: tc.seed, workers: tc.workers === 2 ? 2 : 1, ...(opts.backend !== undefined ? { backend: opts.backend } : {}) }),
+        batch(idx, rng) {
+          // pixels, or the scaled latents of a latent model (a fresh posterior sample per image)
+          const { x, shape } = latent !== undefined && latents !== undefined
+            ? latentBatch(latents, idx, latent.posterior, latent.scalingFactor, rng)
+            : gatherBatch(data, idx);
+          const labels = data.labels === undefined ? undefined : Int32Array.from(idx, (i) => data.labels![i]!);
+          const cond = batchCondition(config, { idx, labels }, tc.condDropout, rng, tokens);
+          const b = makeTrainingBatch(schedule, config.diffusion.prediction, x, shape, rng);
+          return { xt: b.xt, t: Float32Array.from(b.t), target: b.target, shape, ...(cond !== undefined ? { cond } : {}) };
+        },
+        batchImages: (b) => b.shape[0],
+        ...(sampleGrid !== undefined ? {
+          snapshot: (ema: Weights, _step: number, file: string) => sampleGrid(ema, config, file, {
+            ...(autoencoder !== undefined ? { autoencoder } : {}), ...(prompts !== undefined ? { prompts } : {}),
+          }),
+        } : {}),
+        ...(parts !== undefined ? { checkpoint: async () => ({ config, parts }) } : {}),
+      };
+    },
+  };
+}
+
+/**
+ * The posterior of every training image under the autoencoder: read from the
+ * run folder's cache when these weights made it from this data, else encoded
+ * (ONNX Runtime when it loads, else tfjs) and cached.
+ */
+async function latentsFor(config: AutoencoderConfig, weights: Weights, data: Dataset, file: string,
+  backend: BackendName | undefined, cx: { say: (m: string) => void; progress: ProgressStream | null | undefined }): Promise<LatentData> {
+  const fp = weightsFingerprint(weights);
+  const cached = readLatentCache(file, fp, data, latentShape(config));
+  if (cached !== undefined) return cached;
+  const { createAutoencoderRunner } = await import('../latent/runner.js');
+  const runner = await createAutoencoderRunner(config, weights, { parts: 'encoder', ...(backend !== undefined ? { backend } : {}) });
+  try {
+    const t0 = performance.now();
+    const latents = await encodeDataset(runner, data, { ...(cx.progress !== undefined ? { progress: cx.progress } : {}) });
+    cx.say(`encoded ${data.shape[0]} images to ${latents.shape.slice(1).join('x')} latents in ${((performance.now() - t0) / 1000).toFixed(1)} s on ${runner.engine}; cached in ${file}`);
+    await writeLatentCache(file, latents, fp, data);
+    return latents;
   } finally {
-    await trainer.dispose();
+    await runner.dispose();
   }
 }

@@ -6,13 +6,10 @@
  * in micro-batches (gradient accumulation keeps the wasm heap small).
  * Used in-process (workers = 1) and inside each worker thread.
  */
-import * as tf from '@tensorflow/tfjs';
-import type { Graph, InputDecl } from '../net/graph.js';
+import * as tf from '../engine/tf.js';
+import type { BatchArrays, Graph } from '../net/graph.js';
 import { type ParamLayout, paramLayout } from '../net/params.js';
-import { buildTfjsNetwork, type TfjsNetwork } from '../net/tfjs.js';
-
-/** Batch arrays by input name, row-major with the batch axis first. */
-export type BatchArrays = Record<string, Float32Array | Int32Array | undefined>;
+import { buildTfjsNetwork, tensorRows, type TfjsNetwork } from '../net/tfjs.js';
 
 /** A shard of a batch, as plain arrays. */
 export interface Shard {
@@ -23,23 +20,6 @@ export interface Shard {
   denom: number;
   /** Base of the dropout seeds for this shard. */
   dropoutSeed: number;
-}
-
-/** Values per row of an input. */
-export function rowSize(d: InputDecl): number {
-  return d.shape.slice(1).reduce((a, b) => a * b, 1);
-}
-
-/** Rows [s, e) of every input (copies when `copy`, views otherwise). */
-export function sliceRows(graph: Graph, inputs: BatchArrays, s: number, e: number, copy: boolean): BatchArrays {
-  const out: BatchArrays = {};
-  for (const d of graph.inputs) {
-    const a = inputs[d.name];
-    if (a === undefined) continue;
-    const r = rowSize(d);
-    out[d.name] = copy ? a.slice(s * r, e * r) : a.subarray(s * r, e * r);
-  }
-  return out;
 }
 
 export class Replica {
@@ -84,12 +64,7 @@ export class Replica {
     for (let s = 0; s < shard.n; s += mb) {
       const e = Math.min(shard.n, s + mb);
       tf.tidy(() => {
-        const part = sliceRows(this.graph, shard.inputs, s, e, false);
-        const inputs: Record<string, tf.Tensor> = {};
-        for (const d of this.graph.inputs) {
-          const a = part[d.name];
-          if (a !== undefined) inputs[d.name] = tf.tensor(a, [e - s, ...d.shape.slice(1)], d.dtype);
-        }
+        const inputs = tensorRows(this.graph, shard.inputs, s, e);
         const run = { training: true, dropoutSeed: shard.dropoutSeed + s };
         const { value, grads } = tf.variableGrads(
           () => tf.mul(this.net.run(inputs, run)['loss'] as tf.Scalar, 1 / shard.denom) as tf.Scalar, this.vars);

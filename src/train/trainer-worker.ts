@@ -17,7 +17,9 @@ export interface WorkerInit {
   gradShared: SharedArrayBuffer;
   slot: number;
   microBatch: number;
-  backend?: BackendName;
+  backend: BackendName;
+  /** Threads of the native engine's kernels in this worker (the cores are shared between the workers). */
+  nativeThreads: number;
 }
 
 export type WorkerRequest =
@@ -39,7 +41,8 @@ async function main(): Promise<void> {
   const { Replica } = await import('./trainer-replica.js');
   const { trainGraph } = await import('./objective.js');
   const { registeredNetwork } = await import('../model/networks.js');
-  const engine = await initEngine(init.backend !== undefined ? { backend: init.backend } : {});
+  const engine = await initEngine({ backend: init.backend });
+  if (engine.backend === 'native') (await import('../engine/native.js')).setNativeThreads(init.nativeThreads);
   const params = new Float32Array(init.paramsShared);
   const total = params.length;
   const slot = new Float32Array(init.gradShared, 4 * total * init.slot, total);

@@ -17,20 +17,23 @@
  * a SharedArrayBuffer; this thread sums the slots in a fixed order, applies the
  * update to the shared parameter buffer, and both replicas load those same
  * parameters before their next step, so the replicas are bit-identical.
+ * On the native engine each worker's oneDNN kernels run on one thread (the
+ * cores are split between the workers); with one worker they use every core.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { type BackendName, initEngine } from '../engine/backend.js';
+import { describeNative } from '../engine/native.js';
 import { DiffuseError } from '../errors.js';
 import { conditionLength, type UNetConfig } from '../model/config.js';
 import { unetNetwork } from '../model/unet-description.js';
 import { isRegisteredNetwork } from '../model/networks.js';
-import type { Graph } from '../net/graph.js';
+import { type BatchArrays, type Graph, rowSize, sliceRows } from '../net/graph.js';
 import type { NetworkDef } from '../net/network.js';
 import { initParam, type ParamLayout, paramLayout } from '../net/params.js';
 import { adamStep, clipByGlobalNorm, emaUpdate, type FlatAdamState } from './adam.js';
 import { type LossSpec, trainGraph } from './objective.js';
-import { type BatchArrays, Replica, rowSize, type Shard, sliceRows } from './trainer-replica.js';
+import { Replica, type Shard } from './trainer-replica.js';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './trainer-worker.js';
 import type { Weights } from '../tensor.js';
 
@@ -76,6 +79,10 @@ export interface Trainer<B = TrainBatch> {
   importState(s: TrainerState): Promise<void>;
   dispose(): Promise<void>;
   readonly workers: number;
+  /** What computes the gradients, for users: "native (oneDNN 2.6.3, avx512_core_amx, 1 thread) x 2 data-parallel workers". */
+  readonly engine: string;
+  /** Set when the default engine was picked without the native accelerator: why, and how to enable it (one line). */
+  readonly notice?: string;
 }
 
 export interface TrainerOptions {
@@ -222,14 +229,14 @@ class WorkerPool implements GradSource {
   get workers(): number { return this.threads.length; }
 
   static async start(task: TrainTask<unknown>, graph: Graph, layout: ParamLayout, paramsShared: SharedArrayBuffer, n: number,
-    microBatch: number, backend: BackendName | undefined): Promise<{ pool: WorkerPool }> {
+    microBatch: number, backend: BackendName, nativeThreads: number): Promise<{ pool: WorkerPool }> {
     const gradShared = new SharedArrayBuffer(4 * layout.total * n);
     const slots = Array.from({ length: n }, (_, i) => new Float32Array(gradShared, 4 * layout.total * i, layout.total));
     const url = new URL('./trainer-worker.js', import.meta.url);
     const threads: Worker[] = [];
     for (let i = 0; i < n; i++) {
       const init: WorkerInit = {
-        kind: task.network.kind, config: task.config, loss: task.loss, paramsShared, gradShared, slot: i, microBatch, ...(backend !== undefined ? { backend } : {}),
+        kind: task.network.kind, config: task.config, loss: task.loss, paramsShared, gradShared, slot: i, microBatch, backend, nativeThreads,
       };
       threads.push(new Worker(url, { workerData: init }));
     }
@@ -290,10 +297,11 @@ class WorkerPool implements GradSource {
   }
 }
 
-function resolveWorkers(w: TrainerOptions['workers'], backend: BackendName | undefined): 1 | 2 {
+function resolveWorkers(w: TrainerOptions['workers'], backend: BackendName): 1 | 2 {
   if (w === 1 || w === 2) return w;
   if (w === 'auto') {
-    // tfjs-node / webgpu parallelise internally; data parallelism is for wasm/cpu.
+    // tfjs-node / webgpu parallelise internally; data parallelism is for wasm/cpu and
+    // native (two workers on one thread each beat one process on two threads: docs/engine.md).
     if (backend === 'tensorflow' || backend === 'webgpu') return 1;
     return availableParallelism() >= 2 ? 2 : 1;
   }
@@ -310,12 +318,11 @@ export async function createNetworkTrainer<C>(task: TrainTask<C>, opts: TrainerO
   if (!Number.isInteger(opts.seed)) throw new DiffuseError(`trainer seed must be an integer, got ${String(opts.seed)}`);
   const microBatch = opts.microBatch ?? DEFAULT_MICRO_BATCH;
   if (!Number.isInteger(microBatch) || microBatch < 1) throw new DiffuseError(`microBatch must be a positive integer, got ${String(microBatch)}`);
-  let backend = opts.backend;
-  if (backend === undefined && opts.workers !== 1) {
-    // Decide here so 'auto' sees tfjs-node; workers call initEngine themselves.
-    backend = (await initEngine()).backend;
-  }
+  // Decide the engine here (workers call initEngine with the same name themselves).
+  const engine = await initEngine(opts.backend !== undefined ? { backend: opts.backend } : {});
+  const backend = engine.backend;
   const workers = resolveWorkers(opts.workers, backend);
+  const nativeThreads = Math.max(1, Math.floor(availableParallelism() / workers));
   if (workers > 1 && !isRegisteredNetwork(task.network)) {
     throw new DiffuseError(`network kind '${task.network.kind}' is not registered (model/networks.ts), so worker threads cannot rebuild it; use workers: 1`);
   }
@@ -329,11 +336,13 @@ export async function createNetworkTrainer<C>(task: TrainTask<C>, opts: TrainerO
 
   let source: GradSource;
   if (workers === 1) {
-    await initEngine(backend !== undefined ? { backend } : {});
     source = new InProcess(new Replica(graph, params, microBatch), params);
   } else {
-    source = (await WorkerPool.start(task as TrainTask<unknown>, graph, layout, paramsShared, workers, microBatch, backend)).pool;
+    source = (await WorkerPool.start(task as TrainTask<unknown>, graph, layout, paramsShared, workers, microBatch, backend, nativeThreads)).pool;
   }
+  const engineLine = workers === 1
+    ? engine.description
+    : `${backend === 'native' ? describeNative(nativeThreads) : engine.description} x ${workers} data-parallel workers`;
   let disposed = false;
   let busy: Promise<unknown> = Promise.resolve();
   const serial = <T>(f: () => Promise<T>): Promise<T> => {
@@ -345,6 +354,8 @@ export async function createNetworkTrainer<C>(task: TrainTask<C>, opts: TrainerO
 
   const trainer: Trainer<NamedBatch> = {
     workers,
+    engine: engineLine,
+    ...(engine.notice !== undefined ? { notice: engine.notice } : {}),
     step: (batch, hp) => serial(async () => {
       validateNamedBatch(batch, graph);
       validateHyper(hp);
@@ -391,6 +402,8 @@ export async function createTrainer(config: UNetConfig, opts: TrainerOptions): P
   const inner = await createNetworkTrainer({ network: unetNetwork, config, loss: { kind: 'mse' } }, opts);
   const trainer: Trainer = {
     workers: inner.workers,
+    engine: inner.engine,
+    ...(inner.notice !== undefined ? { notice: inner.notice } : {}),
     step: async (batch, hp) => inner.step(unetBatch(batch, config), hp),
     exportState: () => inner.exportState(),
     importState: (s) => inner.importState(s),

@@ -6,16 +6,38 @@
  *
  * The onnxruntime-web module is passed in (the page bundles it; Node tests
  * import it), so this file imports nothing at run time but the library's own
- * engine-free modules. Backends: 'webgpu' (when the browser has a GPU adapter)
+ * engine-free modules, and its types are the few members it calls (so the
+ * package's browser entry needs onnxruntime-web's types no more than its code). Backends: 'webgpu' (when the browser has a GPU adapter)
  * or 'wasm'; 'auto' tries WebGPU first and falls back to wasm.
  */
-import type * as OrtWeb from 'onnxruntime-web';
 import { DiffuseError } from '../errors.js';
-import { unetFeedTensors, type TensorMaker, describeUNetSession, type UNetSessionInfo } from '../onnx/feeds.js';
+import { unetFeedTensors, type TensorMaker, describeUNetSession, type UNetSessionInfo, type UNetSessionLike } from '../onnx/feeds.js';
 import type { ModelFn, Shape4 } from '../diffusion/types.js';
 import { ONNX_UNET_CONFIG_KEY, readOnnxMetadata } from '../onnx/proto.js';
 
-export type OrtWebModule = typeof OrtWeb;
+/** What this module uses of an onnxruntime-web tensor. */
+export interface OrtWebTensor {
+  readonly data: unknown;
+  readonly location?: string;
+  getData(releaseData?: boolean): Promise<unknown>;
+}
+
+/** What this module uses of an onnxruntime-web InferenceSession. */
+export interface OrtWebSession extends UNetSessionLike {
+  run(feeds: Record<string, OrtWebTensor>): Promise<Readonly<Record<string, OrtWebTensor>>>;
+  release(): Promise<void>;
+}
+
+/** What this module uses of the onnxruntime-web module (`import * as ort from 'onnxruntime-web'` or '/webgpu'). */
+export interface OrtWebModule {
+  readonly InferenceSession: {
+    create(model: Uint8Array, options: { executionProviders: string[]; graphOptimizationLevel: 'all' }): Promise<OrtWebSession>;
+  };
+  readonly Tensor: {
+    new (type: 'float32', data: Float32Array, dims: readonly number[]): OrtWebTensor;
+    new (type: 'int64', data: BigInt64Array, dims: readonly number[]): OrtWebTensor;
+  };
+}
 export type WebBackend = 'webgpu' | 'wasm';
 export type WebBackendChoice = WebBackend | 'auto';
 
@@ -84,9 +106,9 @@ export async function createOrtWebModelFn(ort: OrtWebModule, bytes: Uint8Array, 
       fallbackReason = 'no WebGPU adapter in this browser';
     }
   }
-  const create = (ep: WebBackend): Promise<OrtWeb.InferenceSession> =>
+  const create = (ep: WebBackend): Promise<OrtWebSession> =>
     ort.InferenceSession.create(bytes, { executionProviders: [ep], graphOptimizationLevel: 'all' });
-  let session: OrtWeb.InferenceSession;
+  let session: OrtWebSession;
   try {
     session = await create(backend);
   } catch (err) {
@@ -111,7 +133,7 @@ export async function createOrtWebModelFn(ort: OrtWebModule, bytes: Uint8Array, 
   }
   const [H, W, C] = info.imageShape;
   const { outChannels: outC, numClasses, tokenLength } = info;
-  const tensors: TensorMaker<OrtWeb.Tensor> = {
+  const tensors: TensorMaker<OrtWebTensor> = {
     float32: (data, dims) => new ort.Tensor('float32', data, dims),
     int64: (data, dims) => new ort.Tensor('int64', data, dims),
   };

@@ -10,27 +10,36 @@
  *   GET /api/model.onnx    the U-Net as ONNX bytes (EMA weights)
  *   GET /api/samples       { imageSize, channels, dataset, images: [{ label, name, pixels }] },
  *                          pixels = H·W·C bytes 0..255 (HWC); empty list when the data set is unavailable
- *   GET /ort/<file>        onnxruntime-web's ort-wasm-* .wasm / .mjs files from node_modules
+ *   GET /ort/<file>        onnxruntime-web's wasm runtime, copied into the page's build (web/vite.config.ts)
  *
  * Every response carries COOP/COEP headers so the page is cross-origin
- * isolated and onnxruntime-web may use wasm threads.
+ * isolated and onnxruntime-web may use wasm threads; an ETag (a request that
+ * names it gets 304 Not Modified); gzip when the browser accepts it (text and
+ * wasm, compressed once and kept); and Cache-Control: the content-hashed
+ * assets/ for a year, everything else revalidated on each load. Requests whose
+ * Host header is not this machine (an IP address, localhost, its host name,
+ * or a name given in allowedHosts) are refused: a web page elsewhere cannot
+ * reach the server through a DNS name rebound to 127.0.0.1. No response
+ * names a folder of this machine.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { isIP, type AddressInfo } from 'node:net';
-import { networkInterfaces } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
+import { promisify } from 'node:util';
+import { gzip as gzipCb } from 'node:zlib';
 import { DiffuseError } from '../errors.js';
 import type { DiffuseConfig } from '../config.js';
 import type { DatasetSpec } from '../data/index.js';
 import { exportUNetToOnnx } from '../onnx/export-unet.js';
 import { loadSamplingModel } from '../pipeline.js';
+import { packageRoot, SHIPPED_MODELS_DIR } from '../shipped.js';
 
 export interface ExplorerServerOptions {
-  /** Checkpoint folder (or a run folder holding checkpoint/). */
+  /** Checkpoint folder (or a run folder holding checkpoint/), a shipped model by name, or a diffusers pipeline or unet/ folder. */
   readonly checkpoint: string;
   /** TCP port; 0 (default 8080 in the CLI) picks a free one. */
   readonly port?: number;
@@ -40,6 +49,8 @@ export interface ExplorerServerOptions {
   readonly webRoot?: string;
   /** Data set images offered in the forward view (default 20: two per class when labelled). */
   readonly sampleImages?: number;
+  /** Host names the page may be reached by besides IP addresses, localhost and this machine's name (e.g. a DNS name of this machine). */
+  readonly allowedHosts?: readonly string[];
 }
 
 export interface ExplorerServer {
@@ -69,18 +80,9 @@ export interface SamplesResponse {
 export interface ConfigResponse {
   readonly config: DiffuseConfig;
   readonly step: number;
+  /** The model's name: a shipped model's name, else its folder's name (never a path). */
   readonly checkpoint: string;
   readonly labelNames: string[] | null;
-}
-
-/** <package root>, from dist/src/web/server.js (or src/web/server.ts). */
-function packageRoot(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(join(d, 'package.json'))) return d;
-    d = dirname(d);
-  }
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 }
 
 /** Default folder of the built page. */
@@ -88,16 +90,18 @@ export function defaultWebRoot(): string {
   return join(packageRoot(), 'dist', 'web');
 }
 
-/** Folder holding onnxruntime-web's ort-wasm-* files. */
-export function ortWebDistDir(): string {
-  const require = createRequire(import.meta.url);
-  let entry: string;
-  try {
-    entry = require.resolve('onnxruntime-web');
-  } catch (err) {
-    throw new DiffuseError(`onnxruntime-web is not installed (npm install onnxruntime-web): ${err instanceof Error ? err.message : String(err)}`);
-  }
-  return dirname(entry);
+/** What the page shows as the model's name: the shipped name, or the run's folder name (…/run/checkpoint -> run). */
+export function modelDisplayName(checkpoint: string): string {
+  const abs = resolve(checkpoint);
+  if (dirname(abs) === SHIPPED_MODELS_DIR) return basename(abs);
+  const name = basename(abs);
+  return name === 'checkpoint' ? basename(dirname(abs)) : name;
+}
+
+/** The config as the page may see it: a folder data set is named by its last folder, not its path. */
+function publicConfig(config: DiffuseConfig): DiffuseConfig {
+  const d = config.data.dataset;
+  return d.startsWith('folder:') ? { ...config, data: { ...config.data, dataset: `folder:${basename(d.slice('folder:'.length))}` } } : config;
 }
 
 const MIME: Record<string, string> = {
@@ -120,17 +124,78 @@ const ISOLATION_HEADERS: Record<string, string> = {
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
 
-function send(res: ServerResponse, status: number, type: string, body: string | Uint8Array, extra: Record<string, string> = {}): void {
-  res.writeHead(status, { 'Content-Type': type, 'Content-Length': String(Buffer.byteLength(body)), 'Cache-Control': 'no-cache', ...ISOLATION_HEADERS, ...extra });
-  res.end(body);
+/** Content types worth gzipping (the ONNX weights barely compress). */
+const COMPRESSIBLE = new Set(['.html', '.js', '.mjs', '.css', '.json', '.wasm', '.map', '.svg']);
+/** Cache-Control of content whose URL changes when it does (Vite's content-hashed assets/). */
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+/** Cache-Control of everything else: the browser keeps it and revalidates it (ETag) on each load. */
+const REVALIDATE = 'no-cache';
+
+/** A response body with its ETag and, made once on first use, its gzip. */
+class Body {
+  readonly etag: string;
+  private gz: Promise<Buffer> | undefined;
+  constructor(readonly bytes: Buffer, readonly type: string, readonly compressible: boolean) {
+    this.etag = `"${createHash('sha1').update(bytes).digest('base64url')}"`;
+  }
+  static json(value: unknown): Body {
+    return new Body(Buffer.from(JSON.stringify(value)), MIME['.json']!, true);
+  }
+  gzip(): Promise<Buffer> {
+    this.gz ??= promisify(gzipCb)(this.bytes, { level: 6 });
+    return this.gz;
+  }
 }
 
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  send(res, status, MIME['.json']!, JSON.stringify(value));
+function acceptsGzip(req: IncomingMessage): boolean {
+  const a = req.headers['accept-encoding'];
+  return typeof a === 'string' && /(^|,)\s*gzip\s*(;\s*q=(?!0(\.0*)?\s*($|,))[\d.]+)?\s*($|,)/.test(a);
+}
+
+async function sendBody(req: IncomingMessage, res: ServerResponse, body: Body, cacheControl: string): Promise<void> {
+  const headers: Record<string, string> = { 'Content-Type': body.type, 'Cache-Control': cacheControl, ETag: body.etag, ...ISOLATION_HEADERS };
+  if (body.compressible) headers['Vary'] = 'Accept-Encoding';
+  const inm = req.headers['if-none-match'];
+  if (typeof inm === 'string' && inm.split(',').some((t) => t.trim().replace(/^W\//, '') === body.etag)) {
+    res.writeHead(304, headers);
+    res.end();
+    return;
+  }
+  let bytes = body.bytes;
+  if (body.compressible && acceptsGzip(req)) {
+    bytes = await body.gzip();
+    headers['Content-Encoding'] = 'gzip';
+  }
+  headers['Content-Length'] = String(bytes.byteLength);
+  res.writeHead(200, headers);
+  res.end(req.method === 'HEAD' ? undefined : bytes);
 }
 
 function sendError(res: ServerResponse, status: number, message: string): void {
-  sendJson(res, status, { error: message });
+  const body = JSON.stringify({ error: message });
+  res.writeHead(status, { 'Content-Type': MIME['.json']!, 'Content-Length': String(Buffer.byteLength(body)), 'Cache-Control': 'no-store', ...ISOLATION_HEADERS });
+  res.end(body);
+}
+
+/** The host name of a Host header ('[::1]:8080' -> '::1', 'Example.com.' -> 'example.com'); null when absent. */
+function hostOf(header: string | undefined): string | null {
+  if (header === undefined || header === '') return null;
+  const m = /^\[([^\]]+)\](?::\d+)?$/.exec(header) ?? /^([^:]+)(?::\d+)?$/.exec(header);
+  return m === null ? header.toLowerCase() : m[1]!.toLowerCase().replace(/\.$/, '');
+}
+
+/**
+ * Whether a request's Host header names this server as the page itself would:
+ * an IP address, localhost (or *.localhost), this machine's host name, or a
+ * name in `allowed`. A page on another site that rebinds its DNS name to this
+ * machine sends its own name and is refused.
+ */
+export function hostAllowed(header: string | undefined, allowed: readonly string[] = []): boolean {
+  const h = hostOf(header);
+  if (h === null) return false;
+  if (isIP(h) !== 0) return true;
+  const me = hostname().toLowerCase();
+  return h === 'localhost' || h.endsWith('.localhost') || h === me || h === `${me}.local` || allowed.some((a) => a.toLowerCase() === h);
 }
 
 /** Resolve `rel` inside `root`, or null when it escapes root or is not a file. */
@@ -213,15 +278,19 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
   if (!existsSync(join(webRoot, 'index.html'))) {
     throw new DiffuseError(`the explorer page is not built (no ${join(webRoot, 'index.html')}); run 'npm run build' first`);
   }
-  const ortDir = ortWebDistDir();
-  // a checkpoint, or a diffusers pipeline / unet/ folder (translated: pipeline.ts loadSamplingModel)
+  const allowedHosts = opts.allowedHosts ?? [];
+  // a checkpoint or shipped model, or a diffusers pipeline / unet/ folder (translated: pipeline.ts loadSamplingModel)
   const { config, params, step, checkpoint } = await loadSamplingModel(opts.checkpoint, { weights: 'ema' });
+  if (config.latent !== undefined) {
+    throw new DiffuseError(`checkpoint ${checkpoint} is a latent diffusion model: the explorer page does not decode latents yet (sample it with diffuse sample --checkpoint ${opts.checkpoint})`);
+  }
   if (config.model.crossAttention !== undefined) throw new DiffuseError(`${checkpoint}: a UNet2DConditionModel needs a text encoder's hidden states, which the explorer does not compute`);
-  const configBody: ConfigResponse = { config, step, checkpoint, labelNames: config.data.labelNames ?? null };
+  const configResponse: ConfigResponse = { config: publicConfig(config), step, checkpoint: modelDisplayName(checkpoint), labelNames: config.data.labelNames ?? null };
+  const configBody = Body.json(configResponse);
 
-  let onnx: Uint8Array | undefined;
-  const onnxBytes = (): Uint8Array => {
-    onnx ??= exportUNetToOnnx(config.model, params, {
+  let onnx: Body | undefined;
+  const onnxBody = (): Body => {
+    onnx ??= new Body(Buffer.from(exportUNetToOnnx(config.model, params, {
       metadata: {
         'diffuse.schedule': config.diffusion.schedule,
         'diffuse.timesteps': String(config.diffusion.timesteps),
@@ -230,13 +299,36 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
         'diffuse.step': String(step),
         ...(config.data.labelNames !== undefined ? { 'diffuse.label_names': JSON.stringify(config.data.labelNames) } : {}),
       },
-    });
+    })), MIME['.onnx']!, false);
     return onnx;
   };
-  let samples: Promise<SamplesResponse> | undefined;
+  let samples: Promise<Body> | undefined;
+
+  // The page's files, read (and gzipped) once; re-read when a file changes (a rebuild while serving).
+  const files = new Map<string, { mtimeMs: number; size: number; body: Promise<Body> }>();
+  const fileBody = (file: string): Promise<Body> => {
+    const st = statSync(file);
+    const hit = files.get(file);
+    if (hit !== undefined && hit.mtimeMs === st.mtimeMs && hit.size === st.size) return hit.body;
+    const ext = extname(file);
+    const body = readFile(file).then((b) => new Body(b, MIME[ext] ?? 'application/octet-stream', COMPRESSIBLE.has(ext)));
+    files.set(file, { mtimeMs: st.mtimeMs, size: st.size, body });
+    body.catch(() => files.delete(file));
+    return body;
+  };
+  // Compress the onnxruntime-web wasm (~27 MB -> ~7 MB) now, in the background, so the first page load need not wait for it.
+  const ortRoot = join(webRoot, 'ort');
+  if (existsSync(ortRoot)) {
+    for (const name of readdirSync(ortRoot)) {
+      if (name.endsWith('.wasm')) void fileBody(join(ortRoot, name)).then((b) => b.gzip()).catch(() => {});
+    }
+  }
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, 405, `method ${req.method ?? '?'} not allowed`);
+    if (!hostAllowed(req.headers.host, allowedHosts)) {
+      return sendError(res, 403, `host '${req.headers.host ?? ''}' is not this server's: open it by IP address, localhost or this machine's name (or start it with --allow-host ${hostOf(req.headers.host) ?? 'NAME'})`);
+    }
     const url = new URL(req.url ?? '/', 'http://localhost');
     let path: string;
     try {
@@ -244,21 +336,15 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
     } catch {
       return sendError(res, 400, 'bad URL');
     }
-    if (path === '/api/config') return sendJson(res, 200, configBody);
-    if (path === '/api/model.onnx') return send(res, 200, MIME['.onnx']!, onnxBytes());
+    if (path === '/api/config') return sendBody(req, res, configBody, REVALIDATE);
+    if (path === '/api/model.onnx') return sendBody(req, res, onnxBody(), REVALIDATE);
     if (path === '/api/samples') {
-      samples ??= loadSamples(config, count);
-      return sendJson(res, 200, await samples);
-    }
-    if (path.startsWith('/ort/')) {
-      const name = path.slice('/ort/'.length);
-      const file = /^ort-wasm-[\w.-]+\.(wasm|mjs)$/.test(name) ? fileInside(ortDir, name) : null;
-      if (file === null) return sendError(res, 404, `no onnxruntime-web file '${name}'`);
-      return send(res, 200, MIME[extname(file)]!, await readFile(file));
+      samples ??= loadSamples(config, count).then((s) => Body.json(s));
+      return sendBody(req, res, await samples, REVALIDATE);
     }
     const file = fileInside(webRoot, path === '/' ? 'index.html' : path.slice(1));
     if (file === null) return sendError(res, 404, `not found: ${path}`);
-    return send(res, 200, MIME[extname(file)] ?? 'application/octet-stream', await readFile(file));
+    return sendBody(req, res, await fileBody(file), path.startsWith('/assets/') ? IMMUTABLE : REVALIDATE);
   };
 
   const server = createServer((req, res) => {

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import { initEngine } from '../../src/engine/backend.js';
 import {
   GROUP_NORM_EPS, fusedGroupNormAvailable, groupNormAct, groupNormComposite, setFusedOps,
@@ -8,19 +8,13 @@ import {
 import { defaultUNetConfig, type UNetConfig } from '../../src/model/config.js';
 import { buildUNet, unetParamSpecs } from '../../src/model/unet.js';
 import { mulberry32 } from '../../src/rng.js';
+import { maxRelErr, NATIVE, TRAIN_BACKENDS } from './helpers.js';
 
 function rand(n: number, seed: number, scale = 1, offset = 0): Float32Array {
   const r = mulberry32(seed);
   return Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale + offset);
 }
 
-function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let scale = 1e-6, e = 0;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i] as number));
-  for (let i = 0; i < a.length; i++) e = Math.max(e, Math.abs((a[i] as number) - (b[i] as number)));
-  return e / scale;
-}
 
 interface GNCase { n: number; h: number; w: number; c: number; g: number; silu: boolean }
 const CASES: GNCase[] = [
@@ -94,18 +88,22 @@ test('fused group norm is used on wasm and cpu, and can be switched off', async 
 
 for (const c of CASES) {
   const label = `n${c.n} ${c.h}x${c.w}x${c.c} groups ${c.g}${c.silu ? ' +silu' : ''}`;
-  test(`fused group norm matches the composite ops (cpu, wasm) and finite differences: ${label}`, async () => {
+  test(`fused group norm matches the composite ops (cpu, ${TRAIN_BACKENDS.join(', ')}) and finite differences: ${label}`, async () => {
     const d = data(c, 7 + c.c);
     await tf.setBackend('cpu');
     const comp = run(c, d, false);
-    const fusedCpu = run(c, d, true);
+    const fused: Array<[string, Float32Array[]]> = [['cpu', run(c, d, true)]];
+    for (const backend of TRAIN_BACKENDS) {
+      await initEngine({ backend });
+      fused.push([backend, run(c, d, true)]);
+    }
     await initEngine({ backend: 'wasm' });
-    const fusedWasm = run(c, d, true);
     const names = ['y', 'dx', 'dgamma', 'dbeta'];
-    comp.forEach((r, i) => {
-      assert.ok(maxRelErr(fusedCpu[i] as Float32Array, r) < 2e-5, `cpu ${names[i]}: ${maxRelErr(fusedCpu[i] as Float32Array, r)}`);
-      assert.ok(maxRelErr(fusedWasm[i] as Float32Array, r) < 2e-5, `wasm ${names[i]}: ${maxRelErr(fusedWasm[i] as Float32Array, r)}`);
-    });
+    for (const [which, f] of fused) {
+      comp.forEach((r, i) => {
+        assert.ok(maxRelErr(f[i] as Float32Array, r) < 2e-5, `${which} ${names[i]}: ${maxRelErr(f[i] as Float32Array, r)}`);
+      });
+    }
 
     // Central differences (float64) of L = <act(GN(x)), dy>.
     const x64 = Float64Array.from(d.x), g64 = Float64Array.from(d.gamma), b64 = Float64Array.from(d.beta);
@@ -128,9 +126,11 @@ for (const c of CASES) {
         assert.ok(Math.abs(fd - an) < 1e-4 * Math.max(1, Math.abs(fd)), `${names[which + 1]}[${idx}]: fd ${fd} vs ${an}`);
       }
     };
-    check(0, fusedWasm[1] as Float32Array);
-    check(1, fusedWasm[2] as Float32Array);
-    check(2, fusedWasm[3] as Float32Array);
+    for (const [, f] of fused.slice(1)) {
+      check(0, f[1] as Float32Array);
+      check(1, f[2] as Float32Array);
+      check(2, f[3] as Float32Array);
+    }
   });
 }
 
@@ -156,8 +156,8 @@ const TINY: UNetConfig = defaultUNetConfig({
   numResBlocks: 1, attentionResolutions: [4], groups: 2, dropout: 0, numClasses: 3,
 });
 
-test('tiny U-Net: fused ops (group norm + SiLU, conv bias) give the composite forward and gradients (wasm)', async () => {
-  await initEngine({ backend: 'wasm' });
+for (const backend of TRAIN_BACKENDS) test(`tiny U-Net: fused ops (group norm + SiLU, conv bias) give the composite forward and gradients (${backend})`, async () => {
+  await initEngine({ backend });
   const cfg = TINY, n = 3;
   const rnd = mulberry32(5);
   const vals = new Map<string, Float32Array>();
@@ -260,16 +260,27 @@ test('Conv2DBackpropFilter im2col path frees its intermediates (wasm heap tensor
   x.dispose(); w.dispose();
 });
 
-test('DIFFUSE_FUSED parsing: defaults, 0, all and lists', async () => {
-  const { parseFusedSpec, DEFAULT_FUSED_FEATURES, FUSED_FEATURES } = await import('../../src/engine/fused.js');
+test('DIFFUSE_FUSED parsing: defaults, 0, all and lists; native adds convbias', async () => {
+  const { parseFusedSpec, DEFAULT_FUSED_FEATURES, NATIVE_DEFAULT_FUSED_FEATURES, FUSED_FEATURES, fusedOpsEnabled } = await import('../../src/engine/fused.js');
   assert.deepEqual([...parseFusedSpec(undefined)], [...DEFAULT_FUSED_FEATURES]);
+  assert.deepEqual([...parseFusedSpec('', NATIVE_DEFAULT_FUSED_FEATURES)], [...NATIVE_DEFAULT_FUSED_FEATURES]);
+  assert.ok(NATIVE_DEFAULT_FUSED_FEATURES.includes('convbias') && !DEFAULT_FUSED_FEATURES.includes('convbias'));
+  if (process.env['DIFFUSE_FUSED'] === undefined) {
+    await initEngine({ backend: 'wasm' });
+    assert.equal(fusedOpsEnabled('convbias'), false);
+    if (NATIVE.ok) {
+      await initEngine({ backend: 'native' });
+      assert.equal(fusedOpsEnabled('convbias'), true);
+      await initEngine({ backend: 'wasm' });
+    }
+  }
   assert.deepEqual([...parseFusedSpec('0')], []);
   assert.deepEqual([...parseFusedSpec('all')], [...FUSED_FEATURES]);
   assert.deepEqual([...parseFusedSpec('groupnorm, dwgemm')], ['groupnorm', 'dwgemm']);
   assert.throws(() => parseFusedSpec('groupnrom'), /unknown feature/);
 });
 
-test('Sum over leading and middle axes (one-pass override) matches cpu', async () => {
+for (const backend of TRAIN_BACKENDS) test(`${backend}: Sum over leading and middle axes (one-pass override) matches cpu`, async () => {
   const x = rand(3 * 4 * 5 * 6, 9);
   const cases: Array<[number[], boolean]> = [[[0, 1, 2], false], [[1, 2], true], [[1, 2], false], [[1], false], [[2], true], [[0], false], [[0, 1, 2, 3], false], [[2, 3], false], [[0, 2], false]];
   const go = (): Array<{ shape: number[]; data: Float32Array }> => tf.tidy(() => cases.map(([ax, keep]) => {
@@ -278,7 +289,7 @@ test('Sum over leading and middle axes (one-pass override) matches cpu', async (
   }));
   await tf.setBackend('cpu');
   const ref = go();
-  await initEngine({ backend: 'wasm' });
+  await initEngine({ backend });
   const ours = go();
   ours.forEach((o, i) => {
     const r = ref[i] as { shape: number[]; data: Float32Array };

@@ -1,8 +1,10 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { OUR_WASM_KERNELS } from '../../src/engine/kernels.js';
+import type { BackendName } from '../../src/engine/backend.js';
+import { maxRelErr, TRAIN_BACKENDS } from './helpers.js';
 
 type Pad = 'same' | 'valid';
 
@@ -79,14 +81,6 @@ function kernelGrads(c: Case, x: Float32Array, wt: Float32Array, dy: Float32Arra
   });
 }
 
-function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let scale = 1e-6;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i] as number));
-  let e = 0;
-  for (let i = 0; i < a.length; i++) e = Math.max(e, Math.abs((a[i] as number) - (b[i] as number)));
-  return e / scale;
-}
 
 before(async () => {
   await initEngine({ backend: 'wasm' });
@@ -96,21 +90,26 @@ test('our kernels are registered on the wasm backend', () => {
   for (const k of OUR_WASM_KERNELS) assert.ok(tf.getKernel(k, 'wasm') !== undefined, k);
 });
 
-for (const c of CASES) {
+/** Run `f` on `backend` and on cpu (the reference); leaves `backend` selected. */
+async function onBoth<T>(backend: BackendName, f: () => T): Promise<{ ours: T; ref: T }> {
+  await initEngine({ backend });
+  assert.equal(tf.getBackend(), backend);
+  const ours = f();
+  await tf.setBackend('cpu');
+  const ref = f();
+  await initEngine({ backend });
+  return { ours, ref };
+}
+
+for (const backend of TRAIN_BACKENDS) for (const c of CASES) {
   const label = `n${c.n} ${c.h}x${c.w} ${c.cin}->${c.cout} k${c.k} s${c.stride} ${c.pad}`;
-  test(`conv2d backprop filter/input match cpu and finite differences: ${label}`, async () => {
+  test(`${backend}: conv2d backprop filter/input match cpu and finite differences: ${label}`, async () => {
     const oh = outSize(c.h, c.k, c.stride, c.pad), ow = outSize(c.w, c.k, c.stride, c.pad);
     const x = rand(c.n * c.h * c.w * c.cin, 11 + c.h);
     const wt = rand(c.k * c.k * c.cin * c.cout, 23 + c.cin);
     const dy = rand(c.n * oh * ow * c.cout, 37 + c.cout);
 
-    await initEngine({ backend: 'wasm' });
-    assert.equal(tf.getBackend(), 'wasm');
-    const ours = kernelGrads(c, x, wt, dy);
-    await tf.setBackend('cpu');
-    const ref = kernelGrads(c, x, wt, dy);
-    await initEngine({ backend: 'wasm' });
-    assert.equal(tf.getBackend(), 'wasm');
+    const { ours, ref } = await onBoth(backend, () => kernelGrads(c, x, wt, dy));
 
     assert.ok(maxRelErr(ours.dw, ref.dw) < 1e-5, `dW vs cpu: ${maxRelErr(ours.dw, ref.dw)}`);
     assert.ok(maxRelErr(ours.dx, ref.dx) < 1e-5, `dx vs cpu: ${maxRelErr(ours.dx, ref.dx)}`);
@@ -135,7 +134,7 @@ for (const c of CASES) {
   });
 }
 
-test('conv2d autodiff on wasm matches cpu (goes through the registered kernels)', async () => {
+for (const backend of TRAIN_BACKENDS) test(`${backend}: conv2d autodiff matches cpu (goes through the registered kernels)`, async () => {
   const c = { n: 2, h: 8, w: 8, cin: 3, cout: 4 };
   const x = rand(c.n * c.h * c.w * c.cin, 5);
   const w = rand(9 * c.cin * c.cout, 6);
@@ -146,15 +145,11 @@ test('conv2d autodiff on wasm matches cpu (goes through the registered kernels)'
       tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same').square().sum();
     return tf.grads(f)([xt, wt]).map((g) => g.dataSync() as Float32Array);
   });
-  await initEngine({ backend: 'wasm' });
-  const ours = grads();
-  await tf.setBackend('cpu');
-  const ref = grads();
-  await initEngine({ backend: 'wasm' });
+  const { ours, ref } = await onBoth(backend, grads);
   for (let i = 0; i < 2; i++) assert.ok(maxRelErr(ours[i] as Float32Array, ref[i] as Float32Array) < 1e-5);
 });
 
-test('BatchMatMul with transposes matches cpu (batch 1 and batched)', async () => {
+for (const backend of TRAIN_BACKENDS) test(`${backend}: BatchMatMul with transposes matches cpu (batch 1, batched, broadcast)`, async () => {
   const shapes: Array<{ a: number[]; b: number[]; ta: boolean; tb: boolean }> = [
     { a: [5, 7], b: [5, 3], ta: true, tb: false },
     { a: [5, 7], b: [3, 7], ta: false, tb: true },
@@ -164,22 +159,20 @@ test('BatchMatMul with transposes matches cpu (batch 1 and batched)', async () =
     { a: [4, 6, 5], b: [4, 5, 3], ta: false, tb: false },
     { a: [2, 3, 6, 5], b: [2, 3, 5, 7], ta: false, tb: false },
     { a: [6, 5], b: [5, 7], ta: false, tb: false },
+    { a: [3, 6, 5], b: [5, 7], ta: false, tb: false },
+    { a: [6, 5], b: [3, 7, 5], ta: false, tb: true },
   ];
   for (const s of shapes) {
     const a = rand(s.a.reduce((p, q) => p * q, 1), 3);
     const b = rand(s.b.reduce((p, q) => p * q, 1), 4);
     const mm = (): Float32Array => tf.tidy(() => tf.matMul(tf.tensor(a, s.a), tf.tensor(b, s.b), s.ta, s.tb).dataSync() as Float32Array);
-    await initEngine({ backend: 'wasm' });
-    const ours = mm();
-    await tf.setBackend('cpu');
-    const ref = mm();
-    await initEngine({ backend: 'wasm' });
+    const { ours, ref } = await onBoth(backend, mm);
     assert.ok(maxRelErr(ours, ref) < 1e-5, JSON.stringify(s));
   }
 });
 
-test('kernels do not leak tensors or free the caller\'s inputs', async () => {
-  await initEngine({ backend: 'wasm' });
+for (const backend of TRAIN_BACKENDS) test(`${backend}: kernels do not leak tensors or free the caller's inputs`, async () => {
+  await initEngine({ backend });
   const x = tf.tensor4d(rand(2 * 6 * 6 * 3, 1), [2, 6, 6, 3]);
   const w = tf.variable(tf.tensor4d(rand(9 * 3 * 4, 2), [3, 3, 3, 4]));
   const before = tf.memory().numTensors;
@@ -193,35 +186,32 @@ test('kernels do not leak tensors or free the caller\'s inputs', async () => {
   x.dispose(); w.dispose();
 });
 
-test('Sum, Slice, SplitV, Identity and Cast overrides match cpu', async () => {
+for (const backend of TRAIN_BACKENDS) test(`${backend}: Sum, Slice, SplitV, Concat, Add, Identity and Cast overrides match cpu`, async () => {
   const x = rand(3 * 4 * 5 * 6, 9);
   const run = (): Float32Array[] => tf.tidy(() => {
     const t = tf.tensor4d(x, [3, 4, 5, 6]);
     const outs: tf.Tensor[] = [
       tf.sum(t, [0, 1, 2]), tf.sum(t, [0], true), tf.sum(t, [1, 2]), tf.sum(t, [0, 1, 2, 3]), tf.sum(t, [2, 0]),
       tf.slice(t, [0, 1, 1, 2], [3, 2, 3, 3]), tf.slice(t, [1, 0, 0, 0], [1, 4, 5, 6]),
-      ...tf.split(t, [2, 4], 3), ...tf.split(t, [1, 3], 1),
+      ...tf.split(t, [2, 4], 3), ...tf.split(t, [1, 3], 1), ...tf.split(t, [3, 0, 2], 2),
+      tf.slice(t, [0, 0, 2, 0], [3, 4, 2, 6]), tf.slice(t, [0, 0, 0, 1], [3, 4, 5, 4]),
+      tf.concat([t, t], 3), tf.concat([t, tf.slice(t, [0, 0, 0, 0], [3, 4, 2, 6])], 2), tf.concat([t, t, t], 0), tf.concat([t], 1),
+      tf.add(t, t), tf.add(t, tf.tensor1d(x.slice(0, 6))), tf.add(tf.tensor1d(x.slice(0, 6)), t),
+      tf.add(t, tf.tensor4d(x.slice(0, 18), [3, 1, 1, 6])), tf.add(t, tf.tensor4d(x.slice(0, 3), [3, 1, 1, 1])),
+      tf.add(t, tf.tensor4d(x.slice(0, 20), [1, 4, 5, 1])), tf.add(tf.tensor4d(x.slice(0, 20), [1, 4, 5, 1]), tf.tensor4d(x.slice(0, 18), [3, 1, 1, 6])),
       t.clone(), tf.cast(t, 'float32'), tf.cast(t, 'int32'),
     ];
     return outs.map((o) => Float32Array.from(o.dataSync()));
   });
-  await initEngine({ backend: 'wasm' });
-  const ours = run();
-  await tf.setBackend('cpu');
-  const ref = run();
-  await initEngine({ backend: 'wasm' });
+  const { ours, ref } = await onBoth(backend, run);
   assert.equal(ours.length, ref.length);
   ours.forEach((o, i) => assert.ok(maxRelErr(o, ref[i] as Float32Array) < 1e-6, `output ${i}`));
 });
 
-test('gradient of a channel concat (SplitV) matches cpu', async () => {
+for (const backend of TRAIN_BACKENDS) test(`${backend}: gradient of a channel concat (SplitV) matches cpu`, async () => {
   const a = rand(2 * 3 * 3 * 4, 1), b = rand(2 * 3 * 3 * 5, 2), w = rand(2 * 3 * 3 * 9, 3);
   const g = (): Float32Array[] => tf.tidy(() => tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(tf.concat([p, q], 3), tf.tensor4d(w, [2, 3, 3, 9]))))(
     [tf.tensor4d(a, [2, 3, 3, 4]), tf.tensor4d(b, [2, 3, 3, 5])]).map((t) => t.dataSync() as Float32Array));
-  await initEngine({ backend: 'wasm' });
-  const ours = g();
-  await tf.setBackend('cpu');
-  const ref = g();
-  await initEngine({ backend: 'wasm' });
+  const { ours, ref } = await onBoth(backend, g);
   ours.forEach((o, i) => assert.ok(maxRelErr(o, ref[i] as Float32Array) < 1e-6));
 });

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync, readdirSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { DiffuseError } from '../../src/errors.js';
 import { loadDataset } from '../../src/data/index.js';

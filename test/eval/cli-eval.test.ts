@@ -10,25 +10,9 @@ import { readImageFolder } from '../../src/data/folder.js';
 import { DiffuseError } from '../../src/errors.js';
 import { imageGrid, writePng } from '../../src/io/image.js';
 import { loadEvalSplits } from '../../src/eval/splits.js';
-import type { Weights } from '../../src/tensor.js';
+import { capture, saveUntrainedCheckpoint } from './cli-helpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-
-/** Run a CLI command, capturing stdout and stderr. */
-async function capture(fn: () => Promise<unknown>): Promise<{ out: string; err: string }> {
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  let out = '', err = '';
-  process.stdout.write = ((s: string | Uint8Array) => { out += String(s); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => { err += String(s); return true; }) as typeof process.stderr.write;
-  try {
-    await fn();
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-  return { out, err };
-}
 
 test('diffuse eval --samples DIR: one JSON line on stdout, a summary with the floor on stderr', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'eval-'));
@@ -65,25 +49,13 @@ test('diffuse eval --samples DIR: one JSON line on stdout, a summary with the fl
 
 test('diffuse eval --checkpoint DIR: generates N samples with the model and scores them', async () => {
   const { defaultConfig } = await import('../../src/config.js');
-  const { createUNet, unetParamSpecs } = await import('../../src/model/unet.js');
-  const { saveCheckpoint } = await import('../../src/train/checkpoint.js');
-  const { Rng } = await import('../../src/rng.js');
   const { initEngine } = await import('../../src/engine/backend.js');
   await initEngine({ backend: 'wasm' });
   const dir = mkdtempSync(join(tmpdir(), 'eval-ckpt-'));
   try {
     const config = defaultConfig({ model: { baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attentionResolutions: [], groups: 4 } });
-    const unet = createUNet(config.model, 1);
-    const params: Weights = {};
-    for (const s of unetParamSpecs(config.model)) params[s.name] = { shape: s.shape, data: unet.params.get(s.name)!.dataSync() as Float32Array };
-    unet.dispose();
-    const zeros = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, { shape: v.shape, data: new Float32Array(v.data.length) }]));
     const ckpt = join(dir, 'ckpt');
-    await saveCheckpoint(ckpt, {
-      config,
-      state: { params, ema: params, adam: { step: 0, m: zeros, v: zeros } },
-      trainingState: { step: 0, rng: new Rng(0).state(), sampler: { n: 10, batchSize: 2, seed: 0, epoch: 0, cursor: 0 }, lossHistory: [], wallTimeSec: 0 },
-    });
+    await saveUntrainedCheckpoint(ckpt, config);
     const { out, err } = await capture(() => run(['--checkpoint', ckpt, '--dataset', 'mnist', '--n', '16', '--sampling-steps', '2', '--no-floor', '--classifier', join(root, 'models', 'classifier-mnist')]));
     const j = JSON.parse(out.trim()) as { fid: number; n: number; steps: number; sampler: string; floor?: unknown };
     assert.equal(j.n, 16);

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { DiffuseError } from '../../src/errors.js';
 import { Rng } from '../../src/rng.js';

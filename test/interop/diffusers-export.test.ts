@@ -7,7 +7,7 @@
  * UNet2DConditionModel computed from them. The folder reads back as the same
  * model; the scheduler config gives back our schedule; a folder already
  * holding an export is replaced only with --overwrite; and what has no
- * diffusers equivalent is one line.
+ * diffusers equivalent (text and latent models, mean prediction) is one line.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,11 +15,14 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultConfig } from '../../src/config.js';
 import { withTextConditioning } from '../../src/text/captions.js';
-import { findDiffusersFolder, loadDiffusersPipeline, diffusersSchedulerConfig } from '../../src/interop/diffusers-folder.js';
+import { diffusersPipelineFiles, findDiffusersFolder, loadDiffusersPipeline, diffusersSchedulerConfig } from '../../src/interop/diffusers-folder.js';
+import { defaultAutoencoderConfig } from '../../src/model/autoencoder-config.js';
+import { DiffuseError } from '../../src/errors.js';
 import { samplerFromDiffusersConfig } from '../../src/interop/diffusers-scheduler.js';
 import { ortAvailable } from '../../src/onnx/runner.js';
 import { makeSchedule } from '../../src/schedule.js';
-import { caseInputs, EXPECTED, EXPORT_CASES, EXPORT_FILES, exportDigests, ourOutput, randomParams, saveCaseCheckpoint } from '../../bench/diffusers-export.js';
+import { caseInputs, EXPECTED, EXPORT_CASES, EXPORT_FILES, exportDigests, ourOutput, saveCaseCheckpoint } from '../../bench/diffusers-export.js';
+import { randomParams } from '../../bench/random-params.js';
 import { cli, tempDir } from '../cli/fixtures.js';
 import { relErr } from './diffusers-fixtures.js';
 
@@ -108,5 +111,11 @@ test('export refuses what it cannot write, and replaces an export only with --ov
   await saveCaseCheckpoint(mck, mean, randomParams(mean.model, 3));
   r = await cli(['export', '--checkpoint', mck, '--format', 'diffusers', '--out', join(root, 'mean')]);
   assert.match(r.err.trim(), /^diffuse: prediction type 'mean' has no diffusers prediction_type/);
-  assert.ok(!existsSync(join(root, 'mean')) && !existsSync(join(root, 'text')), 'nothing written');
+  // a latent model: DDPMPipeline samples pixels and has no place for our autoencoder; --part is for ONNX
+  const latent = defaultConfig({ data: { dataset: 'squares', imageSize: 8, channels: 3 }, latent: { autoencoder: defaultAutoencoderConfig({ imageSize: 8, channels: 3, latentChannels: 2 }), scalingFactor: 1, posterior: 'mean' }, model: { channelMults: [1, 2], groups: 4, baseChannels: 8 } });
+  assert.throws(() => diffusersPipelineFiles(latent, randomParams(latent.model, 4)), (e: unknown) => e instanceof DiffuseError && /^a latent diffusion model has no diffusers pipeline here/.test(e.message));
+  r = await cli(['export', '--checkpoint', ckpt, '--format', 'diffusers', '--part', 'decoder', '--out', join(root, 'part')]);
+  assert.equal(r.code, 1);
+  assert.match(r.err.trim(), /^diffuse: --part decoder is for --format onnx/);
+  assert.ok(!existsSync(join(root, 'mean')) && !existsSync(join(root, 'text')) && !existsSync(join(root, 'part')), 'nothing written');
 });

@@ -13,7 +13,7 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { DiffuseError } from '../../src/errors.js';
 import { diffusersConfigFromUNet, diffusersParamLinks, unetConfigFromDiffusers, weightsFromDiffusers, weightsToDiffusers } from '../../src/interop/diffusers-unet.js';

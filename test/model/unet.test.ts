@@ -1,11 +1,12 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { DiffuseError } from '../../src/errors.js';
 import { defaultUNetConfig, validateUNetConfig, type UNetConfig } from '../../src/model/config.js';
 import { buildUNet, createUNet, describeUNet, unetParamCount, unetParamSpecs } from '../../src/model/unet.js';
 import { mulberry32 } from '../../src/rng.js';
+import { TRAIN_BACKENDS } from '../engine/helpers.js';
 
 const TINY: UNetConfig = defaultUNetConfig({
   imageSize: 8, inChannels: 1, outChannels: 1, baseChannels: 8, channelMults: [1, 2],
@@ -95,7 +96,7 @@ function inputs(cfg: UNetConfig, n: number): { x: Float32Array; t: Float32Array;
   return { x, t, y, cls };
 }
 
-test('tiny U-Net gradients on wasm match the cpu backend and finite differences', async () => {
+for (const backend of TRAIN_BACKENDS) test(`tiny U-Net gradients on ${backend} match the cpu backend and finite differences`, async () => {
   const cfg = TINY;
   const n = 3;
   const vals = randomParams(cfg, 5);
@@ -146,12 +147,12 @@ test('tiny U-Net gradients on wasm match the cpu backend and finite differences'
     } finally { net.dispose(); }
   };
 
-  await initEngine({ backend: 'wasm' });
+  await initEngine({ backend });
   const ours = lossAndGrads();
   await tf.setBackend('cpu');
   const ref = lossAndGrads();
-  await initEngine({ backend: 'wasm' });
-  assert.equal(tf.getBackend(), 'wasm');
+  await initEngine({ backend });
+  assert.equal(tf.getBackend(), backend);
 
   assert.ok(Math.abs(ours.loss - ref.loss) < 1e-4 * Math.abs(ref.loss));
   for (const [name, g] of ours.grads) {
@@ -161,7 +162,7 @@ test('tiny U-Net gradients on wasm match the cpu backend and finite differences'
       scale = Math.max(scale, Math.abs(r[i] as number));
       err = Math.max(err, Math.abs((g[i] as number) - (r[i] as number)));
     }
-    assert.ok(err / scale < 2e-3, `${name}: wasm vs cpu rel err ${err / scale}`);
+    assert.ok(err / scale < 2e-3, `${name}: ${backend} vs cpu rel err ${err / scale}`);
   }
 
   // Finite differences at the largest-gradient coordinate of a spread of parameters.

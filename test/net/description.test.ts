@@ -10,7 +10,7 @@
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { DiffuseError } from '../../src/errors.js';
 import { defaultUNetConfig, type UNetConfig } from '../../src/model/config.js';
@@ -27,7 +27,7 @@ import { withTextConditioning } from '../../src/text/captions.js';
 import { defaultConfig } from '../../src/config.js';
 import { mulberry32 } from '../../src/rng.js';
 import type { Weights } from '../../src/tensor.js';
-import { maxAbs, maxAbsDiff, uniform } from '../onnx/helpers.js';
+import { maxAbs, maxAbsDiff, randomWeights, uniform } from '../onnx/helpers.js';
 
 before(async () => {
   await initEngine({ backend: 'wasm' });
@@ -36,19 +36,6 @@ before(async () => {
 const hasOrt = await ortAvailable();
 
 type Arrays = Record<string, Float32Array | Int32Array>;
-
-/** Random values for every parameter (none trivial). */
-function randomWeights(graph: Graph, seed: number): Weights {
-  const rnd = mulberry32(seed);
-  const w: Weights = {};
-  for (const s of graph.params) {
-    const n = s.shape.reduce((a, b) => a * b, 1);
-    const fan = s.shape.length > 1 ? s.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 4;
-    const base = s.init === 'ones' ? 1 : 0;
-    w[s.name] = { shape: [...s.shape], data: Float32Array.from({ length: n }, () => base + (rnd() * 2 - 1) * Math.sqrt(3 / fan)) };
-  }
-  return w;
-}
 
 /** Random inputs for a graph (n rows; integers within their range). */
 function randomInputs(graph: Graph, n: number, seed: number): Arrays {

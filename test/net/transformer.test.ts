@@ -7,31 +7,21 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { BATCH, type Graph, GraphBuilder } from '../../src/net/graph.js';
 import { dense, gegluFeedForward, layerNorm, spatialTransformer, width } from '../../src/net/blocks.js';
 import { buildTfjsNetwork } from '../../src/net/tfjs.js';
 import { createOrtGraphSession } from '../../src/onnx/graph-session.js';
 import { ortAvailable } from '../../src/onnx/runner.js';
-import { mulberry32 } from '../../src/rng.js';
 import type { Weights } from '../../src/tensor.js';
-import { maxAbsDiff, uniform } from '../onnx/helpers.js';
+import { maxAbsDiff, randomWeights, uniform } from '../onnx/helpers.js';
 
 before(async () => {
   await initEngine({ backend: 'wasm' });
 });
 
 const noOrt = !(await ortAvailable()) && 'onnxruntime-node unavailable';
-
-function randomWeights(graph: Graph, seed: number): Weights {
-  const r = mulberry32(seed);
-  return Object.fromEntries(graph.params.map((p) => {
-    const n = p.shape.reduce((a, b) => a * b, 1);
-    const base = p.init === 'ones' ? 1 : 0;
-    return [p.name, { shape: [...p.shape], data: Float32Array.from({ length: n }, () => base + (r() * 2 - 1) * 0.6) }];
-  }));
-}
 
 function tfjsOut(graph: Graph, weights: Weights, inputs: Record<string, { data: Float32Array; shape: number[] }>): Float32Array {
   const net = buildTfjsNetwork(graph, weights, graph.name);

@@ -1,9 +1,10 @@
 /** Shared by the ONNX tests: random-weight U-Nets (every parameter non-trivial). */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import type { UNetConfig } from '../../src/model/config.js';
 import { createUNet, unetParamSpecs, type UNet } from '../../src/model/unet.js';
 import { mulberry32 } from '../../src/rng.js';
 import type { Weights } from '../../src/tensor.js';
+import type { Graph } from '../../src/net/graph.js';
 
 /**
  * createUNet(config, seed), then the parameters its initialiser leaves trivial
@@ -28,6 +29,19 @@ export async function randomUNet(config: UNetConfig, seed: number): Promise<{ un
     params[spec.name] = { shape: [...spec.shape], data };
   }
   return { unet, params };
+}
+
+/** Random values for every parameter of a described network (none trivial: γ near 1, the rest around 0). */
+export function randomWeights(graph: Graph, seed: number): Weights {
+  const rnd = mulberry32(seed);
+  const w: Weights = {};
+  for (const s of graph.params) {
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    const fan = s.shape.length > 1 ? s.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 4;
+    const base = s.init === 'ones' ? 1 : 0;
+    w[s.name] = { shape: [...s.shape], data: Float32Array.from({ length: n }, () => base + (rnd() * 2 - 1) * Math.sqrt(3 / fan)) };
+  }
+  return w;
 }
 
 /** Deterministic uniform [-a, a) test data. */

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/engine/tf.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { DiffuseError } from '../../src/errors.js';
 import { defaultConfig, parseConfig, stringifyConfig, type DiffuseConfig } from '../../src/config.js';

@@ -81,12 +81,15 @@ async function canvasPixels(page: Page, selector: string): Promise<{ width: numb
   });
 }
 
-/** The red channel of image `k` (of `count`, `size`×`size`, drawn at `scale` with `gap`) in a row canvas. */
+/** The red channel of image `k` (`size`×`size`, drawn at `scale` with `gap`) in a grid canvas (as many columns as its width holds). */
 function cellGray(px: { width: number; data: number[] }, k: number, size: number, scale: number, gap: number): number[] {
   const out: number[] = [];
-  const x0 = k * (size * scale + gap);
+  const cell = size * scale + gap;
+  const cols = Math.max(1, Math.floor((px.width + gap) / cell));
+  const x0 = (k % cols) * cell;
+  const y0 = Math.floor(k / cols) * cell;
   for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) out.push(px.data[((y * scale + (scale >> 1)) * px.width + x0 + x * scale + (scale >> 1)) * 4]!);
+    for (let x = 0; x < size; x++) out.push(px.data[((y0 + y * scale + (scale >> 1)) * px.width + x0 + x * scale + (scale >> 1)) * 4]!);
   }
   return out;
 }
@@ -208,8 +211,30 @@ describe('explorer in chromium', { skip }, () => {
     const gray = 0.299 * 200 + 0.587 * 100 + 0.114 * 50;
     assert.ok(mine.every((v) => Math.abs(v - gray) <= 3), `dropped image shown as gray ${gray.toFixed(1)}: got ${Math.min(...mine)}..${Math.max(...mine)}`);
     await page.setInputFiles('#file', { name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from('not a png') });
-    await page.waitForSelector('#error:not([hidden])');
-    assert.match((await page.textContent('#error')) ?? '', /image 'broken\.png': cannot decode the image/);
+    await page.waitForSelector('#fwd-error:not([hidden])');
+    assert.match((await page.textContent('#fwd-error')) ?? '', /image 'broken\.png': cannot decode the image/);
+
+    // The same file chosen twice is loaded twice (after a data set image was picked in between).
+    await page.click('#thumbs button:nth-child(2)');
+    assert.notDeepEqual(cellGray(await canvasPixels(page, '#fwd-x0'), 0, S, scale, 0), mine);
+    await page.setInputFiles('#file', { name: 'mine.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+    await page.waitForFunction(() => document.querySelector('#thumbs button.selected') === null);
+    assert.deepEqual(cellGray(await canvasPixels(page, '#fwd-x0'), 0, S, scale, 0), mine, 'the same file, chosen again, is shown again');
+
+    // A large photo of 1-pixel stripes is shrunk by area averaging: uniform mid-gray, no moiré.
+    const side = 1450;
+    const stripes = encodePng({ width: side, height: side, channels: 1, data: new Uint8Array(side * side).map((_, i) => ((i % side) % 2 === 0 ? 0 : 255)) });
+    await page.setInputFiles('#file', { name: 'stripes.png', mimeType: 'image/png', buffer: Buffer.from(stripes) });
+    await page.waitForFunction(() => document.querySelector('#thumbs button.selected') === null && window.explorer.error === null);
+    let shrunk: number[] = [];
+    for (let tries = 0; tries < 50; tries++) {
+      shrunk = cellGray(await canvasPixels(page, '#fwd-x0'), 0, S, scale, 0);
+      if (!shrunk.every((v, i) => v === mine[i])) break;
+      await page.waitForTimeout(100);
+    }
+    const [lo, hi] = [Math.min(...shrunk), Math.max(...shrunk)];
+    console.log(`${side}×${side} stripes shrunk to ${S}×${S}: pixels ${lo}..${hi} (area mean 127.5)`);
+    assert.ok(lo >= 124 && hi <= 131, `stripes average to gray, no moiré: pixels ${lo}..${hi}`);
     await page.close();
   });
 
@@ -327,14 +352,105 @@ describe('explorer in chromium', { skip }, () => {
     }
   });
 
+  test('a failed Generate shows its message next to the button and hides the old images', async () => {
+    const page = await openPage();
+    assert.equal(await waitState(page, ['ready', 'error']), 'ready');
+    await page.fill('#rev-steps', '2');
+    await page.click('#rev-generate');
+    assert.equal(await waitState(page, ['done', 'error']), 'done');
+    await page.fill('#rev-steps', '0');
+    await page.click('#rev-generate');
+    assert.equal(await waitState(page, ['done', 'error']), 'error');
+    assert.ok(await page.isVisible('#rev-error'));
+    assert.match((await page.textContent('#rev-error')) ?? '', /generation: steps must be an integer in 1\.\.1000, got '0'/);
+    const button = (await page.locator('#rev-generate').boundingBox())!;
+    const box = (await page.locator('#rev-error').boundingBox())!;
+    const viewport = page.viewportSize()!;
+    console.log(`Generate at y ${button.y.toFixed(0)}, its error at y ${box.y.toFixed(0)} (viewport ${viewport.height} high)`);
+    assert.ok(box.y > button.y && box.y - (button.y + button.height) < 80, 'the error is just below the button');
+    assert.ok(await page.locator('#rev-error').evaluate((e) => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight; }), 'the error is on screen while the button is');
+    assert.equal((await page.textContent('#rev-status'))?.trim(), 'failed (above)');
+    assert.equal(await page.isVisible('#rev-x'), false, 'the previous images are not shown as if they were this run\'s');
+    await page.fill('#rev-steps', '2');
+    await page.click('#rev-generate');
+    assert.equal(await waitState(page, ['done', 'error']), 'done');
+    assert.equal(await page.isVisible('#rev-error'), false, 'a good run clears the error');
+    assert.ok(await page.isVisible('#rev-x'));
+    await page.close();
+  });
+
+  test('WebGPU chosen where there is no GPU: the page runs on wasm and says so', async () => {
+    const page = await openPage();
+    assert.equal(await waitState(page, ['ready', 'error']), 'ready');
+    const hasGpu = await page.evaluate(async () => {
+      const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+      return gpu !== undefined && (await gpu.requestAdapter().catch(() => null)) !== null;
+    });
+    if (hasGpu) {
+      console.log('this chromium has a WebGPU adapter: the fallback is not exercised');
+      await page.close();
+      return;
+    }
+    await page.selectOption('#rev-backend-choice', 'webgpu');
+    await page.waitForFunction(() => !(document.getElementById('rev-note') as HTMLElement).hidden);
+    assert.match((await page.textContent('#rev-note')) ?? '', /WebGPU is not usable in this browser .*running on wasm instead/);
+    assert.equal(await waitState(page, ['ready', 'error']), 'ready');
+    assert.equal(await page.evaluate(() => window.explorer.backend), 'wasm');
+    assert.equal(await page.isVisible('#rev-error'), false, 'no error');
+    await page.fill('#rev-steps', '2');
+    await page.click('#rev-generate');
+    assert.equal(await waitState(page, ['done', 'error']), 'done', 'Generate works after the fallback');
+    await page.close();
+  });
+
+  test('"mixed" classes cycle through every class across generations', async () => {
+    const page = await openPage();
+    assert.equal(await waitState(page, ['ready', 'error']), 'ready');
+    await page.selectOption('#rev-class', 'mixed');
+    await page.fill('#rev-steps', '1');
+    await page.fill('#rev-n', '4');
+    const seen: number[][] = [];
+    for (let k = 0; k < 3; k++) {
+      await page.click('#rev-generate');
+      assert.equal(await waitState(page, ['done', 'error']), 'done');
+      seen.push((await page.evaluate(() => window.explorer.lastRun?.classes)) ?? []);
+    }
+    assert.deepEqual(seen, [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 0, 1]]);
+    await page.close();
+  });
+
+  test('layout: 32 images fit the card, and a 390 px window does not scroll sideways', async () => {
+    for (const width of [1280, 390]) {
+      const page = await context!.newPage();
+      await page.setViewportSize({ width, height: 844 });
+      await page.goto(server!.url);
+      assert.equal(await waitState(page, ['ready', 'error']), 'ready');
+      await page.fill('#rev-steps', '1');
+      await page.fill('#rev-n', '32');
+      await page.click('#rev-generate');
+      assert.equal(await waitState(page, ['done', 'error']), 'done');
+      const m = await page.evaluate(() => {
+        const card = document.getElementById('reverse')!.getBoundingClientRect();
+        const canvas = document.getElementById('rev-x0')!.getBoundingClientRect();
+        return { scrollWidth: document.documentElement.scrollWidth, cardRight: card.right, canvasRight: canvas.right, canvasWidth: canvas.width };
+      });
+      console.log(`${width} px: page ${m.scrollWidth} px wide, card right edge ${m.cardRight.toFixed(0)}, images' right edge ${m.canvasRight.toFixed(0)}`);
+      assert.ok(m.scrollWidth <= width, `no sideways scrolling at ${width} px (page is ${m.scrollWidth} px wide)`);
+      assert.ok(m.canvasRight <= m.cardRight, `the 32 images fit the card at ${width} px`);
+      const px = await canvasPixels(page, '#rev-x0');
+      assert.ok(px.height > 28 * 2, 'the images wrap onto several rows');
+      await page.close();
+    }
+  });
+
   test('a model that cannot load, or has the wrong input size, shows an error in the page', async () => {
     // 1. Not an ONNX file.
     let page = await context!.newPage();
     await page.route('**/api/model.onnx', (route) => route.fulfill({ status: 200, contentType: 'application/octet-stream', body: Buffer.from('this is not an onnx model') }));
     await page.goto(server!.url);
     assert.equal(await waitState(page, ['ready', 'error']), 'error');
-    assert.ok(await page.isVisible('#error'), 'the error box is shown');
-    const text1 = (await page.textContent('#error')) ?? '';
+    assert.ok(await page.isVisible('#rev-error'), 'the error box of the reverse view is shown');
+    const text1 = (await page.textContent('#rev-error')) ?? '';
     console.log(`shown: ${text1}`);
     assert.match(text1, /model/i);
     await page.close();
@@ -348,7 +464,7 @@ describe('explorer in chromium', { skip }, () => {
     await page.route('**/api/model.onnx', (route) => route.fulfill({ status: 200, contentType: 'application/octet-stream', body: Buffer.from(small) }));
     await page.goto(server!.url);
     assert.equal(await waitState(page, ['ready', 'error']), 'error');
-    const text2 = (await page.textContent('#error')) ?? '';
+    const text2 = (await page.textContent('#rev-error')) ?? '';
     console.log(`shown: ${text2}`);
     assert.match(text2, /wrong input size: the ONNX model takes 16×16×1 images but its config says 28×28×1/);
     // The forward view still works without a model.
@@ -410,7 +526,7 @@ describe('explorer in chromium, text model', { skip }, () => {
     await page.fill('#rev-prompt', 'a purple seven');
     await page.click('#rev-generate');
     assert.equal(await waitState(page, ['done', 'error']), 'error');
-    assert.match((await page.textContent('#error')) ?? '', /unknown word 'purple' in prompt 'a purple seven'; (closest known words: |no known word is close)/);
+    assert.match((await page.textContent('#rev-error')) ?? '', /unknown word 'purple' in prompt 'a purple seven'; (closest known words: |no known word is close)/);
     await page.close();
   });
 });

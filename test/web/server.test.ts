@@ -18,7 +18,11 @@ import { Rng } from '../../src/rng.js';
 import { modelParamShapes, saveCheckpoint } from '../../src/train/checkpoint.js';
 import type { TrainerState } from '../../src/train/trainer.js';
 import { createOrtModelFn, ortAvailable } from '../../src/onnx/runner.js';
-import { startExplorerServer, type ConfigResponse, type ExplorerServer, type SamplesResponse } from '../../src/web/server.js';
+import { hostAllowed, modelDisplayName, startExplorerServer, type ConfigResponse, type ExplorerServer, type SamplesResponse } from '../../src/web/server.js';
+import { shippedModelDir } from '../../src/shipped.js';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { hostname } from 'node:os';
+import { gunzipSync } from 'node:zlib';
 import { createOrtWebModelFn } from '../../src/web/ort-web-model.js';
 
 const config = defaultConfig({
@@ -27,6 +31,9 @@ const config = defaultConfig({
 });
 
 ortWeb.env.wasm.numThreads = 1;
+/** A stand-in for onnxruntime-web's wasm runtime: 256 KB that compress well. */
+const WASM = Buffer.from(Array.from({ length: 256 * 1024 }, (_, i) => (i * 7) % 13));
+
 ortWeb.env.wasm.wasmPaths = path.dirname(createRequire(import.meta.url).resolve('onnxruntime-web')) + path.sep;
 
 const noOrt = !(await ortAvailable()) && 'onnxruntime-node unavailable';
@@ -55,7 +62,9 @@ describe('explorer server', () => {
     mkdirSync(path.join(web, 'assets'), { recursive: true });
     writeFileSync(path.join(web, 'index.html'), '<!doctype html><title>explorer</title>');
     writeFileSync(path.join(web, 'assets', 'app.js'), 'export {};');
-    srv = await startExplorerServer({ checkpoint: ckpt, port: 0, webRoot: web, sampleImages: 12 });
+    mkdirSync(path.join(web, 'ort'));
+    writeFileSync(path.join(web, 'ort', 'ort-wasm-test.wasm'), WASM);
+    srv = await startExplorerServer({ checkpoint: ckpt, port: 0, webRoot: web, sampleImages: 12, allowedHosts: ['diffuse.example'] });
   });
 
   after(async () => {
@@ -64,6 +73,18 @@ describe('explorer server', () => {
   });
 
   const get = (p: string): Promise<Response> => fetch(new URL(p, srv!.url.replace('localhost', '127.0.0.1')));
+
+  /** A raw GET (node:http, so the Host and Accept-Encoding headers are ours): status, headers and the bytes as sent. */
+  const raw = (p: string, headers: Record<string, string>): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> =>
+    new Promise((ok, fail) => {
+      const req = httpRequest({ host: '127.0.0.1', port: srv!.port, path: p, headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => ok({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      });
+      req.on('error', fail);
+      req.end();
+    });
 
   test('prints a localhost address and serves the page with cross-origin isolation headers', async () => {
     assert.match(srv!.url, /^http:\/\/localhost:\d+\/$/);
@@ -91,14 +112,75 @@ describe('explorer server', () => {
       assert.equal(im.pixels.length, 64);
       assert.ok(im.pixels.every((p) => Number.isInteger(p) && p >= 0 && p <= 255));
     }
-    const wasm = await get('/ort/ort-wasm-simd-threaded.wasm');
+    const wasm = await get('/ort/ort-wasm-test.wasm');
     assert.equal(wasm.status, 200);
     assert.equal(wasm.headers.get('content-type'), 'application/wasm');
+    assert.deepEqual(Buffer.from(await wasm.arrayBuffer()), WASM);
     for (const bad of ['/ort/../package.json', '/ort/%2e%2e%2fpackage.json', '/%2e%2e/package.json', '/../../package.json', '/nope.html']) {
       const res = await get(bad);
       assert.equal(res.status, 404, bad);
       await res.arrayBuffer();
     }
+  });
+
+  test('compresses text and wasm with gzip for browsers that accept it, and only for them', async () => {
+    const gz = await raw('/ort/ort-wasm-test.wasm', { 'Accept-Encoding': 'gzip, deflate, br' });
+    assert.equal(gz.status, 200);
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    assert.equal(gz.headers['vary'], 'Accept-Encoding');
+    assert.ok(gz.body.length < WASM.length / 4, `gzip sent ${gz.body.length} bytes for ${WASM.length}`);
+    assert.deepEqual(gunzipSync(gz.body), WASM);
+    const plain = await raw('/ort/ort-wasm-test.wasm', {});
+    assert.equal(plain.headers['content-encoding'], undefined);
+    assert.deepEqual(plain.body, WASM);
+    const refused = await raw('/ort/ort-wasm-test.wasm', { 'Accept-Encoding': 'gzip;q=0, deflate' });
+    assert.equal(refused.headers['content-encoding'], undefined, 'gzip;q=0 means no gzip');
+    const model = await raw('/api/model.onnx', { 'Accept-Encoding': 'gzip' });
+    assert.equal(model.headers['content-encoding'], undefined, 'ONNX weights are sent as they are');
+  });
+
+  test('caching: content-hashed assets for a year, the rest revalidated by ETag (304 when unchanged)', async () => {
+    const asset = await raw('/assets/app.js', {});
+    assert.match(String(asset.headers['cache-control']), /max-age=31536000.*immutable/);
+    for (const p of ['/', '/ort/ort-wasm-test.wasm', '/api/config', '/api/model.onnx', '/api/samples']) {
+      const first = await raw(p, {});
+      assert.equal(first.status, 200, p);
+      assert.equal(first.headers['cache-control'], 'no-cache', p);
+      const etag = first.headers['etag'];
+      assert.ok(typeof etag === 'string' && etag.length > 2, `${p} has an ETag`);
+      const again = await raw(p, { 'If-None-Match': etag });
+      assert.equal(again.status, 304, `${p} unchanged -> 304`);
+      assert.equal(again.body.length, 0);
+      const other = await raw(p, { 'If-None-Match': '"something-else"' });
+      assert.equal(other.status, 200, `${p} with another ETag -> 200`);
+    }
+    // A rebuilt file gets a new ETag.
+    const before = (await raw('/assets/app.js', {})).headers['etag'];
+    writeFileSync(path.join(web, 'assets', 'app.js'), 'export const rebuilt = 1;');
+    const after = await raw('/assets/app.js', { 'If-None-Match': String(before) });
+    assert.equal(after.status, 200);
+    assert.equal(after.body.toString(), 'export const rebuilt = 1;');
+  });
+
+  test('refuses a Host header that is not this machine (DNS rebinding), accepts addresses, localhost, its name and --allow-host names', async () => {
+    for (const host of ['evil.example', 'evil.example:80', '127.0.0.1.evil.example', 'localhost.evil.example']) {
+      const r = await raw('/api/config', { Host: host });
+      assert.equal(r.status, 403, host);
+      assert.match(JSON.parse(r.body.toString()).error as string, /is not this server's.*--allow-host/);
+    }
+    for (const host of [`127.0.0.1:${srv!.port}`, `localhost:${srv!.port}`, 'LOCALHOST', `[::1]:${srv!.port}`, 'app.localhost', '192.168.1.20:8080', 'diffuse.example', hostname()]) {
+      assert.equal((await raw('/api/config', { Host: host })).status, 200, host);
+    }
+    assert.equal(hostAllowed(undefined), false);
+  });
+
+  test('no response names a folder of this machine: the model is named by its folder', async () => {
+    const text = await (await get('/api/config')).text();
+    const cfg = JSON.parse(text) as ConfigResponse;
+    assert.equal(cfg.checkpoint, 'ckpt');
+    assert.ok(!text.includes(root), '/api/config mentions no absolute path');
+    assert.equal(modelDisplayName(path.join(root, 'run', 'checkpoint')), 'run');
+    assert.equal(modelDisplayName(shippedModelDir('mnist')), 'mnist');
   });
 
   test('the served ONNX model on onnxruntime-web generates what onnxruntime-node does', { skip: noOrt }, async () => {

@@ -1,0 +1,295 @@
+/**
+ * A training run, for any network: the loop around the trainer core, written
+ * once. A `Stage` says what is trained (the diffusion model: train.ts; the
+ * autoencoder: latent/train-autoencoder.ts): how a batch is made from the
+ * data, what is written every `sampleEvery` steps, and which config codec the
+ * checkpoint uses. The run does the rest:
+ *
+ *   lock the folder; resume (the checkpoint's config, weights, Adam, RNG and
+ *   data order) or refuse a folder that holds a run unless overwriting;
+ *   resumable overrides; load and check the data; one seeded Rng and a seeded
+ *   batch sampler (both checkpointed, so N steps straight and N/2 + resume +
+ *   N/2 give the same weights); the progress bar, log.jsonl, checkpoints every
+ *   `checkpointEvery` steps and at the end; the abort signal (Ctrl-C in the
+ *   CLI) finishes the current step and saves.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { DiffuseError } from '../errors.js';
+import { Rng } from '../rng.js';
+import { BatchSampler } from '../data/batches.js';
+import type { Dataset } from '../data/dataset.js';
+import type { DataConfig, TrainConfig } from '../config.js';
+import { checkpointDir, type CheckpointPart, type ConfigCodec, loadCheckpointWith, saveCheckpointWith, type TrainingState, LOSS_HISTORY_TAIL } from './checkpoint.js';
+import type { StepHyper, Trainer, TrainerState } from './trainer.js';
+import { JsonlLog, readLog, rewriteLog } from './log.js';
+import type { BackendName } from '../engine/backend.js';
+import { lockFolder } from '../io/lock.js';
+import { siblingFolders } from '../io/folder-swap.js';
+import { ProgressBar, type ProgressStream } from '../io/progress.js';
+import type { Weights } from '../tensor.js';
+
+/** What every run's config has: the data and the training settings. */
+export interface RunConfig {
+  data: DataConfig;
+  train: TrainConfig;
+}
+
+/** Settings that may change when a run is resumed (they do not change the math of a step). */
+export type ResumableSettings = Partial<Pick<TrainConfig, 'steps' | 'workers' | 'sampleEvery' | 'checkpointEvery'>>;
+export const RESUMABLE_SETTINGS: readonly (keyof ResumableSettings)[] = ['steps', 'workers', 'sampleEvery', 'checkpointEvery'];
+
+export interface RunOptions<C extends RunConfig> {
+  /** The run's config (ignored when resuming: the checkpoint's config wins, except `overrides`). */
+  readonly config: C;
+  /** Run folder: holds checkpoint/ (swapped atomically), log.jsonl, samples/ and, while training, .lock. */
+  readonly outDir: string;
+  /** Continue from the checkpoint in outDir. */
+  readonly resume?: boolean;
+  /** Start a new run in a folder that already holds one (its checkpoint and log are replaced). */
+  readonly overwrite?: boolean;
+  /** Change these settings of the config (of the checkpoint, when resuming; each change is logged). */
+  readonly overrides?: ResumableSettings;
+  /** Stop after this many steps in this call (the checkpoint then says where to resume). */
+  readonly stopAfter?: number;
+  /** When aborted: finish the current step, save a checkpoint and return (result.interrupted). */
+  readonly signal?: AbortSignal;
+  /** tfjs backend of the trainer (default: tensorflow if installed, else wasm). */
+  readonly backend?: BackendName;
+  /** Data set already in memory (tests); otherwise loaded from config.data. */
+  readonly dataset?: Dataset;
+  /** Where the data set lives, for 'fashion-mnist' and 'folder'. */
+  readonly dataDir?: string;
+  /** Skip unreadable images in a folder data set (counted) instead of stopping. */
+  readonly skipBad?: boolean;
+  /** Progress bar stream (default stderr); null = no bar. */
+  readonly progress?: ProgressStream | null;
+  /** Called with each sample grid (or reconstruction grid) written (path). */
+  readonly onSamples?: (file: string, step: number) => void | Promise<void>;
+  /** Print one-line messages (resume info, skipped files, warnings). */
+  readonly log?: (msg: string) => void;
+  /** Called once the run's config is final (e.g. classes taken from the data), before the first step. */
+  readonly onStart?: (config: C, resumedAt: number | undefined) => void;
+}
+
+export interface RunResult<C> {
+  /** The config of the last checkpoint saved (with what the stage measured, e.g. an autoencoder's latent statistics). */
+  readonly config: C;
+  readonly step: number;
+  readonly lastLoss: number;
+  readonly seconds: number;
+  readonly imgPerSec: number;
+  /** The checkpoint folder written. */
+  readonly checkpoint: string;
+  /** True when the abort signal stopped the run early (after saving). */
+  readonly interrupted: boolean;
+}
+
+/** What the run learns about the stage's start. */
+export interface StageContext {
+  /** The run resumes a checkpoint. */
+  readonly resumed: boolean;
+  /** The checkpoint's parts (resumed runs). */
+  readonly parts: Partial<Record<CheckpointPart, Weights>> | undefined;
+  readonly outDir: string;
+  readonly say: (msg: string) => void;
+  readonly progress: ProgressStream | null | undefined;
+}
+
+/** A stage, ready to train: built once the config is parsed and the data loaded. */
+export interface PreparedStage<C, B> {
+  /** The final config (e.g. with the data set's classes); saved in every checkpoint. */
+  readonly config: C;
+  /** The trainer (created after onStart, so the model's summary prints first). */
+  createTrainer(): Promise<Trainer<B>>;
+  /** The batch of the given data indices; everything random comes from `rng` (checkpointed). */
+  batch(idx: Int32Array, rng: Rng): B;
+  /** Images in a batch (for img/s). */
+  batchImages(b: B): number;
+  /** Every sampleEvery steps: write a picture of the EMA weights to `file` (the run folder's samples/). */
+  snapshot?(ema: Weights, step: number, file: string): Promise<void>;
+  /** A few words for the progress bar (e.g. the last held-out PSNR). */
+  status?(): string | undefined;
+  /** What a checkpoint saves besides the trainer's state: the config at this step (stage statistics) and the parts. */
+  checkpoint?(state: TrainerState, step: number): Promise<{ config: C; parts?: Partial<Record<CheckpointPart, Weights>> }>;
+  dispose?(): Promise<void>;
+}
+
+/** What is trained in a run. */
+export interface Stage<C extends RunConfig, B> {
+  /** How the checkpoint stores the config and which weights it holds. */
+  readonly codec: ConfigCodec<C>;
+  /** Checks of a parsed config before any data is loaded (memory); `source` names the config. */
+  check?(config: C, source: string): void;
+  /** Load the data set the config names. */
+  loadData(config: C): Promise<Dataset>;
+  prepare(config: C, data: Dataset, cx: StageContext): Promise<PreparedStage<C, B>>;
+}
+
+/** What in `outDir` shows an earlier run (a checkpoint, an interrupted save, a log), in words; undefined if none. */
+export function existingRun(outDir: string): string | undefined {
+  const ck = checkpointDir(outDir);
+  if (existsSync(join(ck, 'config.json')) || existsSync(join(ck, 'state.json'))) return `a checkpoint (${ck})`;
+  if (siblingFolders(ck, 'tmp').length + siblingFolders(ck, 'old').length > 0) return `a checkpoint left by an interrupted save (${ck}.*)`;
+  if (existsSync(join(outDir, 'log.jsonl'))) return `a training log (${join(outDir, 'log.jsonl')})`;
+  return undefined;
+}
+
+/** Linear warm-up to the peak rate, then constant. */
+export function learningRate(step: number, lr: number, warmupSteps: number): number {
+  return warmupSteps > 0 ? lr * Math.min(1, (step + 1) / warmupSteps) : lr;
+}
+
+/**
+ * EMA decay with a warm-up, min(decay, (1 + n) / (10 + n)) after n updates (as
+ * TensorFlow's ExponentialMovingAverage with num_updates): early on the average
+ * follows the fast-moving weights instead of staying anchored to the random
+ * initialisation, so sample grids are meaningful from the first few hundred steps.
+ */
+export function emaDecayAt(step: number, decay: number): number {
+  return Math.min(decay, (1 + step) / (10 + step));
+}
+
+/** Run (or resume) the training of a stage; writes checkpoints to opts.outDir. */
+export async function runTraining<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOptions<C>): Promise<RunResult<C>> {
+  const say = opts.log ?? (() => {});
+  if (opts.resume && opts.overwrite) throw new DiffuseError('resume or overwrite a run, not both');
+  if (opts.resume && !existsSync(opts.outDir)) throw new DiffuseError(`cannot resume ${opts.outDir}: no such folder`);
+  const lock = lockFolder(opts.outDir, 'training run', say);
+  try {
+    return await runLocked(stage, opts, say);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLocked<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOptions<C>, say: (msg: string) => void): Promise<RunResult<C>> {
+  let config = opts.config;
+  let resumed: { state: TrainerState; training: TrainingState; parts: Partial<Record<CheckpointPart, Weights>> | undefined } | undefined;
+  const ckDir = checkpointDir(opts.outDir);
+  if (opts.resume) {
+    const ck = await loadCheckpointWith(ckDir, stage.codec);
+    config = ck.config;
+    resumed = { state: ck.state, training: ck.trainingState, parts: ck.parts };
+    const sb = ck.trainingState.sampler.batchSize;
+    if (sb !== config.train.batchSize) {
+      throw new DiffuseError(`${join(ckDir, 'state.json')}: the data sampler's batch size ${sb} differs from the config's train.batchSize ${config.train.batchSize} (damaged checkpoint?)`);
+    }
+    say(`resuming ${opts.outDir} at step ${ck.trainingState.step}`);
+  } else {
+    const found = existingRun(opts.outDir);
+    if (found !== undefined && !opts.overwrite) {
+      throw new DiffuseError(`${opts.outDir} already holds a run: ${found}; continue it with --resume ${opts.outDir}, start over with --overwrite, or choose another --out`);
+    }
+  }
+  for (const k of RESUMABLE_SETTINGS) {
+    const v = opts.overrides?.[k];
+    if (v === undefined || v === config.train[k]) continue;
+    if (resumed) say(`resuming with ${k} ${v} (was ${config.train[k]})`);
+    config = { ...config, train: { ...config.train, [k]: v } };
+  }
+  const source = opts.resume ? join(ckDir, 'config.json') : 'the run\'s config';
+  config = stage.codec.parse(JSON.parse(stage.codec.stringify(config)), source);
+  const tc = config.train;
+  const totalSteps = tc.steps;
+  if (tc.workers !== 1 && tc.workers !== 2) throw new DiffuseError(`train.workers must be 1 or 2 (data-parallel worker threads), got ${tc.workers} (give --workers 1 or 2)`);
+  if (resumed && resumed.training.step > totalSteps) throw new DiffuseError(`the checkpoint is at step ${resumed.training.step}, past the run's ${totalSteps} steps: give --train-steps above ${resumed.training.step} to continue it`);
+  stage.check?.(config, opts.resume ? join(ckDir, 'config.json') : 'this run');
+
+  const data = opts.dataset ?? (await stage.loadData(config));
+  const skipped = (data as { skipped?: unknown[] }).skipped;
+  if (skipped !== undefined && skipped.length > 0) say(`skipped ${skipped.length} unreadable image(s)`);
+  const [, h, w, c] = data.shape;
+  if (h !== config.data.imageSize || w !== config.data.imageSize || c !== config.data.channels) {
+    throw new DiffuseError(`data set images are ${h}x${w}x${c} but the config expects ${config.data.imageSize}x${config.data.imageSize}x${config.data.channels}`);
+  }
+  const prepared = await stage.prepare(config, data, { resumed: resumed !== undefined, parts: resumed?.parts, outDir: opts.outDir, say, progress: opts.progress });
+  try {
+    config = prepared.config;
+    opts.onStart?.(config, resumed?.training.step);
+    const rng = resumed ? Rng.fromState(resumed.training.rng) : new Rng(tc.seed);
+    const batches = resumed ? BatchSampler.fromState(resumed.training.sampler, data.shape[0]) : new BatchSampler(data.shape[0], tc.batchSize, tc.seed);
+    const lossHistory = resumed ? [...resumed.training.lossHistory] : [];
+    const startStep = resumed?.training.step ?? 0;
+    let step = startStep;
+    const priorWall = resumed?.training.wallTimeSec ?? 0;
+
+    const trainer = await prepared.createTrainer();
+    say(`engine: ${trainer.engine}`);
+    if (trainer.notice !== undefined) say(trainer.notice);
+    const logFile = join(opts.outDir, 'log.jsonl');
+    try {
+      if (existsSync(logFile) && (resumed || opts.overwrite)) {
+        // Resuming: a run killed after its last checkpoint logged steps that will be redone; keep the log in step
+        // with the checkpoint (damaged lines are dropped with a warning). Overwriting: a new run, a new log.
+        let bad = 0;
+        const kept = resumed ? readLog(logFile, { onBadLine: () => { bad++; } }).filter((r) => r.step <= startStep) : [];
+        if (bad > 0) say(`warning: ${logFile}: ${bad} damaged line(s) dropped; the rest of the log is kept`);
+        rewriteLog(logFile, kept);
+      }
+      const log = new JsonlLog(logFile);
+      if (resumed) await trainer.importState(resumed.state);
+      const bar = opts.progress === null ? null : new ProgressBar({ total: totalSteps, start: step, label: 'train', ...(opts.progress ? { stream: opts.progress } : {}) });
+      const t0 = performance.now();
+      const stepsThisCall = Math.min(totalSteps, opts.stopAfter !== undefined ? step + opts.stopAfter : totalSteps);
+      let lastLoss = NaN;
+      let images = 0;
+      let saved = config;
+      const stopRequested = (): boolean => opts.signal?.aborted === true;
+      const save = async (): Promise<void> => {
+        const state = await trainer.exportState();
+        const extra = prepared.checkpoint !== undefined ? await prepared.checkpoint(state, step) : { config };
+        saved = extra.config;
+        await saveCheckpointWith(ckDir, {
+          config: extra.config,
+          state,
+          trainingState: {
+            step,
+            rng: rng.state(),
+            sampler: batches.state(),
+            lossHistory: lossHistory.slice(-LOSS_HISTORY_TAIL),
+            wallTimeSec: priorWall + (performance.now() - t0) / 1000,
+          },
+          ...(extra.parts !== undefined ? { parts: extra.parts } : {}),
+        }, stage.codec);
+      };
+      while (step < stepsThisCall) {
+        // Let the event loop run (signal handlers, timers): with one worker a step is all microtasks.
+        await new Promise<void>((r) => setImmediate(r));
+        if (stopRequested()) break;
+        const b = prepared.batch(batches.next(), rng);
+        const lr = learningRate(step, tc.lr, tc.warmupSteps);
+        const hp: StepHyper = { lr, clipNorm: tc.clipNorm, emaDecay: emaDecayAt(step, tc.emaDecay) };
+        const r = await trainer.step(b, hp);
+        if (!Number.isFinite(r.loss)) throw new DiffuseError(`training diverged at step ${step}: loss is ${r.loss} (try a lower --lr)`);
+        step++;
+        lastLoss = r.loss;
+        lossHistory.push(r.loss);
+        if (lossHistory.length > 2 * LOSS_HISTORY_TAIL) lossHistory.splice(0, lossHistory.length - LOSS_HISTORY_TAIL);
+        const n = prepared.batchImages(b);
+        images += n;
+        const status = prepared.status?.();
+        bar?.update(step, { loss: r.loss, items: n, ...(status !== undefined ? { status } : {}) });
+        const elapsed = (performance.now() - t0) / 1000;
+        log.append({ step, loss: r.loss, lr, gradNorm: r.gradNorm, imgPerSec: images / Math.max(elapsed, 1e-9) });
+        const last = step === stepsThisCall;
+        if (tc.checkpointEvery > 0 && step % tc.checkpointEvery === 0 && !last && !stopRequested()) await save();
+        if (prepared.snapshot && tc.sampleEvery > 0 && (step % tc.sampleEvery === 0 || step === totalSteps) && !stopRequested()) {
+          const file = join(opts.outDir, 'samples', `step-${String(step).padStart(6, '0')}.png`);
+          const st = await trainer.exportState();
+          await prepared.snapshot(st.ema, step, file);
+          await opts.onSamples?.(file, step);
+        }
+      }
+      const interrupted = step < stepsThisCall;
+      if (step > startStep || !resumed) await save();
+      bar?.finish();
+      const seconds = (performance.now() - t0) / 1000;
+      return { config: saved, step, lastLoss, seconds, imgPerSec: images / Math.max(seconds, 1e-9), checkpoint: ckDir, interrupted };
+    } finally {
+      await trainer.dispose();
+    }
+  } finally {
+    await prepared.dispose?.();
+  }
+}
