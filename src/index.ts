@@ -10,7 +10,7 @@
 export * from './core.js';
 
 // Shipped models and checkpoints, ready to generate
-export { loadPipeline, createPipeline, loadSamplingModel, tfjsModelFn, ENGINE_NAMES, type Pipeline, type PipelineOptions, type EngineName, type LatentPipeline, type ModelPipeline, type SamplingModel } from './pipeline.js';
+export { loadPipeline, createPipeline, loadSamplingModel, tfjsModelFn, onnxModelFn, ENGINE_NAMES, type Pipeline, type PipelineOptions, type EngineName, type LatentPipeline, type ModelPipeline, type SamplingModel } from './pipeline.js';
 export { shippedModels, shippedModelDir, resolveModelDir, packageRoot, SHIPPED_MODELS_DIR } from './shipped.js';
 
 // Files: images, GIFs, safetensors, atomic writes
@@ -30,8 +30,9 @@ export { saveCheckpoint, loadCheckpoint, checkpointDir, loadModelWeights, modelP
   saveCheckpointWith, loadCheckpointWith, loadModelWeightsWith, checkpointKind, DIFFUSION_CODEC, AUTOENCODER_CODEC, CHECKPOINT_PARTS, type ConfigCodec, type CheckpointPart, type ModelWeights } from './train/checkpoint.js';
 export { ProgressBar, type ProgressOptions, type ProgressStream, Ema, formatDuration, formatLoss } from './io/progress.js';
 export { JsonlLog, readLog, type LogRecord } from './train/log.js';
-export { train, learningRate, emaDecayAt, datasetFor, LATENT_CACHE_FILE, type TrainOptions, type TrainResult } from './train/train.js';
-export { runTraining, existingRun, RESUMABLE_SETTINGS, type Stage, type PreparedStage, type StageContext, type RunConfig, type RunOptions as TrainingRunOptions, type RunResult, type ResumableSettings } from './train/run.js';
+export { train, learningRate, emaDecayAt, datasetFor, LATENT_CACHE_FILE, type TrainOptions, type TrainResult, type SplitFrom } from './train/train.js';
+export { createRunTrainer, splitSharedState, type RunTrainer, type ExpertStep } from './train/experts-trainer.js';
+export { runTraining, existingRun, RESUMABLE_SETTINGS, type Stage, type PreparedStage, type StageContext, type RunConfig, type RunStart, type RunOptions as TrainingRunOptions, type RunResult, type ResumableSettings } from './train/run.js';
 
 // Latent diffusion (docs/latent.md): the autoencoder's training, engines and statistics, the latent stage
 export { trainAutoencoder, loadAutoencoder, latentConfigOf, HELDOUT_IMAGES, type AutoencoderTrainOptions, type AutoencoderTrainResult, type LoadedAutoencoder } from './latent/autoencoder.js';
@@ -57,7 +58,7 @@ export { initEngine, parseBackendName, tfjsNodeAvailable, BACKEND_NAMES, type Ba
 export { createUNet, buildUNet, describeUNet, unetParamCount, unetParamSpecs, type UNet, type UNetApplyOptions } from './model/unet.js';
 export { modelFnFromUNet, loadUNetFromState, type ModelFnOptions } from './model/runner.js';
 export { runGraph, buildTfjsNetwork, type TfjsNetwork, type RunOptions, type TensorInputs } from './net/tfjs.js';
-export { createTrainer, createNetworkTrainer, replicaParams, DEFAULT_MICRO_BATCH, type Trainer, type TrainerState, type TrainBatch, type TrainerOptions, type StepHyper, type TrainTask, type NamedBatch } from './train/trainer.js';
+export { createTrainer, createNetworkTrainer, replicaParams, DEFAULT_MICRO_BATCH, type Trainer, type TrainerState, type TrainBatch, type TrainerOptions, type StepHyper, type StepResult, type TrainTask, type NamedBatch } from './train/trainer.js';
 
 // The explorer (diffuse serve)
 export { startExplorerServer, type ExplorerServer, type ExplorerServerOptions } from './web/server.js';

@@ -6,7 +6,7 @@
 import * as ort from 'onnxruntime-web/webgpu';
 import {
   makeSchedule, MAX_T, MIN_T, SCHEDULE_NAMES, qSample, Rng, SAMPLER_NAMES, classCondition, classCount, classPrompt, promptCondition,
-  generate, startNoise, createOrtWebModelFn, resizeAreaFloat,
+  generate, startNoise, createOrtWebModelFn, routeOrtWebModels, expertRange, resizeAreaFloat,
   type Schedule, type ScheduleName, type SamplerName, type Condition, type ModelFn, type DiffuseConfig, type OrtWebModelFn, type WebBackendChoice,
 } from 'diffuse-ts/browser';
 import type { ExplorerHandle, ExplorerState } from '../src/web/explorer-handle.js';
@@ -311,10 +311,25 @@ let stopGeneration: () => void = () => {};
 ort.env.wasm.wasmPaths = new URL('ort/', window.location.href).href;
 ort.env.wasm.numThreads = window.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
 
+/** The model: its one network, or one session per expert (config.experts) routed by t. */
 async function loadModel(): Promise<OrtWebModelFn> {
   if (config === null) throw new Error('no model config');
-  const res = await fetch('api/model.onnx');
-  if (!res.ok) throw new Error(`cannot download the model (${await failureDetail(res)})`);
+  const ex = config.experts;
+  if (ex === undefined) return loadNetwork('api/model.onnx', 'the model');
+  const nets: OrtWebModelFn[] = [];
+  try {
+    for (let k = 0; k < ex.count; k++) nets.push(await loadNetwork(`api/model.onnx?expert=${k}`, `expert ${k} (${expertRange(ex.boundaries, k)})`));
+    return routeOrtWebModels(nets, ex.boundaries);
+  } catch (err) {
+    await Promise.all(nets.map((n) => n.dispose()));
+    throw err;
+  }
+}
+
+async function loadNetwork(url: string, what: string): Promise<OrtWebModelFn> {
+  if (config === null) throw new Error('no model config');
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`cannot download ${what} (${await failureDetail(res)})`);
   const bytes = new Uint8Array(await res.arrayBuffer());
   const choice = revBackendChoice.value as WebBackendChoice;
   let fn: OrtWebModelFn;
@@ -514,7 +529,8 @@ async function start(): Promise<void> {
     const nc = classCount(cfg.config);
     const text = cfg.config.model.text;
     modelInfo.textContent = `model: ${cfg.checkpoint} · step ${cfg.step} · ${S}×${S}×${C} · ${d.schedule} schedule, T = ${d.timesteps}, predicts ${d.prediction}` +
-      (text !== undefined ? ` · text prompts (${text.vocab.length - 1} words)` : nc > 0 ? ` · ${nc} classes` : ' · unconditional');
+      (text !== undefined ? ` · text prompts (${text.vocab.length - 1} words)` : nc > 0 ? ` · ${nc} classes` : ' · unconditional') +
+      (cfg.config.experts !== undefined ? ` · ${cfg.config.experts.count} expert networks (${cfg.config.experts.boundaries.slice(0, -1).map((_, k) => expertRange(cfg.config.experts!.boundaries, k)).join(', ')})` : '');
     document.body.dataset['text'] = String(text !== undefined);
     if (text !== undefined) revPrompt.title = `words this model knows: ${text.vocab.slice(1).join(', ')}`;
     fwdSchedule.value = d.schedule;

@@ -5,12 +5,18 @@ import { DiffuseError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { AUTOENCODER_CODEC, checkpointKind, loadModelWeights, loadModelWeightsWith } from '../train/checkpoint.js';
 import { modelCheckpointDir } from '../pipeline.js';
-import { DEFAULT_OPSET, exportUNetToOnnx, MAX_OPSET, MIN_OPSET } from '../onnx/export-unet.js';
+import { DEFAULT_OPSET, exportCheckpointToOnnx, MAX_OPSET, MIN_OPSET } from '../onnx/export-unet.js';
 import { AUTOENCODER_PARTS, exportAutoencoderToOnnx, type AutoencoderPart } from '../onnx/export-autoencoder.js';
 import type { AutoencoderConfig } from '../model/autoencoder-config.js';
 import type { Weights } from '../tensor.js';
 import { checkOutputDir, checkOutputFile } from '../io/files.js';
 import { diffusersPipelineFiles, MODEL_INDEX, saveDiffusersPipeline } from '../interop/diffusers-folder.js';
+import { expertRange } from '../diffusion/experts.js';
+
+/** The file of expert k when a checkpoint of experts is exported to `out`: model.onnx -> model-expert0.onnx. */
+export function expertOnnxFile(out: string, k: number): string {
+  return out.replace(/(\.onnx)?$/i, (ext) => `-expert${k}${ext || '.onnx'}`);
+}
 
 export const OPTIONS = {
   checkpoint: { ...CHECKPOINT, help: 'run or checkpoint folder (required)' },
@@ -31,7 +37,9 @@ numClasses = no class) or tokens int64 [N,L] (text models only: prompt token ids
 0 = pad; the vocabulary is in the metadata); output out float32 [N,H,W,outC].
 The batch size is dynamic.
 The model config and the diffusion settings (schedule, timesteps, prediction) are
-stored in the file's metadata.
+stored in the file's metadata. A checkpoint of K expert networks (train --experts)
+gives K files, one per expert (--out model.onnx: model-expert0.onnx, ...), each
+with its index and the experts' timestep boundaries in its metadata.
 --part decoder: the autoencoder's decoder of a latent model (or of a
 train-autoencoder checkpoint): input z float32 [N,s,s,L] (latents: a sampler's
 output divided by the scaling factor in the metadata), output image float32
@@ -80,20 +88,14 @@ with DDPMPipeline.from_pretrained(DIR) (or DDIMPipeline); pixel models only.`,
         'diffuse.diffusion_weights': o.weights,
       }, o.opset, out);
     }
-    const bytes = exportUNetToOnnx(config.model, params, {
-      opset: o.opset,
-      metadata: {
-        'diffuse.schedule': config.diffusion.schedule,
-        'diffuse.timesteps': String(config.diffusion.timesteps),
-        'diffuse.prediction': config.diffusion.prediction,
-        'diffuse.weights': o.weights,
-        'diffuse.step': String(step),
-        ...(config.data.labelNames !== undefined ? { 'diffuse.label_names': JSON.stringify(config.data.labelNames) } : {}),
-        ...(config.latent !== undefined ? { 'diffuse.latent_scaling_factor': String(config.latent.scalingFactor) } : {}),
-      },
-    });
-    await writeFileAtomic(out, bytes);
-    process.stdout.write(`wrote ${out}: ONNX opset ${o.opset}, ${o.weights} weights of step ${step}, ${(bytes.length / 1e6).toFixed(2)} MB\n`);
+    const files = exportCheckpointToOnnx(config, params, { weights: o.weights, step, opset: o.opset });
+    const ex = config.experts;
+    for (const [k, bytes] of files.entries()) {
+      const file = ex === undefined ? out : expertOnnxFile(out, k);
+      await writeFileAtomic(file, bytes);
+      const which = ex === undefined ? '' : `expert ${k} of ${ex.count} (${expertRange(ex.boundaries, k)}), `;
+      process.stdout.write(`wrote ${file}: ONNX opset ${o.opset}, ${which}${o.weights} weights of step ${step}, ${(bytes.length / 1e6).toFixed(2)} MB\n`);
+    }
   },
 });
 

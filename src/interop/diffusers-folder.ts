@@ -214,6 +214,9 @@ export function diffusersPipelineFiles(config: DiffuseConfig, params: Weights): 
   if (config.latent !== undefined) {
     throw new DiffuseError('a latent diffusion model has no diffusers pipeline here: DDPMPipeline samples pixels and our autoencoder is not diffusers\' AutoencoderKL (export its U-Net and decoder as ONNX: --part unet, --part decoder)');
   }
+  if (config.experts !== undefined) {
+    throw new DiffuseError(`a checkpoint of ${config.experts.count} expert networks has no diffusers pipeline (a DDPMPipeline holds one UNet2DModel for every timestep): export it as ONNX, one file per expert`);
+  }
   const { className, config: unet } = diffusersConfigFromUNet(config.model);
   const scheduler = diffusersSchedulerConfig(config.diffusion);
   const files: Record<string, string | Uint8Array> = {

@@ -7,7 +7,8 @@
  * Routes:
  *   GET /                  the page (index.html and its assets, from webRoot)
  *   GET /api/config        { config, step, checkpoint, labelNames } (JSON)
- *   GET /api/model.onnx    the U-Net as ONNX bytes (EMA weights)
+ *   GET /api/model.onnx    the U-Net as ONNX bytes (EMA weights); a checkpoint of K expert
+ *                          networks (config.experts): ?expert=k, one model per expert
  *   GET /api/samples       { imageSize, channels, dataset, images: [{ label, name, pixels }] },
  *                          pixels = H·W·C bytes 0..255 (HWC); empty list when the data set is unavailable
  *   GET /ort/<file>        onnxruntime-web's wasm runtime, copied into the page's build (web/vite.config.ts)
@@ -34,7 +35,7 @@ import { gzip as gzipCb } from 'node:zlib';
 import { DiffuseError } from '../errors.js';
 import type { DiffuseConfig } from '../config.js';
 import type { DatasetSpec } from '../data/index.js';
-import { exportUNetToOnnx } from '../onnx/export-unet.js';
+import { exportCheckpointToOnnx } from '../onnx/export-unet.js';
 import { loadSamplingModel } from '../pipeline.js';
 import { packageRoot, SHIPPED_MODELS_DIR } from '../shipped.js';
 
@@ -288,19 +289,15 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
   const configResponse: ConfigResponse = { config: publicConfig(config), step, checkpoint: modelDisplayName(checkpoint), labelNames: config.data.labelNames ?? null };
   const configBody = Body.json(configResponse);
 
-  let onnx: Body | undefined;
-  const onnxBody = (): Body => {
-    onnx ??= new Body(Buffer.from(exportUNetToOnnx(config.model, params, {
-      metadata: {
-        'diffuse.schedule': config.diffusion.schedule,
-        'diffuse.timesteps': String(config.diffusion.timesteps),
-        'diffuse.prediction': config.diffusion.prediction,
-        'diffuse.weights': 'ema',
-        'diffuse.step': String(step),
-        ...(config.data.labelNames !== undefined ? { 'diffuse.label_names': JSON.stringify(config.data.labelNames) } : {}),
-      },
-    })), MIME['.onnx']!, false);
-    return onnx;
+  let onnx: Body[] | undefined;
+  const networks = config.experts?.count ?? 1;
+  /** The ONNX model of network k (0 = the one shared network), or an error message. */
+  const onnxBody = (expert: string | null): Body | string => {
+    const k = expert === null ? 0 : Number(expert);
+    if (expert === null && networks > 1) return `this checkpoint has ${networks} expert networks: ask for api/model.onnx?expert=0..${networks - 1}`;
+    if (!Number.isInteger(k) || k < 0 || k >= networks || (expert !== null && !/^\d+$/.test(expert))) return `no expert '${expert}': this checkpoint has ${networks === 1 ? 'one network (no ?expert=)' : `experts 0..${networks - 1}`}`;
+    onnx ??= exportCheckpointToOnnx(config, params, { weights: 'ema', step }).map((b) => new Body(Buffer.from(b), MIME['.onnx']!, false));
+    return onnx[k]!;
   };
   let samples: Promise<Body> | undefined;
 
@@ -337,7 +334,10 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
       return sendError(res, 400, 'bad URL');
     }
     if (path === '/api/config') return sendBody(req, res, configBody, REVALIDATE);
-    if (path === '/api/model.onnx') return sendBody(req, res, onnxBody(), REVALIDATE);
+    if (path === '/api/model.onnx') {
+      const body = onnxBody(url.searchParams.get('expert'));
+      return typeof body === 'string' ? sendError(res, 404, body) : sendBody(req, res, body, REVALIDATE);
+    }
     if (path === '/api/samples') {
       samples ??= loadSamples(config, count).then((s) => Body.json(s));
       return sendBody(req, res, await samples, REVALIDATE);

@@ -7,13 +7,14 @@
  * UNet2DConditionModel computed from them. The folder reads back as the same
  * model; the scheduler config gives back our schedule; a folder already
  * holding an export is replaced only with --overwrite; and what has no
- * diffusers equivalent (text and latent models, mean prediction) is one line.
+ * diffusers equivalent (text, latent and expert models, mean prediction) is
+ * one line.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultConfig } from '../../src/config.js';
+import { defaultConfig, withExperts } from '../../src/config.js';
 import { withTextConditioning } from '../../src/text/captions.js';
 import { diffusersPipelineFiles, findDiffusersFolder, loadDiffusersPipeline, diffusersSchedulerConfig } from '../../src/interop/diffusers-folder.js';
 import { defaultAutoencoderConfig } from '../../src/model/autoencoder-config.js';
@@ -114,6 +115,9 @@ test('export refuses what it cannot write, and replaces an export only with --ov
   // a latent model: DDPMPipeline samples pixels and has no place for our autoencoder; --part is for ONNX
   const latent = defaultConfig({ data: { dataset: 'squares', imageSize: 8, channels: 3 }, latent: { autoencoder: defaultAutoencoderConfig({ imageSize: 8, channels: 3, latentChannels: 2 }), scalingFactor: 1, posterior: 'mean' }, model: { channelMults: [1, 2], groups: 4, baseChannels: 8 } });
   assert.throws(() => diffusersPipelineFiles(latent, randomParams(latent.model, 4)), (e: unknown) => e instanceof DiffuseError && /^a latent diffusion model has no diffusers pipeline here/.test(e.message));
+  // a checkpoint of experts: K networks, where a DDPMPipeline holds one
+  const experts = withExperts(c.config, 2, 't');
+  assert.throws(() => diffusersPipelineFiles(experts, {}), (e: unknown) => e instanceof DiffuseError && /^a checkpoint of 2 expert networks has no diffusers pipeline/.test(e.message));
   r = await cli(['export', '--checkpoint', ckpt, '--format', 'diffusers', '--part', 'decoder', '--out', join(root, 'part')]);
   assert.equal(r.code, 1);
   assert.match(r.err.trim(), /^diffuse: --part decoder is for --format onnx/);
