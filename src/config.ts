@@ -22,7 +22,7 @@
  *   label dropout 0.1 for class-conditional models (classifier-free guidance).
  */
 import { DiffuseError } from './errors.js';
-import { defaultUNetConfig, MAX_TOKENS, type UNetConfig, validateUNetConfig } from './model/config.js';
+import { defaultUNetConfig, MAX_TOKENS, UNET_OPTIONAL_FIELDS, type UNetConfig, validateUNetConfig } from './model/config.js';
 import { type AutoencoderConfig, defaultAutoencoderConfig, downsamplingFactor, latentShape, RECON_LOSSES, type ReconLoss, validateAutoencoderConfig } from './model/autoencoder-config.js';
 
 import { makeSchedule, SCHEDULE_NAMES, type ScheduleName, type ScheduleOptions } from './schedule.js';
@@ -335,8 +335,13 @@ function validateConfig(value: unknown, source: string): DiffuseConfig {
 
   const rawModel = root['model'];
   const rawText = isPlainObject(rawModel) ? rawModel['text'] : undefined;
-  const modelRest = isPlainObject(rawModel) && 'text' in rawModel ? Object.fromEntries(Object.entries(rawModel).filter(([k]) => k !== 'text')) : rawModel;
+  const optional: readonly string[] = UNET_OPTIONAL_FIELDS;
+  const modelRest = isPlainObject(rawModel) ? Object.fromEntries(Object.entries(rawModel).filter(([k]) => !optional.includes(k))) : rawModel;
   const model = v.like(modelRest, defaultUNetConfig(), 'model') as UNetConfig;
+  // the diffusers-style options: copied as given, checked by validateUNetConfig below
+  if (isPlainObject(rawModel)) {
+    for (const k of UNET_OPTIONAL_FIELDS) if (k !== 'text' && rawModel[k] !== undefined) (model as unknown as Record<string, unknown>)[k] = structuredClone(rawModel[k]);
+  }
   if (rawText !== undefined) {
     const tx = v.obj(rawText, 'model.text', ['vocab', 'maxTokens', 'dim']);
     const vocab = tx['vocab'];

@@ -36,6 +36,8 @@ export { EulerSampler, type EulerOptions } from './samplers/euler.js';
 export { HeunSampler, type HeunOptions } from './samplers/heun.js';
 export { sample, ddimInvert, type SampleOptions, type StepInfo } from './samplers/loop.js';
 export { samplerFromDiffusersConfig, parseDiffusersJson, DIFFUSERS_SCHEDULER_CLASS, type DiffusersSampling, type DiffusersSchedulerClass } from './interop/diffusers-scheduler.js';
+// diffusers' UNet2DModel / UNet2DConditionModel <-> our U-Net (docs/diffusers.md); their folders are read in the Node entry
+export { unetConfigFromDiffusers, diffusersConfigFromUNet, weightsFromDiffusers, weightsToDiffusers, diffusersParamLinks, DIFFUSERS_UNET_CLASSES, DEFAULT_CONTEXT_LENGTH, type DiffusersUNetClass, type DiffusersUNetOptions, type ParamLink } from './interop/diffusers-unet.js';
 export { createSampler, checkSamplerSettings, defaultSteps, SAMPLER_NAMES, type SamplerName, type CreateSamplerOptions, type SamplerSettings } from './samplers/factory.js';
 
 // Guidance and generation
@@ -54,7 +56,7 @@ export { type DiffuseConfig, type DiffusionConfig, type DataConfig, type TrainCo
   type LatentConfig, type LatentPosterior, LATENT_POSTERIORS, type AutoencoderRunConfig, type LatentStats, defaultAutoencoderRunConfig, parseAutoencoderRunConfig, stringifyAutoencoderRunConfig } from './config.js';
 export { defaultAutoencoderConfig, validateAutoencoderConfig, downsamplingFactor, latentShape, RECON_LOSSES, MAX_LATENT_CHANNELS, type AutoencoderConfig, type ReconLoss } from './model/autoencoder-config.js';
 export { autoencoderNetwork, encoderNetwork, decoderNetwork, autoencoderDescription, encoderDescription, decoderDescription, autoencoderParamSpecs, describeAutoencoder } from './model/autoencoder-description.js';
-export { defaultUNetConfig, validateUNetConfig, levelResolutions, conditionLength, PAD_TOKEN, type UNetConfig, type TextEncoderConfig } from './model/config.js';
+export { defaultUNetConfig, validateUNetConfig, levelResolutions, conditionLength, PAD_TOKEN, UNET_OPTIONAL_FIELDS, type UNetConfig, type TextEncoderConfig, type CrossAttentionConfig } from './model/config.js';
 export type { F32Tensor, Weights } from './tensor.js';
 
 // Network descriptions (docs/networks.md): a network is written once over a GraphBuilder,

@@ -10,7 +10,7 @@
 export * from './core.js';
 
 // Shipped models and checkpoints, ready to generate
-export { loadPipeline, createPipeline, tfjsModelFn, onnxModelFn, ENGINE_NAMES, type Pipeline, type PipelineOptions, type EngineName, type LatentPipeline, type ModelPipeline } from './pipeline.js';
+export { loadPipeline, createPipeline, loadSamplingModel, tfjsModelFn, onnxModelFn, ENGINE_NAMES, type Pipeline, type PipelineOptions, type EngineName, type LatentPipeline, type ModelPipeline, type SamplingModel } from './pipeline.js';
 export { shippedModels, shippedModelDir, resolveModelDir, packageRoot, SHIPPED_MODELS_DIR } from './shipped.js';
 
 // Files: images, GIFs, safetensors, atomic writes
@@ -18,6 +18,8 @@ export { readImage, decodeImage, detectFormat, encodePng, encodeJpeg, writePng, 
 export { writeGif, encodeGif, type GifOptions } from './io/gif.js';
 export { writeFileAtomic } from './io/atomic.js';
 export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, writeSafetensorsSync, type SafetensorsFile, type SafeDtype } from './io/safetensors.js';
+// diffusers pipeline and unet/ folders: reading them (pipeline.ts loads them for sampling) and writing ours (docs/diffusers.md)
+export { findDiffusersFolder, loadDiffusersUNet, loadDiffusersPipeline, diffusersPipelineFiles, diffusersSchedulerConfig, saveDiffusersPipeline, type DiffusersFolder, type DiffusersPipelineOptions, type LoadedDiffusersPipeline, type LoadedDiffusersUNet } from './interop/diffusers-folder.js';
 
 // Data sets
 export { type Dataset, type DatasetSpec, type DatasetName, type LoadedDataset, DATASET_NAMES, loadDataset, loadMnist, MNIST_LABEL_NAMES, loadFashionMnist, FASHION_MNIST_DIR, FASHION_MNIST_LABEL_NAMES, loadImageFolder, type FolderDataset, type FolderOptions, readIdx, parseIdx, type IdxArray, BatchSampler, type SamplerState, epochPermutation, gatherBatch, balancedIndices, evenlySpacedIndices, limitDataset, resizeDataset, convertChannels, subsetDataset, datasetCaptions, folderCaptions, readFolderCaptions, METADATA_FILE, type FolderCaptions,
@@ -41,6 +43,7 @@ export { encodeDataset, latentBatch, scaledDecoder, scaledEncoder, readLatentCac
 
 // ONNX Runtime (Node; the fast sampling path)
 export { createOrtModelFn, openOrtSession, ortAvailable, type OrtModelFn, type OrtModelOptions, type OrtSession } from './onnx/runner.js';
+export { createOrtGraphSession, contextModelFn, type OrtGraphSession, type GraphFeed } from './onnx/graph-session.js';
 
 // Sample quality (evaluate and splits don't load tfjs; the classifier does; prompts loads the pipeline; metrics are in core)
 export { evaluateSamples, realFloor, referenceFeatures, fitToClassifier, classAgreement, floorIndices, trainReferenceIndices, type ClassAgreement, type SampleScores, type ImageBatch, type ReferenceFeatures, type EvaluateOptions, type RealFloorOptions } from './eval/evaluate.js';

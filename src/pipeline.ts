@@ -1,5 +1,6 @@
 /**
- * A trained model, ready to generate: a checkpoint folder -> its config and a
+ * A trained model, ready to generate: a checkpoint folder (or a diffusers
+ * pipeline or unet/ folder, translated) -> its config and a
  * `ModelFn` on the chosen engine. The samplers never see which engine runs.
  * A latent model's pipeline also holds its decoder (and encoder) on the same
  * engine, and `generateWith` decodes: every consumer gets images in pixels.
@@ -19,6 +20,8 @@ import type { Weights } from './tensor.js';
 import { checkSamplingMemory } from './limits.js';
 import { resolveModelDir } from './shipped.js';
 import { expertWeights, routeByTimestep } from './diffusion/experts.js';
+import type { DiffusersSampling } from './interop/diffusers-scheduler.js';
+import type { DiffusersPipelineOptions } from './interop/diffusers-folder.js';
 
 /** What runs the network: tfjs (any backend) or ONNX Runtime (exported on the fly, the fast path). */
 export type EngineName = 'tfjs' | 'onnx';
@@ -26,6 +29,8 @@ export const ENGINE_NAMES: readonly EngineName[] = ['tfjs', 'onnx'];
 
 export interface Pipeline {
   readonly config: DiffuseConfig;
+  /** A diffusers folder's scheduler: its sampler and settings (absent for our checkpoints). */
+  readonly sampling?: DiffusersSampling;
   readonly model: ModelFn;
   /** Which engine runs the network, in words (e.g. "tfjs-wasm"). */
   readonly engine: string;
@@ -63,6 +68,8 @@ export interface PipelineOptions {
   readonly backend?: BackendName;
   /** Images per network evaluation. */
   readonly batchSize?: number;
+  /** diffusers folders: how to read the scheduler (its class, or another scheduler_config.json). */
+  readonly diffusers?: DiffusersPipelineOptions;
 }
 
 interface LoadedNetwork { model: ModelFn; dispose(): Promise<void> }
@@ -132,6 +139,35 @@ export async function onnxModelFn(config: DiffuseConfig, params: Weights, opts: 
 export function modelCheckpointDir(model: string): string {
   // a folder left mid-swap by a crash resolves to itself (checkpoint.ts recovers it)
   return checkpointDir(checkpointDir(model) === model ? model : resolveModelDir(model));
+}
+
+/** What sampling needs from a folder: the config, one set of weights (EMA or raw; a checkpoint of experts: every expert's), a latent model's autoencoder, and where they came from. */
+export interface SamplingModel {
+  readonly config: DiffuseConfig;
+  readonly params: Weights;
+  /** A latent model's autoencoder weights (absent for other models). */
+  readonly autoencoder?: Weights;
+  readonly step: number;
+  readonly checkpoint: string;
+  readonly sampling?: DiffusersSampling;
+}
+
+/**
+ * A shipped model by name, a checkpoint (or run) folder, or a diffusers
+ * pipeline / unet/ folder (interop/diffusers-folder.ts, translated to our
+ * U-Net and schedule), as a config and one set of weights. diffusers folders
+ * hold one set (`weights` does not apply) and have no training step (0).
+ */
+export async function loadSamplingModel(model: string, opts: Pick<PipelineOptions, 'weights' | 'diffusers'> = {}): Promise<SamplingModel> {
+  const { findDiffusersFolder, loadDiffusersPipeline } = await import('./interop/diffusers-folder.js');
+  const folder = findDiffusersFolder(model);
+  if (folder !== undefined) {
+    const d = loadDiffusersPipeline(folder, opts.diffusers ?? {});
+    return { config: d.diffuse, params: d.params, step: 0, checkpoint: model, sampling: d.sampling };
+  }
+  const checkpoint = modelCheckpointDir(model);
+  const { config, params, step, parts } = await loadModelWeights(checkpoint, opts.weights ?? 'ema');
+  return { config, params, step, checkpoint, ...(parts.autoencoder !== undefined ? { autoencoder: parts.autoencoder } : {}) };
 }
 
 /**
@@ -209,12 +245,16 @@ export async function createPipeline(config: DiffuseConfig, params: Weights, aut
 
 /**
  * Load a model for generation: a shipped model by name ('mnist',
- * 'fashion-mnist-text'; shippedModels() lists them) or a checkpoint or run
- * folder by path (a path that exists wins over a shipped name).
+ * 'fashion-mnist-text'; shippedModels() lists them), a checkpoint or run
+ * folder by path (a path that exists wins over a shipped name), or a
+ * diffusers pipeline or unet/ folder (docs/diffusers.md).
  */
 export async function loadPipeline(model: string, opts: PipelineOptions = {}): Promise<Pipeline> {
-  const checkpoint = modelCheckpointDir(model);
-  const { config, params, step, parts } = await loadModelWeights(checkpoint, opts.weights ?? 'ema');
+  const { config, params, autoencoder, step, checkpoint, sampling } = await loadSamplingModel(model, opts);
+  if (config.model.crossAttention !== undefined) {
+    throw new DiffuseError(`${checkpoint}: a UNet2DConditionModel attends to encoder_hidden_states from a text encoder (e.g. CLIP), which diffuse-ts does not run; ` +
+      'sample it through the library with your own hidden states (createOrtGraphSession, docs/diffusers.md)');
+  }
   const nativeDefault = (opts.batchSize ?? NATIVE_MIN_BATCH) >= NATIVE_MIN_BATCH && (await nativeAvailableLazy());
   const engineName: EngineName = opts.engine ?? (nativeDefault ? 'tfjs' : (await ortAvailableLazy()) ? 'onnx' : 'tfjs');
   // before any engine allocates: refuse what cannot run here (limits.ts)
@@ -222,8 +262,8 @@ export async function loadPipeline(model: string, opts: PipelineOptions = {}): P
   const pool = engineName === 'tfjs' && opts.backend !== 'tensorflow' ? 'wasm' : 'native';
   // every expert's network is loaded at once, but they run one at a time: the activations of one pass are what is checked
   checkSamplingMemory(config.model, opts.batchSize ?? 64, guided, pool, checkpoint);
-  const p = await createPipeline(config, params, parts.autoencoder, { ...opts, engine: engineName });
-  return { ...p, step, checkpoint };
+  const p = await createPipeline(config, params, autoencoder, { ...opts, engine: engineName });
+  return { ...p, step, checkpoint, ...(sampling !== undefined ? { sampling } : {}) };
 }
 
 // Engine-free parts of the pipeline, where they live (re-exported for existing importers).

@@ -35,13 +35,12 @@ import { gzip as gzipCb } from 'node:zlib';
 import { DiffuseError } from '../errors.js';
 import type { DiffuseConfig } from '../config.js';
 import type { DatasetSpec } from '../data/index.js';
-import { loadModelWeights } from '../train/checkpoint.js';
 import { exportCheckpointToOnnx } from '../onnx/export-unet.js';
-import { modelCheckpointDir } from '../pipeline.js';
+import { loadSamplingModel } from '../pipeline.js';
 import { packageRoot, SHIPPED_MODELS_DIR } from '../shipped.js';
 
 export interface ExplorerServerOptions {
-  /** Checkpoint folder (or a run folder holding checkpoint/). */
+  /** Checkpoint folder (or a run folder holding checkpoint/), a shipped model by name, or a diffusers pipeline or unet/ folder. */
   readonly checkpoint: string;
   /** TCP port; 0 (default 8080 in the CLI) picks a free one. */
   readonly port?: number;
@@ -281,11 +280,12 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
     throw new DiffuseError(`the explorer page is not built (no ${join(webRoot, 'index.html')}); run 'npm run build' first`);
   }
   const allowedHosts = opts.allowedHosts ?? [];
-  const checkpoint = modelCheckpointDir(opts.checkpoint);
-  const { config, params, step } = await loadModelWeights(checkpoint, 'ema');
+  // a checkpoint or shipped model, or a diffusers pipeline / unet/ folder (translated: pipeline.ts loadSamplingModel)
+  const { config, params, step, checkpoint } = await loadSamplingModel(opts.checkpoint, { weights: 'ema' });
   if (config.latent !== undefined) {
     throw new DiffuseError(`checkpoint ${checkpoint} is a latent diffusion model: the explorer page does not decode latents yet (sample it with diffuse sample --checkpoint ${opts.checkpoint})`);
   }
+  if (config.model.crossAttention !== undefined) throw new DiffuseError(`${checkpoint}: a UNet2DConditionModel needs a text encoder's hidden states, which the explorer does not compute`);
   const configResponse: ConfigResponse = { config: publicConfig(config), step, checkpoint: modelDisplayName(checkpoint), labelNames: config.data.labelNames ?? null };
   const configBody = Body.json(configResponse);
 
