@@ -120,6 +120,7 @@ async function main(): Promise<void> {
     weights: { type: 'string', arg: 'LIST', default: '0,2,4', help: 'guidance weights of prompt agreement and the grid' },
     'fid-weights': { type: 'string', arg: 'LIST', default: '2', help: 'guidance weights FID/KID is computed at' },
     'fid-seeds': { type: 'int', min: 1, max: 100, default: 1, arg: 'K', help: 'sample seeds per FID weight' },
+    'fid-n': { type: 'int', min: 20, max: 100000, arg: 'N', help: 'samples per FID/KID (and real images per floor draw): fewer is faster and noisier; the floor is measured at the same N', defaultText: 'all held-out emoji (326)' },
     'agreement-count': { type: 'int', min: 1, max: 100000, default: 200, arg: 'N', help: 'training emoji asked for by name (evenly spaced)' },
     'sampling-steps': { ...SAMPLING_STEPS, default: 50, defaultText: undefined, help: 'DDIM steps' },
     seed: SEED,
@@ -149,7 +150,7 @@ async function main(): Promise<void> {
     if (cfg.labelNames === undefined) throw new DiffuseError(`${classifierDir}: the classifier has no label names`);
     const splits = await loadEmojiEvalSplits({ imageSize: cfg.imageSize });
     const { train, heldOut } = splits;
-    const n = heldOut.shape[0];
+    const n = Math.min(o['fid-n'] ?? heldOut.shape[0], heldOut.shape[0]);
     sides.push(await openSide('latent', latentDir, steps), await openSide('pixel', pixelDir, steps));
     // Both models must read every prompt asked (the same vocabulary of training captions).
     const readable = (p: string): boolean => sides.every((s) => promptReadable(s.pipe.config, p));
