@@ -5,7 +5,8 @@ import { DiffuseError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { AUTOENCODER_CODEC, checkpointKind, loadModelWeights, loadModelWeightsWith } from '../train/checkpoint.js';
 import { modelCheckpointDir } from '../pipeline.js';
-import { DEFAULT_OPSET, exportUNetToOnnx, MAX_OPSET, MIN_OPSET } from '../onnx/export-unet.js';
+import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET } from '../onnx/export-unet.js';
+import { exportCheckpointNetwork } from '../onnx/export-checkpoint.js';
 import { AUTOENCODER_PARTS, exportAutoencoderToOnnx, type AutoencoderPart } from '../onnx/export-autoencoder.js';
 import type { AutoencoderConfig } from '../model/autoencoder-config.js';
 import type { Weights } from '../tensor.js';
@@ -47,27 +48,12 @@ output divided by the scaling factor in the metadata), output image float32
       }, o.opset, o.out);
     }
     const { config, params, step, parts } = await loadModelWeights(dir, o.weights);
-    if (o.part === 'decoder' || o.part === 'encoder') {
-      if (config.latent === undefined || parts.autoencoder === undefined) throw new DiffuseError(`${o.checkpoint} is not a latent model: it has no autoencoder (--part ${o.part} needs one trained with diffuse train --latent)`);
-      return writeAutoencoderPart(o.part, config.latent.autoencoder, parts.autoencoder, step, {
-        'diffuse.scaling_factor': String(config.latent.scalingFactor),
-        'diffuse.diffusion_weights': o.weights,
-      }, o.opset, o.out);
-    }
-    const bytes = exportUNetToOnnx(config.model, params, {
-      opset: o.opset,
-      metadata: {
-        'diffuse.schedule': config.diffusion.schedule,
-        'diffuse.timesteps': String(config.diffusion.timesteps),
-        'diffuse.prediction': config.diffusion.prediction,
-        'diffuse.weights': o.weights,
-        'diffuse.step': String(step),
-        ...(config.data.labelNames !== undefined ? { 'diffuse.label_names': JSON.stringify(config.data.labelNames) } : {}),
-        ...(config.latent !== undefined ? { 'diffuse.latent_scaling_factor': String(config.latent.scalingFactor) } : {}),
-      },
-    });
+    const part = o.part ?? 'unet';
+    if (part !== 'unet' && config.latent === undefined) throw new DiffuseError(`${o.checkpoint} is not a latent model: it has no autoencoder (--part ${part} needs one trained with diffuse train --latent)`);
+    const bytes = exportCheckpointNetwork(config, { params, autoencoder: parts.autoencoder }, part, { step, weights: o.weights, opset: o.opset });
     await writeFileAtomic(o.out, bytes);
-    process.stdout.write(`wrote ${o.out}: ONNX opset ${o.opset}, ${o.weights} weights of step ${step}, ${(bytes.length / 1e6).toFixed(2)} MB\n`);
+    const what = part === 'unet' ? '' : ` the autoencoder's ${part},`;
+    process.stdout.write(`wrote ${o.out}:${what} ONNX opset ${o.opset}, ${o.weights} weights of step ${step}, ${(bytes.length / 1e6).toFixed(2)} MB\n`);
   },
 });
 

@@ -1,13 +1,15 @@
 /**
  * The explorer's web server (node:http, no framework): serves the page built
  * by Vite (dist/web/), the checkpoint's model as ONNX (exported on the fly
- * with exportUNetToOnnx, once, then cached), its config, a handful of data
- * set images for the forward view, and onnxruntime-web's wasm files.
+ * with exportCheckpointNetwork, once, then cached; a latent model's decoder
+ * too), its config, a handful of data set images for the forward view, and
+ * onnxruntime-web's wasm files.
  *
  * Routes:
  *   GET /                  the page (index.html and its assets, from webRoot)
- *   GET /api/config        { config, step, checkpoint, labelNames } (JSON)
+ *   GET /api/config        { config, step, checkpoint, labelNames, latentShape } (JSON)
  *   GET /api/model.onnx    the U-Net as ONNX bytes (EMA weights)
+ *   GET /api/decoder.onnx  a latent model's decoder as ONNX bytes (latents / scaling factor -> images); 404 for a pixel model
  *   GET /api/samples       { imageSize, channels, dataset, images: [{ label, name, pixels }] },
  *                          pixels = H·W·C bytes 0..255 (HWC); empty list when the data set is unavailable
  *   GET /ort/<file>        onnxruntime-web's wasm runtime, copied into the page's build (web/vite.config.ts)
@@ -34,8 +36,10 @@ import { gzip as gzipCb } from 'node:zlib';
 import { DiffuseError } from '../errors.js';
 import type { DiffuseConfig } from '../config.js';
 import type { DatasetSpec } from '../data/index.js';
+import type { ConfigResponse, SampleImage, SamplesResponse } from './explorer-handle.js';
 import { loadModelWeights } from '../train/checkpoint.js';
-import { exportUNetToOnnx } from '../onnx/export-unet.js';
+import { exportCheckpointNetwork, type CheckpointNetwork } from '../onnx/export-checkpoint.js';
+import { latentShape } from '../model/autoencoder-config.js';
 import { modelCheckpointDir } from '../pipeline.js';
 import { packageRoot, SHIPPED_MODELS_DIR } from '../shipped.js';
 
@@ -62,29 +66,7 @@ export interface ExplorerServer {
   close(): Promise<void>;
 }
 
-export interface SampleImage {
-  readonly label: number | null;
-  readonly name: string;
-  /** H·W·C bytes, HWC order. */
-  readonly pixels: number[];
-}
-
-export interface SamplesResponse {
-  readonly dataset: string;
-  readonly imageSize: number;
-  readonly channels: number;
-  readonly images: SampleImage[];
-  /** Why there are no images, when the data set could not be loaded. */
-  readonly note?: string;
-}
-
-export interface ConfigResponse {
-  readonly config: DiffuseConfig;
-  readonly step: number;
-  /** The model's name: a shipped model's name, else its folder's name (never a path). */
-  readonly checkpoint: string;
-  readonly labelNames: string[] | null;
-}
+export type { ConfigResponse, SampleImage, SamplesResponse } from './explorer-handle.js';
 
 /** Default folder of the built page. */
 export function defaultWebRoot(): string {
@@ -99,10 +81,16 @@ export function modelDisplayName(checkpoint: string): string {
   return name === 'checkpoint' ? basename(dirname(abs)) : name;
 }
 
-/** The config as the page may see it: a folder data set is named by its last folder, not its path. */
+/**
+ * The config as the page may see it: a folder data set is named by its last
+ * folder, a latent model's autoencoder checkpoint by its folder's name, not their paths.
+ */
 function publicConfig(config: DiffuseConfig): DiffuseConfig {
   const d = config.data.dataset;
-  return d.startsWith('folder:') ? { ...config, data: { ...config.data, dataset: `folder:${basename(d.slice('folder:'.length))}` } } : config;
+  const data = d.startsWith('folder:') ? { ...config.data, dataset: `folder:${basename(d.slice('folder:'.length))}` } : config.data;
+  const src = config.latent?.source;
+  const latent = config.latent === undefined || src === undefined ? config.latent : { ...config.latent, source: { ...src, checkpoint: modelDisplayName(src.checkpoint) } };
+  return { ...config, data, ...(latent !== undefined ? { latent } : {}) };
 }
 
 const MIME: Record<string, string> = {
@@ -220,7 +208,9 @@ async function loadSamples(config: DiffuseConfig, count: number): Promise<Sample
       ? { name: 'folder', dir: dataset.slice('folder:'.length), imageSize, channels, skipBad: true, limit: count }
       : dataset === 'mnist' || dataset === 'fashion-mnist'
         ? { name: dataset, imageSize, channels, limit: count }
-        : null;
+        : dataset === 'emoji'
+          ? { name: 'emoji', imageSize, channels, limit: count, skipBad: true }
+          : null;
     if (spec === null) return { ...base, images: [], note: `data set '${dataset}' is not one the server can load` };
     const ds = await loadDataset(spec);
     const [n, h, w, c] = ds.shape;
@@ -281,26 +271,22 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
   }
   const allowedHosts = opts.allowedHosts ?? [];
   const checkpoint = modelCheckpointDir(opts.checkpoint);
-  const { config, params, step } = await loadModelWeights(checkpoint, 'ema');
-  if (config.latent !== undefined) {
-    throw new DiffuseError(`checkpoint ${checkpoint} is a latent diffusion model: the explorer page does not decode latents yet (sample it with diffuse sample --checkpoint ${opts.checkpoint})`);
-  }
-  const configResponse: ConfigResponse = { config: publicConfig(config), step, checkpoint: modelDisplayName(checkpoint), labelNames: config.data.labelNames ?? null };
+  const { config, params, step, parts } = await loadModelWeights(checkpoint, 'ema');
+  const configResponse: ConfigResponse = {
+    config: publicConfig(config), step, checkpoint: modelDisplayName(checkpoint), labelNames: config.data.labelNames ?? null,
+    latentShape: config.latent !== undefined ? latentShape(config.latent.autoencoder) : null,
+  };
   const configBody = Body.json(configResponse);
 
-  let onnx: Body | undefined;
-  const onnxBody = (): Body => {
-    onnx ??= new Body(Buffer.from(exportUNetToOnnx(config.model, params, {
-      metadata: {
-        'diffuse.schedule': config.diffusion.schedule,
-        'diffuse.timesteps': String(config.diffusion.timesteps),
-        'diffuse.prediction': config.diffusion.prediction,
-        'diffuse.weights': 'ema',
-        'diffuse.step': String(step),
-        ...(config.data.labelNames !== undefined ? { 'diffuse.label_names': JSON.stringify(config.data.labelNames) } : {}),
-      },
-    })), MIME['.onnx']!, false);
-    return onnx;
+  // The networks as ONNX, each exported on its first request and kept.
+  const onnx = new Map<CheckpointNetwork, Body>();
+  const onnxBody = (network: CheckpointNetwork): Body => {
+    let body = onnx.get(network);
+    if (body === undefined) {
+      body = new Body(Buffer.from(exportCheckpointNetwork(config, { params, autoencoder: parts.autoencoder }, network, { step, weights: 'ema' })), MIME['.onnx']!, false);
+      onnx.set(network, body);
+    }
+    return body;
   };
   let samples: Promise<Body> | undefined;
 
@@ -337,7 +323,11 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
       return sendError(res, 400, 'bad URL');
     }
     if (path === '/api/config') return sendBody(req, res, configBody, REVALIDATE);
-    if (path === '/api/model.onnx') return sendBody(req, res, onnxBody(), REVALIDATE);
+    if (path === '/api/model.onnx') return sendBody(req, res, onnxBody('unet'), REVALIDATE);
+    if (path === '/api/decoder.onnx') {
+      if (config.latent === undefined) return sendError(res, 404, 'this model is not a latent model: it works on pixels and has no decoder');
+      return sendBody(req, res, onnxBody('decoder'), REVALIDATE);
+    }
     if (path === '/api/samples') {
       samples ??= loadSamples(config, count).then((s) => Body.json(s));
       return sendBody(req, res, await samples, REVALIDATE);

@@ -33,7 +33,7 @@ function importsOf(file: string): string[] {
   return specs.map((s) => (s.startsWith('.') ? relative(SRC, normalize(join(dirname(file), s))).replace(/\.(js|ts)$/, '') : s));
 }
 
-const ENGINE_FREE = /^(schedule|rng|errors|tensor|generate|config|core|browser|diffusion\/.*|samplers\/.*|guidance\/.*|text\/.*|image\/.*|interop\/diffusers-scheduler|net\/(graph|blocks|network|params)|model\/(config|unet-description|networks|autoencoder-config|autoencoder-description)|onnx\/(export-graph|export-unet|graph|proto|feeds)|train\/objective|eval\/metrics|web\/(ort-web-model|explorer-handle))$/;
+const ENGINE_FREE = /^(schedule|rng|errors|tensor|generate|config|core|browser|diffusion\/.*|samplers\/.*|guidance\/.*|text\/.*|image\/.*|interop\/diffusers-scheduler|latent\/scaled|net\/(graph|blocks|network|params)|model\/(config|unet-description|networks|autoencoder-config|autoencoder-description)|onnx\/(export-graph|export-unet|graph|proto|feeds)|train\/objective|eval\/metrics|web\/(ort-web-model|explorer-handle))$/;
 const ENGINE_OR_NODE = /^(node:|@tensorflow\/|onnxruntime-|pngjs$|jpeg-js$|gifenc$|mnist$)/;
 
 const modules = tsFiles(SRC).map((f) => ({ name: relative(SRC, f).replace(/\.ts$/, ''), imports: importsOf(f) }));
