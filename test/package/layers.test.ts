@@ -1,7 +1,7 @@
 /**
  * The layers import downward only. Read from the sources' import statements:
  * - the engine-free math (schedule, rng, diffusion/, samplers/, guidance/,
- *   generate, text/, image/, interop/, the network descriptions in net/ and
+ *   generate, latent/scaled, text/, image/, interop/, the network descriptions in net/ and
  *   model/, the ONNX writer) imports no engine (tfjs, ONNX Runtime), no Node
  *   built-in, and nothing from the layers above it (engine/, train/, data/,
  *   io/, eval/ except its metrics, cli/, web/, pipeline);
