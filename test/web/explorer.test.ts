@@ -513,29 +513,27 @@ describe('explorer in chromium, text model', { skip }, () => {
   });
 });
 
-describe('explorer in chromium, latent model', { skip }, () => {
+/** The explorer of a describe block: started before its tests, stopped after them. */
+function explorerFor(prefix: string, make: (work: string) => Promise<string>): () => Explorer {
   let ex: Explorer | undefined;
-  let checkpoint = '';
-  let server: Served | undefined;
-  let context: BrowserContext | undefined;
+  before(async () => { ex = await startExplorer(prefix, make); });
+  after(async () => stopExplorer(ex));
+  return () => ex!;
+}
 
+describe('explorer in chromium, latent model', { skip }, () => {
   // 8x8x3 images through 4x4x4 latents (f = 2), random weights, prompt-conditioned on the squares' captions
-  before(async () => {
-    ex = await startExplorer('diffuse-explorer-latent-', async (work) => {
-      const dir = join(work, 'latent');
-      await randomLatentCheckpoint(dir, { text: true });
-      return dir;
-    });
-    ({ checkpoint, server, context } = ex);
+  const ex = explorerFor('diffuse-explorer-latent-', async (work) => {
+    const dir = join(work, 'latent');
+    await randomLatentCheckpoint(dir, { text: true });
+    return dir;
   });
 
-  after(async () => stopExplorer(ex));
-
   async function openPage(width?: number): Promise<Page> {
-    const page = await context!.newPage();
+    const page = await ex().context.newPage();
     page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
     if (width !== undefined) await page.setViewportSize({ width, height: 844 });
-    await page.goto(server!.url);
+    await page.goto(ex().server.url);
     assert.equal(await waitState(page, ['ready', 'error']), 'ready', `page error: ${await page.evaluate(() => window.explorer.error)}`);
     return page;
   }
@@ -598,7 +596,7 @@ describe('explorer in chromium, latent model', { skip }, () => {
 
     // The same generation in Node: loadPipeline decodes with the same stage.
     if (await ortAvailable()) {
-      const pipe = await loadPipeline(checkpoint, { engine: 'onnx', threads: 1 });
+      const pipe = await loadPipeline(ex().checkpoint, { engine: 'onnx', threads: 1 });
       try {
         const ref = await generateWith(pipe, { sampler: 'ddim', steps, n, seed: 4, condition: promptCondition(pipe.config, new Array<string>(n).fill('red square'), 2) });
         const d = Math.max(...images.map((v, i) => Math.abs(v - ref.images[i]!)));

@@ -29,7 +29,7 @@ import { createOrtWebDecoder, createOrtWebModelFn } from '../../src/web/ort-web-
 import { latentStage } from '../../src/latent/scaled.js';
 import { createPipeline } from '../../src/pipeline.js';
 import { createAutoencoderRunner } from '../../src/latent/runner.js';
-import { EMOJI_STYLES, emojiPackageDir } from '../../src/data/emoji.js';
+import { emojiMissing } from '../data/emoji-installed.js';
 import { exportUNetToOnnx } from '../../src/onnx/export-unet.js';
 import type { Weights } from '../../src/tensor.js';
 import { randomLatentCheckpoint, tinyAutoencoder } from '../latent/helpers.js';
@@ -236,15 +236,6 @@ describe('explorer server', () => {
     await assert.rejects(startExplorerServer({ checkpoint: ckpt, webRoot: web, port: srv!.port }), /already in use/);
   });
 });
-
-const emojiMissing = ((): string | false => {
-  try {
-    for (const st of EMOJI_STYLES) emojiPackageDir(st);
-    return false;
-  } catch (e) {
-    return `emoji packages not installed (${(e as Error).message})`;
-  }
-})();
 
 describe('explorer server, latent model', () => {
   // 8x8x3 images, 4x4x4 latents (f = 2), random weights; its data set is emoji (at 8 px) and its autoencoder came from a folder of this machine
