@@ -427,7 +427,7 @@ function drawLatentChannels(z: Float32Array, s: number, L: number): void {
   const scale = Math.max(1, Math.round(64 / s));
   channelViews.forEach(({ canvas, label }, k) => {
     const { min, max } = drawChannel(canvas, z, 0, s, L, k, scale);
-    label.textContent = `channel ${k + 1}: ${min.toFixed(2)} … ${max.toFixed(2)}`;
+    label.textContent = `channel ${k + 1}\n${min.toPrecision(3)} … ${max.toPrecision(3)}`;
   });
 }
 

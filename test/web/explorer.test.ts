@@ -563,7 +563,7 @@ describe('explorer in chromium, latent model', { skip }, () => {
       const grey = cellGray(px, 0, s, 16, 0);
       assert.ok(Math.min(...grey) <= 1 && Math.max(...grey) >= 254, `channel ${k + 1} spans black to white: ${Math.min(...grey)}..${Math.max(...grey)}`);
       channels.push(grey);
-      assert.match((await page.locator('#rev-latent figcaption').nth(k).textContent()) ?? '', new RegExp(`channel ${k + 1}: -?[\\d.]+ … -?[\\d.]+`));
+      assert.match((await page.locator('#rev-latent figcaption').nth(k).textContent()) ?? '', new RegExp(`^channel ${k + 1}\\n-?[\\d.e+-]+ … -?[\\d.e+-]+$`));
     }
     assert.equal(new Set(channels.map((c) => c.join(','))).size, L, 'the channels differ');
     assert.deepEqual(await page.evaluate(() => window.explorer.decodedSteps.at(-1)), 3, 'the paused step\'s x̂0 is decoded');
