@@ -37,7 +37,7 @@ test('validateUNetConfig names the bad field', () => {
     [{ dropout: 1 }, /dropout/],
     [{ numClasses: -1 }, /numClasses/],
     [{ baseChannels: 0 }, /baseChannels/],
-    [{ inChannels: 2 as 1 }, /inChannels/],
+    [{ inChannels: 0 }, /inChannels/],
     [{ numResBlocks: 0 }, /numResBlocks/],
   ];
   for (const [o, re] of bad) {
