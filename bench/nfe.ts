@@ -31,12 +31,13 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '../src/engine/tf.js';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { benchOptions } from './options.js';
+import { randomParams } from './random-params.js';
 import { initEngine } from '../src/engine/backend.js';
 import { describeNative, loadNative } from '../src/engine/native.js';
 import { createParallelModelFn } from '../src/model/parallel-runner.js';
 import { generate } from '../src/generate.js';
 import { defaultUNetConfig, type UNetConfig } from '../src/model/config.js';
-import { buildUNet, initParam, unetParamSpecs } from '../src/model/unet.js';
+import { buildUNet } from '../src/model/unet.js';
 import { mulberry32 } from '../src/rng.js';
 import { exportUNetToOnnx } from '../src/onnx/export-unet.js';
 import { createOrtModelFn } from '../src/onnx/runner.js';
@@ -64,23 +65,6 @@ async function timeForward(f: Forward, x: Float32Array, n: number, budgetS: numb
   }
   times.sort((a, b) => a - b);
   return (times[times.length >> 1] as number) / n;
-}
-
-/** Seeded weights for every parameter, none trivial (zero-initialised ones get small random values too). */
-function randomParams(config: UNetConfig, seed: number): Weights {
-  const rnd = mulberry32(seed + 1);
-  const out: Weights = {};
-  for (const s of unetParamSpecs(config)) {
-    let data = initParam(s, seed);
-    if (s.init === 'zeros' || s.init === 'ones') {
-      const base = s.init === 'ones' ? 1 : 0;
-      const fanIn = s.shape.length === 4 ? s.shape[0]! * s.shape[1]! * s.shape[2]! : 0;
-      const a = fanIn > 0 ? Math.sqrt(3 / fanIn) : 0.1;
-      data = data.map(() => base + (rnd() * 2 - 1) * a);
-    }
-    out[s.name] = { shape: [...s.shape], data };
-  }
-  return out;
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {

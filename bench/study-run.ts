@@ -17,14 +17,14 @@ import type { PredictionType, Shape4 } from '../src/diffusion/types.js';
 import { initEngine } from '../src/engine/backend.js';
 import { loadClassifier, type Classifier } from '../src/eval/classifier.js';
 import { evaluateSamples, realFloor, referenceFeatures, type ReferenceFeatures, type SampleScores } from '../src/eval/evaluate.js';
-import { loadEvalSplits, type EvalSplits } from '../src/eval/splits.js';
+import { loadEvalSplits, type EvalDatasetName, type EvalSplits } from '../src/eval/splits.js';
 import { imageGrid, writePng } from '../src/io/image.js';
 import { generateWith, loadPipeline, type Pipeline } from '../src/pipeline.js';
 import type { SamplerName } from '../src/samplers/factory.js';
 import { loadModelWeights } from '../src/train/checkpoint.js';
 import { readLog } from '../src/train/log.js';
 import { ProgressBar } from '../src/io/progress.js';
-import { train } from '../src/train/train.js';
+import { RESUMABLE_SETTINGS, train } from '../src/train/train.js';
 import { configDiff, fixed, StudyError, withDiscussion } from './study-common.js';
 
 /** The package root (dist/bench/study-run.js -> ../..). */
@@ -71,13 +71,13 @@ export interface EvalContext {
   dispose(): void;
 }
 
-/** Load the MNIST classifier and splits, the reference features at (n, seed), the floor and its spread over `spreadSeeds` draws. */
-export async function prepareEval(n: number, seed: number, spreadSeeds = 5): Promise<EvalContext> {
+/** Load a data set's classifier (models/classifier-<dataset>) and splits, the reference features at (n, seed), the floor and its spread over `spreadSeeds` draws. */
+export async function prepareEval(n: number, seed: number, spreadSeeds = 5, dataset: EvalDatasetName = 'mnist'): Promise<EvalContext> {
   await initEngine({ backend: 'wasm' });
-  const classifierDir = join(ROOT, 'models', 'classifier-mnist');
+  const classifierDir = join(ROOT, 'models', `classifier-${dataset}`);
   const classifier = loadClassifier(classifierDir);
   try {
-    const splits = await loadEvalSplits('mnist');
+    const splits = await loadEvalSplits(dataset);
     const ref = referenceFeatures(classifier, splits.heldOut, n, seed);
     const floor = realFloor({ classifier, train: splits.train, reference: splits.heldOut, referenceFeatures: ref, n, seed });
     const seeds: number[] = [];
@@ -87,7 +87,7 @@ export async function prepareEval(n: number, seed: number, spreadSeeds = 5): Pro
       seeds.push(s);
       fids.push(k === 0 ? floor.fid : realFloor({ classifier, train: splits.train, reference: splits.heldOut, n, seed: s }).fid);
     }
-    return { classifier, splits, classifierDir: 'models/classifier-mnist', n, seed, ref, floor, floorSpread: { seeds, fids }, dispose: () => classifier.dispose() };
+    return { classifier, splits, classifierDir: `models/classifier-${dataset}`, n, seed, ref, floor, floorSpread: { seeds, fids }, dispose: () => classifier.dispose() };
   } catch (err) {
     classifier.dispose();
     throw err;
@@ -202,32 +202,39 @@ function hasCheckpoint(runDir: string): boolean {
   return readdirSync(runDir).some((f) => f === 'checkpoint' || f.startsWith('checkpoint.old-') || f.startsWith('checkpoint.tmp-'));
 }
 
+/** A config without the settings a resumed run may change (train.ts RESUMABLE_SETTINGS): what must match for a run to count as the same. */
+export function fixedPart(c: DiffuseConfig): unknown {
+  const t: Record<string, unknown> = { ...c.train };
+  for (const k of RESUMABLE_SETTINGS) delete t[k];
+  return { ...c, train: t };
+}
+
 /**
- * Make sure `runsDir/<cell.id>` holds the cell trained to `steps`: train it
- * if there is no checkpoint, resume it if it stopped early, and refuse (with
- * the differing fields) if its config is not the one the study expects.
+ * Make sure `runDir` holds a run of `expected` trained to `steps`: `start` it
+ * if there is no checkpoint, resume it (with the expected steps, workers and
+ * sample/checkpoint intervals) if it stopped early, and refuse (with the
+ * differing fields and `command`, the way to make it) if it was trained
+ * with another config.
  */
-export async function ensureTrained(cell: TrainCell, runsDir: string, steps = STUDY_STEPS): Promise<RunInfo> {
-  const runDir = join(runsDir, cell.id);
+export async function ensureRun(runDir: string, expected: DiffuseConfig, steps: number, command: string, start: () => Promise<unknown>): Promise<{ action: RunInfo['action']; step: number; trainSeconds: number }> {
   const ckDir = join(runDir, 'checkpoint');
-  const expected = trainConfig(cell, steps);
-  const common = { config: expected, outDir: runDir, sampleGrid: writeSampleGrid, log: say } as const;
   let action: RunInfo['action'] = 'existing';
   if (hasCheckpoint(runDir)) {
     // loadModelWeights also recovers a checkpoint left mid-swap by a crash.
     const { config: found, step } = await loadModelWeights(ckDir, 'ema');
-    const diff = configDiff(expected, found);
+    const diff = configDiff(fixedPart(expected), fixedPart(found));
     if (diff.length > 0) {
       throw new StudyError(
         `${runDir}: its checkpoint was trained with a different config than this study expects:\n  ${diff.join('\n  ')}\n` +
-          `expected: diffuse train ${trainFlags(cell, steps).join(' ')}\n` +
-          `move ${runDir} away to retrain it, or pass --runs DIR to use another folder`,
+          `expected: ${command}\n` +
+          `move ${runDir} away to retrain it, or pass another work/runs folder`,
       );
     }
     if (step > steps) throw new StudyError(`${runDir}: checkpoint is at step ${step}, past the study's ${steps}`);
     if (step < steps) {
-      say(`${cell.id}: checkpoint at step ${step} of ${steps}: resuming`);
-      await train({ ...common, resume: true });
+      say(`${basename(runDir)}: checkpoint at step ${step} of ${steps}: resuming`);
+      const tc = expected.train;
+      await train({ config: expected, outDir: runDir, sampleGrid: writeSampleGrid, log: say, resume: true, overrides: { steps, workers: tc.workers, sampleEvery: tc.sampleEvery, checkpointEvery: tc.checkpointEvery } });
       action = 'resumed';
     }
   } else {
@@ -235,15 +242,28 @@ export async function ensureTrained(cell: TrainCell, runsDir: string, steps = ST
     if (existsSync(log)) {
       const aside = `${log}.stale-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       renameSync(log, aside);
-      say(`${cell.id}: no checkpoint but a log from an earlier attempt: moved it to ${aside}`);
+      say(`${basename(runDir)}: no checkpoint but a log from an earlier attempt: moved it to ${aside}`);
     }
-    say(`${cell.id}: training (diffuse train ${trainFlags(cell, steps).join(' ')} --out ${runDir})`);
-    await train(common);
+    say(`${basename(runDir)}: training (${command})`);
+    await start();
     action = 'trained';
   }
   const { step } = await loadModelWeights(ckDir, 'ema');
   if (step !== steps) throw new StudyError(`${runDir}: checkpoint at step ${step} after training, expected ${steps}`);
-  return { cell, runDir, config: expected, action, step, trainSeconds: checkpointWallTime(ckDir) };
+  return { action, step, trainSeconds: checkpointWallTime(ckDir) };
+}
+
+/**
+ * Make sure `runsDir/<cell.id>` holds the cell trained to `steps`: train it
+ * if there is no checkpoint, resume it if it stopped early, and refuse (with
+ * the differing fields) if its config is not the one the study expects.
+ */
+export async function ensureTrained(cell: TrainCell, runsDir: string, steps = STUDY_STEPS): Promise<RunInfo> {
+  const runDir = join(runsDir, cell.id);
+  const expected = trainConfig(cell, steps);
+  const command = `diffuse train ${trainFlags(cell, steps).join(' ')} --out ${runDir}`;
+  const r = await ensureRun(runDir, expected, steps, command, () => train({ config: expected, outDir: runDir, sampleGrid: writeSampleGrid, log: say }));
+  return { cell, runDir, config: expected, ...r };
 }
 
 /** Per-step losses of a run (the last record of each step wins; steps must be 1..expected with no gap). */

@@ -22,12 +22,13 @@
  *   label dropout 0.1 for class-conditional models (classifier-free guidance).
  */
 import { DiffuseError } from './errors.js';
-import { defaultUNetConfig, MAX_TOKENS, type UNetConfig, validateUNetConfig } from './model/config.js';
+import { defaultUNetConfig, MAX_TOKENS, UNET_OPTIONAL_FIELDS, type UNetConfig, validateUNetConfig } from './model/config.js';
 import { type AutoencoderConfig, defaultAutoencoderConfig, downsamplingFactor, latentShape, RECON_LOSSES, type ReconLoss, validateAutoencoderConfig } from './model/autoencoder-config.js';
 
 import { makeSchedule, SCHEDULE_NAMES, type ScheduleName, type ScheduleOptions } from './schedule.js';
 import { PREDICTION_TYPES, type PredictionType } from './diffusion/types.js';
 import { checkPredictionForSchedule } from './diffusion/prediction.js';
+import { checkBoundaries, expertBoundaries, EXPERT_SPLITS, type ExpertsConfig, type ExpertsInit, type ExpertSplit, MAX_EXPERTS, SPLIT_OPTIMIZERS } from './diffusion/experts.js';
 
 /** The schedule (name, T and, optionally, ScheduleOptions' β range and zero terminal SNR) and the prediction type. */
 export interface DiffusionConfig extends ScheduleOptions {
@@ -90,6 +91,11 @@ export interface DiffuseConfig {
   diffusion: DiffusionConfig;
   data: DataConfig;
   train: TrainConfig;
+  /**
+   * Expert denoisers (diffusion/experts.ts): K copies of `model`, each owning a
+   * range of timesteps. Absent = one network shared by every step (K = 1).
+   */
+  experts?: ExpertsConfig;
   /**
    * Latent diffusion (absent = the U-Net works on pixels): the U-Net works on
    * the autoencoder's scaled latents, model.imageSize and inChannels are the
@@ -212,6 +218,18 @@ export function defaultConfig(overrides: DeepPartial<DiffuseConfig> = {}): Diffu
   return validateConfig(merged, 'defaultConfig(overrides)');
 }
 
+/**
+ * The config with K expert networks (diffusion/experts.ts), their timestep
+ * ranges placed by `split` on the config's schedule; K = 1: one shared
+ * network (no experts section).
+ */
+export function withExperts(config: DiffuseConfig, count: number, split: ExpertSplit, init: ExpertsInit = { kind: 'scratch' }): DiffuseConfig {
+  const { experts: _old, ...rest } = config;
+  if (count === 1) return rest;
+  const schedule = makeSchedule(config.diffusion.schedule, config.diffusion.timesteps, config.diffusion);
+  return validateConfig({ ...rest, experts: { count, split, boundaries: expertBoundaries(schedule, count, split), init } }, `the config with ${count} experts`);
+}
+
 /** Parse and validate a config from JSON text or an already-parsed value. `source` (a file path) is named in errors. */
 export function parseConfig(json: string | unknown, source: string): DiffuseConfig {
   return validateConfig(jsonValue(json, source), source);
@@ -312,13 +330,18 @@ function validateConfig(value: unknown, source: string): DiffuseConfig {
   if (isPlainObject(value) && value['kind'] === 'autoencoder') {
     throw new DiffuseError(`${source}: is an autoencoder's config (kind "autoencoder"), not a diffusion model's: train a latent diffusion model on it with diffuse train --latent DIR`);
   }
-  const root = v.obj(value, 'config', ['version', 'model', 'diffusion', 'data', 'train'], ['latent']);
+  const root = v.obj(value, 'config', ['version', 'model', 'diffusion', 'data', 'train'], ['latent', 'experts']);
   if (root['version'] !== 1) v.fail('version', `must be 1, got ${describe(root['version'])}`);
 
   const rawModel = root['model'];
   const rawText = isPlainObject(rawModel) ? rawModel['text'] : undefined;
-  const modelRest = isPlainObject(rawModel) && 'text' in rawModel ? Object.fromEntries(Object.entries(rawModel).filter(([k]) => k !== 'text')) : rawModel;
+  const optional: readonly string[] = UNET_OPTIONAL_FIELDS;
+  const modelRest = isPlainObject(rawModel) ? Object.fromEntries(Object.entries(rawModel).filter(([k]) => !optional.includes(k))) : rawModel;
   const model = v.like(modelRest, defaultUNetConfig(), 'model') as UNetConfig;
+  // the diffusers-style options: copied as given, checked by validateUNetConfig below
+  if (isPlainObject(rawModel)) {
+    for (const k of UNET_OPTIONAL_FIELDS) if (k !== 'text' && rawModel[k] !== undefined) (model as unknown as Record<string, unknown>)[k] = structuredClone(rawModel[k]);
+  }
   if (rawText !== undefined) {
     const tx = v.obj(rawText, 'model.text', ['vocab', 'maxTokens', 'dim']);
     const vocab = tx['vocab'];
@@ -382,7 +405,42 @@ function validateConfig(value: unknown, source: string): DiffuseConfig {
       v.fail('data.captions', `has ${data.captions.length} rows for ${data.labelNames.length} labelNames`);
     }
   }
-  return { version: 1, model, diffusion, data, train, ...(latent !== undefined ? { latent } : {}) };
+  const experts = root['experts'] === undefined ? undefined : validateExperts(v, root['experts'], diffusion.timesteps, train.batchSize);
+  if (experts !== undefined && latent !== undefined) v.fail('experts', 'cannot be combined with latent: expert denoisers are for pixel models (train --experts without --latent)');
+  return { version: 1, model, diffusion, data, train, ...(latent !== undefined ? { latent } : {}), ...(experts !== undefined ? { experts } : {}) };
+}
+
+function validateExperts(v: V, raw: unknown, T: number, batchSize: number): ExpertsConfig {
+  const e = v.obj(raw, 'experts', ['count', 'split', 'boundaries', 'init']);
+  const count = v.int(e['count'], 'experts.count', 2, Math.min(MAX_EXPERTS, T));
+  const split = v.oneOf(e['split'], 'experts.split', EXPERT_SPLITS);
+  const b = e['boundaries'];
+  if (!Array.isArray(b) || b.length !== count + 1) v.fail('experts.boundaries', `must be a list of ${count + 1} timesteps (0 … T), got ${describe(b)}`);
+  const boundaries = b.map((x, i) => v.int(x, `experts.boundaries[${i}]`, 0, T));
+  try {
+    checkBoundaries(boundaries, T, '');
+  } catch (err) {
+    if (err instanceof DiffuseError) v.fail('experts.boundaries', err.message.trim());
+    throw err;
+  }
+  if (batchSize < count) v.fail('train.batchSize', `(${batchSize}) must be at least experts.count (${count}): every expert trains on its share of each batch`);
+  const ri = v.obj(e['init'], 'experts.init', ['kind'], ['sharedSteps', 'optimizer']);
+  const kind = v.oneOf(ri['kind'], 'experts.init.kind', ['scratch', 'split'] as const);
+  let init: ExpertsInit;
+  switch (kind) {
+    case 'scratch':
+      if (ri['sharedSteps'] !== undefined || ri['optimizer'] !== undefined) v.fail('experts.init', 'of kind "scratch" takes no sharedSteps or optimizer');
+      init = { kind };
+      break;
+    case 'split':
+      init = { kind, sharedSteps: v.int(ri['sharedSteps'], 'experts.init.sharedSteps', 1), optimizer: v.oneOf(ri['optimizer'], 'experts.init.optimizer', SPLIT_OPTIMIZERS) };
+      break;
+    default: {
+      const never: never = kind;
+      v.fail('experts.init.kind', `is unknown: ${String(never)}`);
+    }
+  }
+  return { count, split, boundaries, init };
 }
 
 function parseData(v: V, raw: unknown): DataConfig {

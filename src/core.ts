@@ -22,6 +22,7 @@ export { toX0AndEps, toX0AndEpsAt, fromX0AndEps, convertPrediction, levelAt, lev
 export { qSample, forwardStep, forwardChain, trainingTarget, makeTrainingBatch, checkShape, type ChainFrame, type TrainingBatch } from './diffusion/forward.js';
 export { gaussianOracle, gaussianMixtureOracle, gaussianPosteriorMeanX0, sampleGaussianMixture, type GaussianComponent, type OracleOptions } from './diffusion/gaussian-oracle.js';
 export { forwardStrip, stripSteps, type StripOptions } from './diffusion/strip.js';
+export { expertBoundaries, checkBoundaries, expertIndex, expertRange, routeByTimestep, expertBatchSizes, stratifiedTimesteps, logSnr, expertPrefix, joinExpertWeights, expertWeights, EXPERT_SPLITS, SPLIT_OPTIMIZERS, MAX_EXPERTS, type ExpertSplit, type ExpertsConfig, type ExpertsInit, type SplitOptimizer } from './diffusion/experts.js';
 
 // Samplers
 export { clipX0, SamplerBase, type Sampler, type StepResult, type SamplerOptions, type ClipX0, type Prediction } from './samplers/types.js';
@@ -35,6 +36,8 @@ export { EulerSampler, type EulerOptions } from './samplers/euler.js';
 export { HeunSampler, type HeunOptions } from './samplers/heun.js';
 export { sample, ddimInvert, type SampleOptions, type StepInfo } from './samplers/loop.js';
 export { samplerFromDiffusersConfig, parseDiffusersJson, DIFFUSERS_SCHEDULER_CLASS, type DiffusersSampling, type DiffusersSchedulerClass } from './interop/diffusers-scheduler.js';
+// diffusers' UNet2DModel / UNet2DConditionModel <-> our U-Net (docs/diffusers.md); their folders are read in the Node entry
+export { unetConfigFromDiffusers, diffusersConfigFromUNet, weightsFromDiffusers, weightsToDiffusers, diffusersParamLinks, DIFFUSERS_UNET_CLASSES, DEFAULT_CONTEXT_LENGTH, type DiffusersUNetClass, type DiffusersUNetOptions, type ParamLink } from './interop/diffusers-unet.js';
 export { createSampler, checkSamplerSettings, defaultSteps, SAMPLER_NAMES, type SamplerName, type CreateSamplerOptions, type SamplerSettings } from './samplers/factory.js';
 
 // Guidance and generation
@@ -50,11 +53,11 @@ export { defaultCaptions, allCaptions, sampleCaption, withTextConditioning, with
 export { textEncoder } from './text/encoder.js';
 
 // Configs and plain-data types
-export { type DiffuseConfig, type DiffusionConfig, type DataConfig, type TrainConfig, type DeepPartial, defaultConfig, parseConfig, stringifyConfig,
+export { type DiffuseConfig, type DiffusionConfig, type DataConfig, type TrainConfig, type DeepPartial, defaultConfig, parseConfig, stringifyConfig, withExperts,
   type LatentConfig, type LatentPosterior, LATENT_POSTERIORS, type AutoencoderRunConfig, type LatentStats, defaultAutoencoderRunConfig, parseAutoencoderRunConfig, stringifyAutoencoderRunConfig } from './config.js';
 export { defaultAutoencoderConfig, validateAutoencoderConfig, downsamplingFactor, latentShape, RECON_LOSSES, MAX_LATENT_CHANNELS, type AutoencoderConfig, type ReconLoss } from './model/autoencoder-config.js';
 export { autoencoderNetwork, encoderNetwork, decoderNetwork, autoencoderDescription, encoderDescription, decoderDescription, autoencoderParamSpecs, describeAutoencoder } from './model/autoencoder-description.js';
-export { defaultUNetConfig, validateUNetConfig, levelResolutions, conditionLength, PAD_TOKEN, type UNetConfig, type TextEncoderConfig } from './model/config.js';
+export { defaultUNetConfig, validateUNetConfig, levelResolutions, conditionLength, PAD_TOKEN, UNET_OPTIONAL_FIELDS, type UNetConfig, type TextEncoderConfig, type CrossAttentionConfig } from './model/config.js';
 export type { F32Tensor, Weights } from './tensor.js';
 
 // Network descriptions (docs/networks.md): a network is written once over a GraphBuilder,
@@ -68,7 +71,7 @@ export { registeredNetwork, isRegisteredNetwork } from './model/networks.js';
 export { trainGraph, LOSS_KINDS, type LossSpec, type TrainGraph } from './train/objective.js';
 
 // ONNX files (writing and reading the protobuf; running them is an engine's job)
-export { exportUNetToOnnx, hwioToOihw, DEFAULT_OPSET, ONNX_UNET_CONFIG_KEY, type OnnxExportOptions } from './onnx/export-unet.js';
+export { exportUNetToOnnx, exportCheckpointToOnnx, hwioToOihw, DEFAULT_OPSET, ONNX_UNET_CONFIG_KEY, type OnnxExportOptions, type CheckpointExportInfo } from './onnx/export-unet.js';
 export { exportGraphToOnnx, type GraphExportOptions } from './onnx/export-graph.js';
 export { OnnxGraph, attr } from './onnx/graph.js';
 export { encodeOnnxModel, decodeOnnxModel, readOnnxMetadata } from './onnx/proto.js';

@@ -10,7 +10,7 @@
 export * from './core.js';
 
 // Shipped models and checkpoints, ready to generate
-export { loadPipeline, createPipeline, tfjsModelFn, ENGINE_NAMES, type Pipeline, type PipelineOptions, type EngineName, type LatentPipeline, type ModelPipeline } from './pipeline.js';
+export { loadPipeline, createPipeline, loadSamplingModel, tfjsModelFn, onnxModelFn, ENGINE_NAMES, type Pipeline, type PipelineOptions, type EngineName, type LatentPipeline, type ModelPipeline, type SamplingModel } from './pipeline.js';
 export { shippedModels, shippedModelDir, resolveModelDir, packageRoot, SHIPPED_MODELS_DIR } from './shipped.js';
 
 // Files: images, GIFs, safetensors, atomic writes
@@ -18,6 +18,8 @@ export { readImage, decodeImage, detectFormat, encodePng, encodeJpeg, writePng, 
 export { writeGif, encodeGif, type GifOptions } from './io/gif.js';
 export { writeFileAtomic } from './io/atomic.js';
 export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, writeSafetensorsSync, type SafetensorsFile, type SafeDtype } from './io/safetensors.js';
+// diffusers pipeline and unet/ folders: reading them (pipeline.ts loads them for sampling) and writing ours (docs/diffusers.md)
+export { findDiffusersFolder, loadDiffusersUNet, loadDiffusersPipeline, diffusersPipelineFiles, diffusersSchedulerConfig, saveDiffusersPipeline, type DiffusersFolder, type DiffusersPipelineOptions, type LoadedDiffusersPipeline, type LoadedDiffusersUNet } from './interop/diffusers-folder.js';
 
 // Data sets
 export { type Dataset, type DatasetSpec, type DatasetName, type LoadedDataset, DATASET_NAMES, loadDataset, loadMnist, MNIST_LABEL_NAMES, loadFashionMnist, FASHION_MNIST_DIR, FASHION_MNIST_LABEL_NAMES, loadImageFolder, type FolderDataset, type FolderOptions, readIdx, parseIdx, type IdxArray, BatchSampler, type SamplerState, epochPermutation, gatherBatch, balancedIndices, evenlySpacedIndices, limitDataset, resizeDataset, convertChannels, subsetDataset, datasetCaptions, folderCaptions, readFolderCaptions, METADATA_FILE, type FolderCaptions,
@@ -28,8 +30,9 @@ export { saveCheckpoint, loadCheckpoint, checkpointDir, loadModelWeights, modelP
   saveCheckpointWith, loadCheckpointWith, loadModelWeightsWith, checkpointKind, DIFFUSION_CODEC, AUTOENCODER_CODEC, CHECKPOINT_PARTS, type ConfigCodec, type CheckpointPart, type ModelWeights } from './train/checkpoint.js';
 export { ProgressBar, type ProgressOptions, type ProgressStream, Ema, formatDuration, formatLoss } from './io/progress.js';
 export { JsonlLog, readLog, type LogRecord } from './train/log.js';
-export { train, learningRate, emaDecayAt, datasetFor, LATENT_CACHE_FILE, type TrainOptions, type TrainResult } from './train/train.js';
-export { runTraining, existingRun, RESUMABLE_SETTINGS, type Stage, type PreparedStage, type StageContext, type RunConfig, type RunOptions as TrainingRunOptions, type RunResult, type ResumableSettings } from './train/run.js';
+export { train, learningRate, emaDecayAt, datasetFor, LATENT_CACHE_FILE, type TrainOptions, type TrainResult, type SplitFrom } from './train/train.js';
+export { createRunTrainer, splitSharedState, type RunTrainer, type ExpertStep } from './train/experts-trainer.js';
+export { runTraining, existingRun, RESUMABLE_SETTINGS, type Stage, type PreparedStage, type StageContext, type RunConfig, type RunStart, type RunOptions as TrainingRunOptions, type RunResult, type ResumableSettings } from './train/run.js';
 
 // Latent diffusion (docs/latent.md): the autoencoder's training, engines and statistics, the latent stage
 export { trainAutoencoder, loadAutoencoder, latentConfigOf, HELDOUT_IMAGES, type AutoencoderTrainOptions, type AutoencoderTrainResult, type LoadedAutoencoder } from './latent/autoencoder.js';
@@ -40,6 +43,7 @@ export { encodeDataset, latentBatch, readLatentCache, writeLatentCache, weightsF
 
 // ONNX Runtime (Node; the fast sampling path)
 export { createOrtModelFn, openOrtSession, ortAvailable, type OrtModelFn, type OrtModelOptions, type OrtSession } from './onnx/runner.js';
+export { createOrtGraphSession, contextModelFn, type OrtGraphSession, type GraphFeed } from './onnx/graph-session.js';
 
 // Sample quality (evaluate and splits don't load tfjs; the classifier does; prompts loads the pipeline; metrics are in core)
 export { evaluateSamples, realFloor, referenceFeatures, fitToClassifier, classAgreement, floorIndices, trainReferenceIndices, type ClassAgreement, type SampleScores, type ImageBatch, type ReferenceFeatures, type EvaluateOptions, type RealFloorOptions } from './eval/evaluate.js';
@@ -54,7 +58,7 @@ export { initEngine, parseBackendName, tfjsNodeAvailable, BACKEND_NAMES, type Ba
 export { createUNet, buildUNet, describeUNet, unetParamCount, unetParamSpecs, type UNet, type UNetApplyOptions } from './model/unet.js';
 export { modelFnFromUNet, loadUNetFromState, type ModelFnOptions } from './model/runner.js';
 export { runGraph, buildTfjsNetwork, type TfjsNetwork, type RunOptions, type TensorInputs } from './net/tfjs.js';
-export { createTrainer, createNetworkTrainer, replicaParams, DEFAULT_MICRO_BATCH, type Trainer, type TrainerState, type TrainBatch, type TrainerOptions, type StepHyper, type TrainTask, type NamedBatch } from './train/trainer.js';
+export { createTrainer, createNetworkTrainer, replicaParams, DEFAULT_MICRO_BATCH, type Trainer, type TrainerState, type TrainBatch, type TrainerOptions, type StepHyper, type StepResult, type TrainTask, type NamedBatch } from './train/trainer.js';
 
 // The explorer (diffuse serve)
 export { startExplorerServer, type ExplorerServer, type ExplorerServerOptions } from './web/server.js';

@@ -87,7 +87,7 @@ function checkT(T: number): void {
 }
 
 /** The β range: given, or DDPM's 1e-4 → 0.02 at T = 1000 with both ends scaled by 1000/T (improved-diffusion). */
-function betaRange(T: number, betaStart?: number, betaEnd?: number): [number, number] {
+export function betaRange(T: number, betaStart?: number, betaEnd?: number): [number, number] {
   for (const [name, v] of [['betaStart', betaStart], ['betaEnd', betaEnd]] as const) {
     if (v !== undefined && !(v > 0 && v < 1)) throw new DiffuseError(`${name} must be in (0, 1), got ${v}`);
   }

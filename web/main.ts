@@ -7,7 +7,7 @@
 import * as ort from 'onnxruntime-web/webgpu';
 import {
   makeSchedule, MAX_T, MIN_T, SCHEDULE_NAMES, qSample, Rng, SAMPLER_NAMES, classCondition, classCount, classPrompt, promptCondition,
-  generateWith, startNoise, latentStage, createOrtWebModelFn, createOrtWebDecoder, resizeAreaFloat,
+  generateWith, startNoise, latentStage, createOrtWebModelFn, createOrtWebDecoder, routeOrtWebModels, expertRange, resizeAreaFloat,
   type Schedule, type ScheduleName, type SamplerName, type Condition, type ModelFn, type DiffuseConfig, type OrtWebModelFn, type OrtWebDecoder,
   type LatentStage, type WebBackendChoice,
 } from 'diffuse-ts/browser';
@@ -316,13 +316,13 @@ ort.env.wasm.numThreads = window.crossOriginIsolated ? Math.max(1, Math.min(4, n
 
 async function download(url: string, what: string): Promise<Uint8Array> {
   const res = await fetch(url);
-  if (!res.ok) throw new Error(`cannot download the ${what} (${await failureDetail(res)})`);
+  if (!res.ok) throw new Error(`cannot download ${what} (${await failureDetail(res)})`);
   return new Uint8Array(await res.arrayBuffer());
 }
 
 /** A latent model's decoder, on the backend the U-Net got (WebGPU falling back to wasm), checked against the config. */
 async function loadDecoder(backend: OrtWebModelFn['backend']): Promise<OrtWebDecoder> {
-  const bytes = await download('api/decoder.onnx', 'decoder');
+  const bytes = await download('api/decoder.onnx', 'the decoder');
   const dec = await createOrtWebDecoder(ort, bytes, { backend: backend === 'wasm' ? 'wasm' : 'auto' });
   const want = latentShape!;
   const [ls, , lc] = dec.latentShape;
@@ -334,9 +334,36 @@ async function loadDecoder(backend: OrtWebModelFn['backend']): Promise<OrtWebDec
   return dec;
 }
 
+/** The networks: the U-Net, and a latent model's decoder (config.latent; never together with experts). */
 async function loadModel(): Promise<Networks> {
+  const net = await loadUNet();
+  if (latentShape === null) return { net, decoder: null };
+  try {
+    return { net, decoder: await loadDecoder(net.backend) };
+  } catch (err) {
+    await net.dispose();
+    throw err;
+  }
+}
+
+/** The U-Net: its one network, or one session per expert (config.experts) routed by t. */
+async function loadUNet(): Promise<OrtWebModelFn> {
   if (config === null) throw new Error('no model config');
-  const bytes = await download('api/model.onnx', 'model');
+  const ex = config.experts;
+  if (ex === undefined) return loadNetwork('api/model.onnx', 'the model');
+  const nets: OrtWebModelFn[] = [];
+  try {
+    for (let k = 0; k < ex.count; k++) nets.push(await loadNetwork(`api/model.onnx?expert=${k}`, `expert ${k} (${expertRange(ex.boundaries, k)})`));
+    return routeOrtWebModels(nets, ex.boundaries);
+  } catch (err) {
+    await Promise.all(nets.map((n) => n.dispose()));
+    throw err;
+  }
+}
+
+async function loadNetwork(url: string, what: string): Promise<OrtWebModelFn> {
+  if (config === null) throw new Error('no model config');
+  const bytes = await download(url, what);
   const choice = revBackendChoice.value as WebBackendChoice;
   let fn: OrtWebModelFn;
   try {
@@ -365,13 +392,7 @@ async function loadModel(): Promise<Networks> {
     await fn.dispose();
     throw new Error(`the ONNX model reads prompts of ${fn.tokenLength} tokens but its config says ${L}`);
   }
-  if (latentShape === null) return { net: fn, decoder: null };
-  try {
-    return { net: fn, decoder: await loadDecoder(fn.backend) };
-  } catch (err) {
-    await fn.dispose();
-    throw err;
-  }
+  return fn;
 }
 
 async function ensureModel(): Promise<Networks> {
@@ -622,8 +643,10 @@ async function start(): Promise<void> {
     const text = cfg.config.model.text;
     const latent = cfg.config.latent;
     const latentInfo = latentShape === null || latent === undefined ? '' : ` · latent diffusion on ${latentShape.join('×')} latents (scaling factor ${latent.scalingFactor.toPrecision(4)})`;
+    const ex = cfg.config.experts;
     modelInfo.textContent = `model: ${cfg.checkpoint} · step ${cfg.step} · ${S}×${S}×${C}${latentInfo} · ${d.schedule} schedule, T = ${d.timesteps}, predicts ${d.prediction}` +
-      (text !== undefined ? ` · text prompts (${text.vocab.length - 1} words)` : nc > 0 ? ` · ${nc} classes` : ' · unconditional');
+      (text !== undefined ? ` · text prompts (${text.vocab.length - 1} words)` : nc > 0 ? ` · ${nc} classes` : ' · unconditional') +
+      (ex !== undefined ? ` · ${ex.count} expert networks (${ex.boundaries.slice(0, -1).map((_, k) => expertRange(ex.boundaries, k)).join(', ')})` : '');
     document.body.dataset['latent'] = String(latentShape !== null);
     if (latentShape !== null) {
       for (const e of document.querySelectorAll('.latent-shape')) e.textContent = latentShape.join('×');

@@ -14,13 +14,15 @@ import { conditionLength } from '../model/config.js';
 import { writeGif } from '../io/gif.js';
 import { ProgressBar } from '../io/progress.js';
 import { classCondition, classCount, promptCondition, resolveClassFor, type Condition } from '../guidance/condition.js';
+import { findDiffusersFolder } from '../interop/diffusers-folder.js';
 
 export const OPTIONS = {
-  checkpoint: { ...CHECKPOINT, defaultText: 'mnist (the shipped MNIST model)' },
-  sampler: SAMPLER,
+  checkpoint: { ...CHECKPOINT, help: `${CHECKPOINT.help}, or a diffusers pipeline or unet/ folder`, defaultText: 'mnist (the shipped MNIST model)' },
+  sampler: { ...SAMPLER, defaultText: "ddim; a diffusers folder: its scheduler's" },
+  'scheduler-config': { type: 'string', arg: 'FILE', help: "diffusers folders: the scheduler_config.json to use (default: the pipeline's scheduler/)" },
   'sampling-steps': SAMPLING_STEPS,
   eta: { type: 'number', min: 0, max: 1, arg: 'X', help: 'DDIM noise: 0 = deterministic, 1 = as much as DDPM', defaultText: '0' },
-  'timestep-spacing': { type: 'choice', choices: TIMESTEP_SPACINGS, default: 'uniform', arg: 'S', help: 'where the steps sit among the T timesteps (docs/samplers.md)' },
+  'timestep-spacing': { type: 'choice', choices: TIMESTEP_SPACINGS, default: 'uniform', arg: 'S', help: 'where the steps sit among the T timesteps (docs/samplers.md)', defaultText: "uniform; a diffusers folder: its scheduler's" },
   karras: { type: 'flag', help: 'Karras et al. noise levels (euler, euler-ancestral, heun, dpm-solver)' },
   n: { type: 'int', min: 1, max: 100000, arg: 'N', help: 'number of images', defaultText: `64; with --class all, 6 per class` },
   seed: SEED,
@@ -37,7 +39,8 @@ export const OPTIONS = {
   'batch-size': SAMPLING_BATCH,
 } as const;
 
-function gifFrames(r: GenerateResult): ImageU8[] {
+/** GIF frames of a recorded reverse process: x_t above, the predicted clean image below, the last frame held. */
+export function gifFrames(r: GenerateResult): ImageU8[] {
   const [n, h, w, c] = r.recordedShape;
   const frames: ImageU8[] = [];
   for (const f of r.frames) {
@@ -56,9 +59,16 @@ export const command = defineCommand({
   name: 'sample',
   description: 'Generate images from a trained model: a grid, optionally each image as a file and the reverse process as a GIF.',
   options: OPTIONS,
-  async run({ values: o }) {
-    const samplerOptions: SamplerSettings = { timestepSpacing: o['timestep-spacing'], ...(o.karras ? { karrasSigmas: true } : {}) };
-    checkSamplerSettings(o.sampler, samplerOptions);
+  async run({ values: o, given }) {
+    // a diffusers folder's scheduler picks the sampler unless --sampler does (checked once it is known)
+    const diffusers = o.checkpoint !== undefined && findDiffusersFolder(o.checkpoint) !== undefined;
+    const userOptions: SamplerSettings = {
+      ...(given.has('timestep-spacing') || !diffusers ? { timestepSpacing: o['timestep-spacing'] } : {}),
+      ...(o.karras ? { karrasSigmas: true } : {}),
+    };
+    if (!diffusers) checkSamplerSettings(o.sampler, userOptions);
+    if (o['scheduler-config'] !== undefined && !diffusers) throw new DiffuseError('--scheduler-config is for diffusers folders (give --checkpoint a diffusers pipeline or unet/ folder)');
+    if (given.has('weights') && diffusers) throw new DiffuseError('--weights chooses between a checkpoint\'s EMA and raw weights; a diffusers folder holds one set');
     if (o.class !== undefined && o.prompt !== undefined) throw new DiffuseError('give --class or --prompt, not both');
     if (o.backend !== undefined && o.engine === 'onnx') throw new DiffuseError('--backend chooses a tfjs backend: use it with --engine tfjs');
     const engine = o.engine ?? (o.backend !== undefined ? 'tfjs' : undefined);
@@ -67,10 +77,17 @@ export const command = defineCommand({
       batchSize: o['batch-size'],
       ...(engine !== undefined ? { engine } : {}),
       ...(o.backend !== undefined ? { backend: o.backend } : {}),
+      diffusers: {
+        ...(given.has('sampler') ? { sampler: o.sampler } : {}),
+        ...(o['scheduler-config'] !== undefined ? { schedulerConfig: o['scheduler-config'] } : {}),
+      },
     });
     try {
       const cfg = pipe.config;
-      const steps = samplingSteps(o['sampling-steps'], o.sampler, cfg.diffusion.timesteps);
+      const sampler = pipe.sampling !== undefined && !given.has('sampler') ? pipe.sampling.sampler : o.sampler;
+      const samplerOptions: SamplerSettings = { ...(pipe.sampling?.samplerOptions ?? {}), ...userOptions };
+      if (diffusers) checkSamplerSettings(sampler, samplerOptions);
+      const steps = samplingSteps(o['sampling-steps'], sampler, cfg.diffusion.timesteps);
       const k = classCount(cfg);
       let n = o.n ?? 64;
       let cols = o.cols;
@@ -96,7 +113,8 @@ export const command = defineCommand({
       const batch = o['batch-size'];
       let bar: ProgressBar | undefined;
       const r = await generateWith(pipe, {
-        sampler: o.sampler,
+        sampler,
+        ...(pipe.sampling !== undefined ? { clip: pipe.sampling.clip } : {}),
         steps,
         n,
         seed: o.seed,
@@ -126,10 +144,11 @@ export const command = defineCommand({
       }
       const guided = (o.prompt !== undefined ? `, prompt '${o.prompt}'` : '') + (condition !== undefined && condition.guidance > 0 ? `, guidance ${condition.guidance}` : '');
       process.stderr.write(
-        `${n} images, ${o.sampler} ${steps} steps${guided}, ${r.seconds.toFixed(1)} s on ${pipe.engine}${pipe.latent !== undefined ? ` (latent ${pipe.latent.shape.join('x')}, decoding included)` : ''} (checkpoint ${pipe.checkpoint}, step ${pipe.step})\n` +
+        `${n} images, ${sampler} ${steps} steps${guided}, ${r.seconds.toFixed(1)} s on ${pipe.engine}${pipe.latent !== undefined ? ` (latent ${pipe.latent.shape.join('x')}, decoding included)` : ''} ` +
+          `(${pipe.sampling !== undefined ? `diffusers folder ${pipe.checkpoint}, its ${pipe.sampling.className}` : `checkpoint ${pipe.checkpoint}, step ${pipe.step}`})\n` +
           `wrote ${wrote.join(', ')}\n`,
       );
-      if (engine === undefined && pipe.engine.startsWith('tfjs')) {
+      if (engine === undefined && pipe.engine.startsWith('tfjs') && !pipe.engine.startsWith('tfjs-native')) {
         process.stderr.write('note: onnxruntime-node is not installed (its install step may have failed: see the README\'s Install), so this ran on tfjs, about 10× slower\n');
       }
     } finally {

@@ -1,8 +1,9 @@
 /** `diffuse train`: flags -> DiffuseConfig -> train(), with Ctrl-C saving a checkpoint. */
 import { resolve } from 'node:path';
 import { defineCommand } from './command.js';
-import { type Values } from './options.js';
-import { defaultConfig, type DiffuseConfig, type DeepPartial, LATENT_POSTERIORS, type LatentConfig } from '../config.js';
+import { type OptionTable, type Values } from './options.js';
+import { defaultConfig, withExperts, type DiffuseConfig, type DeepPartial, LATENT_POSTERIORS, type LatentConfig } from '../config.js';
+import { EXPERT_SPLITS, expertRange, MAX_EXPERTS, SPLIT_OPTIMIZERS } from '../diffusion/experts.js';
 import { SCHEDULE_NAMES } from '../schedule.js';
 import { PREDICTION_TYPES } from '../diffusion/types.js';
 import { train, type ResumableSettings } from '../train/train.js';
@@ -34,15 +35,23 @@ export const OPTIONS = {
   'base-channels': { type: 'int', min: 1, max: 1024, arg: 'N', help: 'U-Net channels at full resolution', defaultText: String(base.model.baseChannels) },
   'channel-mults': { type: 'int-list', min: 1, max: 64, maxLength: 6, arg: 'LIST', help: 'channel multiplier per resolution level', defaultText: base.model.channelMults.join(',') },
   'res-blocks': { type: 'int', min: 1, max: 8, arg: 'N', help: 'residual blocks per level', defaultText: String(base.model.numResBlocks) },
+  groups: { type: 'int', min: 1, max: 1024, arg: 'N', help: 'GroupNorm groups (must divide the channels of every level)', defaultText: String(base.model.groups) },
   attention: { type: 'int-list', min: 1, max: 1024, maxLength: 6, allowNone: true, arg: 'LIST', help: "resolutions with self-attention (and, for --text, cross-attention) blocks besides the middle block's; none = middle block only", defaultText: 'the lowest level, 7 for 28 px' },
   dropout: { type: 'number', min: 0, max: 1, exclusive: 'max', arg: 'X', help: 'dropout in the residual blocks', defaultText: '0' },
   conditional: { type: 'flag', help: 'class-conditional (the classes come from the data set) for classifier-free guidance' },
   'cond-dropout': { type: 'number', min: 0, max: 1, exclusive: 'max', arg: 'P', help: 'rate at which the condition is dropped in training (for guidance)', defaultText: String(d.condDropout) },
   text: { type: 'flag', help: 'text-conditioned: a small text encoder over the data set\'s captions (emoji, a captioned folder) or captions made from the class names (mnist, fashion-mnist: "a photo of an ankle boot"), cross-attention in the U-Net' },
   'text-dim': { type: 'int', min: 1, max: 4096, arg: 'N', help: 'width of the text encoder (with --text)', defaultText: '64' },
+  experts: { type: 'int', min: 1, max: MAX_EXPERTS, default: 1, arg: 'K', help: 'K expert U-Nets, each owning a range of timesteps and trained on its share of every batch (1 = one network shared by every step); sampling hands each step to the expert owning its t' },
+  'expert-split': { type: 'choice', choices: EXPERT_SPLITS, default: 't', arg: 'S', help: 'how the experts\' timestep ranges are placed: t (equal widths in t) or snr (equal widths in log-SNR)' },
+  'split-from': { type: 'string', arg: 'DIR', help: 'eDiff-I\'s recipe: copy the single network trained in DIR into --experts K experts that continue its run (its step, data order, config) to --train-steps, in a new --out folder' },
+  'split-optimizer': { type: 'choice', choices: SPLIT_OPTIMIZERS, default: 'copy', arg: 'O', help: 'with --split-from: the experts inherit the shared network\'s Adam moments (copy) or start with fresh ones' },
 } as const;
 
 type TrainValues = Values<typeof OPTIONS>;
+
+/** Besides the resumable options, what --split-from takes (the rest of the config is the shared run's). */
+const SPLIT_FLAGS: readonly string[] = ['split-from', 'experts', 'expert-split', 'split-optimizer', 'out', 'overwrite'];
 
 const LABEL_NAMES: Record<string, readonly string[]> = { mnist: MNIST_LABEL_NAMES, 'fashion-mnist': FASHION_MNIST_LABEL_NAMES };
 
@@ -69,6 +78,7 @@ export function configFromFlags(o: TrainValues, latent?: LatentConfig): DiffuseC
       ...opt('baseChannels', o['base-channels']),
       ...opt('channelMults', o['channel-mults']),
       ...opt('numResBlocks', o['res-blocks']),
+      ...opt('groups', o.groups),
       ...opt('attentionResolutions', o.attention),
       ...opt('dropout', o.dropout),
       // the number of classes is taken from the data set when training starts (folders: their subfolders)
@@ -77,7 +87,7 @@ export function configFromFlags(o: TrainValues, latent?: LatentConfig): DiffuseC
     train: { ...trainFlags(o), ...opt('condDropout', o['cond-dropout']) },
     ...(latent !== undefined ? { latent: { ...latent, ...(o['latent-posterior'] !== undefined ? { posterior: o['latent-posterior'] } : {}) } } : {}),
   };
-  const config = defaultConfig(overrides);
+  const config = withExperts(defaultConfig(overrides), o.experts, o['expert-split']);
   if (!o.text) {
     if (o['text-dim'] !== undefined) throw new DiffuseError('--text-dim needs --text');
     return config;
@@ -98,7 +108,22 @@ current step, saves a checkpoint and exits (130, or 143); a second Ctrl-C quits 
 once, leaving the last checkpoint intact. One run per folder at a time.`,
   options: OPTIONS,
   async run({ values: o, given }) {
-    const overrides: ResumableSettings = o.resume === undefined ? {} : resumeOverrides(OPTIONS, given, o);
+    const splitFrom = o['split-from'];
+    let overrides: ResumableSettings = {};
+    if (splitFrom !== undefined) {
+      const table: OptionTable = OPTIONS;
+      const fixed = [...given].filter((n) => table[n]?.resumable !== true && !SPLIT_FLAGS.includes(n));
+      if (fixed.length > 0) throw new DiffuseError(`--split-from takes the config of the shared network's run: ${fixed.map((n) => `--${n}`).join(', ')} cannot change`);
+      if (o.resume !== undefined) throw new DiffuseError('--resume continues a run, --split-from starts one from a shared network: give one of them');
+      if (o.experts < 2) throw new DiffuseError('--split-from needs --experts K with K ≥ 2 (the number of experts to split the shared network into)');
+      if (o['train-steps'] === undefined) throw new DiffuseError('--split-from needs --train-steps N: the total steps, shared and expert together (above the shared run\'s step)');
+      if (o.out === undefined) throw new DiffuseError('--split-from needs --out DIR: the experts\' run folder (the shared network\'s run is left as it is)');
+      // the resumable settings it changes, as for --resume (the split flags themselves are checked above)
+      overrides = resumeOverrides(OPTIONS, new Set([...given].filter((n) => !SPLIT_FLAGS.includes(n))), o);
+    } else {
+      if (given.has('split-optimizer')) throw new DiffuseError('--split-optimizer needs --split-from DIR');
+      if (o.resume !== undefined) overrides = resumeOverrides(OPTIONS, given, o);
+    }
     // --latent: the autoencoder's checkpoint (config, EMA weights, scaling factor), read before anything is trained
     const ae = o.latent !== undefined ? await loadAutoencoder(o.latent) : undefined;
     const config = configFromFlags(o, ae !== undefined ? latentConfigOf(ae, o.latent!) : undefined);
@@ -106,10 +131,13 @@ once, leaving the last checkpoint intact. One run per folder at a time.`,
     const { result, code } = await withStopSignals((signal) => train({
       config,
       ...runFlagOptions(o, outDir, overrides, signal),
+      ...(splitFrom !== undefined ? { splitFrom: { dir: splitFrom, experts: o.experts, split: o['expert-split'], optimizer: o['split-optimizer'] }, overrides } : {}),
       ...(ae !== undefined ? { autoencoder: ae.weights } : {}),
       onStart: (c, resumedAt) => {
         if (resumedAt !== undefined) return;
         process.stderr.write(`${describeUNet(c.model)}\n`);
+        const ex = c.experts;
+        if (ex !== undefined) process.stderr.write(`× ${ex.count} experts: ${ex.boundaries.slice(0, -1).map((_, k) => expertRange(ex.boundaries, k)).join(', ')} (${ex.split} split${ex.init.kind === 'split' ? `, from the shared network at step ${ex.init.sharedSteps}` : ''})\n`);
         if (c.latent !== undefined) process.stderr.write(`latent diffusion: ${describeAutoencoder(c.latent.autoencoder).split('\n')[0]}, latents scaled by ${c.latent.scalingFactor.toPrecision(4)} (${c.latent.posterior})\n`);
       },
       sampleGrid: writeSampleGrid,

@@ -106,17 +106,22 @@ export interface TrainingBatch {
   readonly noise: Float32Array;
 }
 
-/** Draw t ~ U{0..T−1} per image and ε ~ N(0, I) from `rng`; build (x_t, t, target). */
+/**
+ * Draw t ~ U{0..T−1} per image (unless the timesteps are given, e.g. the
+ * stratified draw of diffusion/experts.ts) and ε ~ N(0, I) from `rng`; build (x_t, t, target).
+ */
 export function makeTrainingBatch(
   schedule: Schedule,
   prediction: PredictionType,
   x0Batch: Float32Array,
   shape: Shape4,
   rng: Rng,
+  timesteps?: Int32Array,
 ): TrainingBatch {
   const size = checkShape(shape, x0Batch.length, 'training batch');
-  const t = new Int32Array(shape[0]);
-  for (let i = 0; i < t.length; i++) t[i] = rng.int(schedule.T);
+  if (timesteps !== undefined && timesteps.length !== shape[0]) throw new DiffuseError(`training batch: ${timesteps.length} timesteps for ${shape[0]} images`);
+  const t = timesteps ?? new Int32Array(shape[0]);
+  if (timesteps === undefined) for (let i = 0; i < t.length; i++) t[i] = rng.int(schedule.T);
   const noise = rng.normalArray(size);
   const xt = qSample(schedule, x0Batch, t, noise);
   const target = trainingTarget(schedule, prediction, x0Batch, noise, xt, t);

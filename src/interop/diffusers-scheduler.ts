@@ -130,8 +130,10 @@ class Fields {
   }
 }
 
-const PREDICTIONS: { readonly [k: string]: PredictionType } = { epsilon: 'epsilon', sample: 'x0', v_prediction: 'v' };
-const BETA_SCHEDULES: { readonly [k: string]: ScheduleName } = {
+/** diffusers' prediction_type values and ours. */
+export const PREDICTIONS: { readonly [k: string]: PredictionType } = { epsilon: 'epsilon', sample: 'x0', v_prediction: 'v' };
+/** diffusers' beta_schedule values and ours. */
+export const BETA_SCHEDULES: { readonly [k: string]: ScheduleName } = {
   linear: 'linear',
   scaled_linear: 'scaled-linear',
   squaredcos_cap_v2: 'cosine',

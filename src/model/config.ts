@@ -38,7 +38,43 @@ export interface UNetConfig {
    * (all pad tokens) is the unconditional input for classifier-free guidance.
    */
   text?: TextEncoderConfig;
+
+  // ---- Options in which diffusers' UNet2DModel / UNet2DConditionModel differ
+  // from this U-Net (interop/diffusers-unet.ts reads and writes them). Absent =
+  // this project's own choice, so older checkpoints keep their meaning.
+
+  /** Sinusoidal time embedding: cos first (diffusers' flip_sin_to_cos), frequency shift. Default sin first, shift 1. */
+  sinusoid?: { flipSinToCos: boolean; freqShift: number };
+  /** Epsilon of every GroupNorm of the res and attention blocks and the output norm (default 1e-5). */
+  normEps?: number;
+  /** Attention heads per level (the middle block uses the last level's); default one head everywhere. */
+  attentionHeads?: number[];
+  /** Stride-2 downsampling: 'same' (TensorFlow's rule, pad after; diffusers' downsample_padding 0) or 'symmetric' (pad 1 all round; diffusers' 1). Default 'same'. */
+  downsamplePadding?: 'same' | 'symmetric';
+  /** Resolutions with attention on the way up, when they differ from the way down (attentionResolutions). */
+  upAttentionResolutions?: number[];
+  /** Attention in the middle block (default true; diffusers' add_attention). */
+  midAttention?: boolean;
+  /**
+   * diffusers' UNet2DConditionModel: an external conditioning sequence (its
+   * encoder_hidden_states, e.g. CLIP's, the graph input `context` [N, L, D])
+   * attended to by transformer blocks (net/blocks.ts spatialTransformer) in
+   * place of the self-attention blocks. Exclusive with `text`.
+   */
+  crossAttention?: CrossAttentionConfig;
 }
+
+export interface CrossAttentionConfig {
+  /** Width D of the context (diffusers' cross_attention_dim). */
+  contextDim: number;
+  /** Length L of the context (77 for CLIP). */
+  contextLength: number;
+  /** Dense projections into and out of the transformer (true) or 1x1 convolutions (false; diffusers' use_linear_projection). */
+  linearProjection: boolean;
+}
+
+/** The optional UNetConfig fields above (config.json's model.* keys that may be absent). */
+export const UNET_OPTIONAL_FIELDS = ['text', 'sinusoid', 'normEps', 'attentionHeads', 'downsamplePadding', 'upAttentionResolutions', 'midAttention', 'crossAttention'] as const;
 
 /** The text encoder's shape and vocabulary (saved in every checkpoint, so a checkpoint can tokenize prompts). */
 export interface TextEncoderConfig {
@@ -147,7 +183,53 @@ export function validateUNetConfig(c: UNetConfig): UNetConfig {
     throw new DiffuseError(`UNetConfig.numClasses must be an integer >= 0, got ${String(c.numClasses)}`);
   }
   if (c.text !== undefined) validateTextConfig(c.text, c.numClasses);
+  validateVariant(c);
   return c;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The diffusers-style options (absent = ours). */
+function validateVariant(c: UNetConfig): void {
+  const levels = c.channelMults.length;
+  const chans = c.channelMults.map((m) => m * c.baseChannels);
+  if (c.sinusoid !== undefined) {
+    const s: unknown = c.sinusoid;
+    if (!isObject(s) || typeof s['flipSinToCos'] !== 'boolean' || typeof s['freqShift'] !== 'number' || !Number.isFinite(s['freqShift'])) {
+      throw new DiffuseError('UNetConfig.sinusoid must be {flipSinToCos: true|false, freqShift: number}');
+    }
+    if (s['freqShift'] >= c.baseChannels / 2) throw new DiffuseError(`UNetConfig.sinusoid.freqShift must be < baseChannels/2 = ${c.baseChannels / 2}, got ${s['freqShift']}`);
+  }
+  if (c.normEps !== undefined && !(typeof c.normEps === 'number' && c.normEps > 0 && c.normEps < 1)) {
+    throw new DiffuseError(`UNetConfig.normEps must be a number in (0, 1), got ${String(c.normEps)}`);
+  }
+  if (c.attentionHeads !== undefined) {
+    if (!Array.isArray(c.attentionHeads) || c.attentionHeads.length !== levels) throw new DiffuseError(`UNetConfig.attentionHeads must list one head count per level (${levels})`);
+    c.attentionHeads.forEach((h, i) => {
+      positiveInt(h, `attentionHeads[${i}]`);
+      if ((chans[i] as number) % h !== 0) throw new DiffuseError(`UNetConfig.attentionHeads[${i}] = ${h} does not divide the level's ${chans[i]} channels`);
+    });
+  }
+  if (c.downsamplePadding !== undefined && c.downsamplePadding !== 'same' && c.downsamplePadding !== 'symmetric') {
+    throw new DiffuseError(`UNetConfig.downsamplePadding must be 'same' or 'symmetric', got ${String(c.downsamplePadding)}`);
+  }
+  if (c.upAttentionResolutions !== undefined) {
+    if (!Array.isArray(c.upAttentionResolutions)) throw new DiffuseError('UNetConfig.upAttentionResolutions must be an array');
+    const res = levelResolutions(c);
+    for (const r of c.upAttentionResolutions) {
+      if (!res.includes(r)) throw new DiffuseError(`UNetConfig.upAttentionResolutions: ${String(r)} is not a level resolution (levels: ${res.join(', ')})`);
+    }
+  }
+  if (c.midAttention !== undefined && typeof c.midAttention !== 'boolean') throw new DiffuseError(`UNetConfig.midAttention must be true or false, got ${String(c.midAttention)}`);
+  if (c.crossAttention !== undefined) {
+    const x: unknown = c.crossAttention;
+    if (!isObject(x) || typeof x['linearProjection'] !== 'boolean') throw new DiffuseError('UNetConfig.crossAttention must be {contextDim, contextLength, linearProjection}');
+    positiveInt(x['contextDim'], 'crossAttention.contextDim');
+    positiveInt(x['contextLength'], 'crossAttention.contextLength');
+    if (c.text !== undefined) throw new DiffuseError('UNetConfig: a model attends to its own text encoder (text) or to an external context (crossAttention), not both');
+  }
 }
 
 function validateTextConfig(t: TextEncoderConfig, numClasses: number): void {

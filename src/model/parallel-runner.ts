@@ -10,6 +10,9 @@
  * `createParallelRunner` takes any registered network (model/networks.ts:
  * the workers rebuild it from its kind and config) and returns its named
  * outputs; `createParallelModelFn` is the U-Net's ModelFn on top of it.
+ * Several weight sets of one network (expert networks, diffusion/experts.ts)
+ * share the workers: each worker holds every set, each call names one
+ * (`createParallelModelFns`: one ModelFn per set).
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -25,11 +28,11 @@ import { unetModelFn } from './runner.js';
 import { unetNetwork } from './unet-description.js';
 import type { RunnerInit, RunnerReply, RunnerRequest } from './runner-worker.js';
 
-/** What the workers hold: a network kind, its config and its weights. */
+/** What the workers hold: a network kind, its config and its weights (or several sets of them: run's `net` picks one). */
 export interface NetworkWeights<C> {
   readonly network: NetworkDef<C>;
   readonly config: C;
-  readonly params: Weights;
+  readonly params: Weights | readonly Weights[];
 }
 
 export interface ParallelOptions {
@@ -41,14 +44,21 @@ export interface ParallelOptions {
 }
 
 export interface ParallelRunner {
-  /** Every output of the network for the n rows of `inputs` (by input name; optional inputs may be absent). */
-  run(n: number, inputs: BatchArrays): Promise<Record<string, Float32Array>>;
+  /** Every output of the network (weight set `net`, default 0) for the n rows of `inputs` (by input name; optional inputs may be absent). */
+  run(n: number, inputs: BatchArrays, net?: number): Promise<Record<string, Float32Array>>;
   readonly workers: number;
   dispose(): Promise<void>;
 }
 
 export interface ParallelModelFn {
   readonly model: ModelFn;
+  readonly workers: number;
+  dispose(): Promise<void>;
+}
+
+export interface ParallelModelFns {
+  /** One ModelFn per weight set, all on the same workers. */
+  readonly models: readonly ModelFn[];
   readonly workers: number;
   dispose(): Promise<void>;
 }
@@ -61,6 +71,8 @@ export async function createParallelRunner<C>(net: NetworkWeights<C>, opts: Para
     throw new DiffuseError(`network kind '${net.network.kind}' is not registered (model/networks.ts), so worker threads cannot rebuild it`);
   }
   const graph = networkGraph(net.network, net.config);
+  const sets: readonly Weights[] = isWeightSets(net.params) ? net.params : [net.params];
+  if (sets.length === 0) throw new DiffuseError('no weights for the model workers');
   const nativeThreads = Math.max(1, Math.floor(availableParallelism() / k));
   const url = new URL('./runner-worker.js', import.meta.url);
   const pending = new Map<number, { resolve: (y: Record<string, Float32Array>) => void; reject: (e: Error) => void }>();
@@ -74,7 +86,7 @@ export async function createParallelRunner<C>(net: NetworkWeights<C>, opts: Para
   const ready: Array<Promise<void>> = [];
   for (let i = 0; i < k; i++) {
     const init: RunnerInit = {
-      kind: net.network.kind, config: net.config, params: net.params, backend: opts.backend, nativeThreads, batchSize: opts.batchSize ?? 64,
+      kind: net.network.kind, config: net.config, params: [...sets], backend: opts.backend, nativeThreads, batchSize: opts.batchSize ?? 64,
     };
     const w = new Worker(url, { workerData: init });
     ready.push(new Promise((resolve, reject) => {
@@ -109,13 +121,14 @@ export async function createParallelRunner<C>(net: NetworkWeights<C>, opts: Para
       (threads[i] as Worker).postMessage({ ...req, id } satisfies RunnerRequest);
     });
   };
-  const run = async (n: number, inputs: BatchArrays): Promise<Record<string, Float32Array>> => {
+  const run = async (n: number, inputs: BatchArrays, netIndex = 0): Promise<Record<string, Float32Array>> => {
     if (!Number.isInteger(n) || n < 1) throw new DiffuseError(`row count must be a positive integer, got ${String(n)}`);
+    if (!Number.isInteger(netIndex) || netIndex < 0 || netIndex >= sets.length) throw new DiffuseError(`weight set ${String(netIndex)} of ${sets.length}`);
     const chunk = Math.ceil(n / k);
     const parts: Array<Promise<Record<string, Float32Array>>> = [];
     for (let i = 0, s = 0; s < n; i++, s += chunk) {
       const e = Math.min(n, s + chunk);
-      parts.push(call(i, { n: e - s, inputs: sliceRows(graph, inputs, s, e, true) }));
+      parts.push(call(i, { n: e - s, net: netIndex, inputs: sliceRows(graph, inputs, s, e, true) }));
     }
     const ys = await Promise.all(parts);
     const out: Record<string, Float32Array> = {};
@@ -131,9 +144,19 @@ export async function createParallelRunner<C>(net: NetworkWeights<C>, opts: Para
   return { run, workers: k, dispose };
 }
 
+function isWeightSets(p: Weights | readonly Weights[]): p is readonly Weights[] {
+  return Array.isArray(p);
+}
+
 /** The U-Net's ModelFn with each call's images split between worker threads. */
 export async function createParallelModelFn(config: UNetConfig, params: Weights, opts: ParallelOptions): Promise<ParallelModelFn> {
+  const { models, workers, dispose } = await createParallelModelFns(config, [params], opts);
+  return { model: models[0]!, workers, dispose };
+}
+
+/** The U-Net's ModelFn of each weight set (expert networks), all on the same workers, each call's images split between them. */
+export async function createParallelModelFns(config: UNetConfig, params: readonly Weights[], opts: ParallelOptions): Promise<ParallelModelFns> {
   const runner = await createParallelRunner({ network: unetNetwork, config, params }, opts);
-  const model = unetModelFn(config, async (n, inputs) => (await runner.run(n, inputs))['out'] as Float32Array);
-  return { model, workers: runner.workers, dispose: runner.dispose };
+  const models = params.map((_, k) => unetModelFn(config, async (n, inputs) => (await runner.run(n, inputs, k))['out'] as Float32Array));
+  return { models, workers: runner.workers, dispose: runner.dispose };
 }

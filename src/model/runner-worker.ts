@@ -1,7 +1,7 @@
 /**
  * Worker thread of createParallelRunner (parallel-runner.ts): one registered
- * network (model/networks.ts) with its weights on its own engine instance,
- * evaluated on the rows it is sent.
+ * network (model/networks.ts) with its weights (one or more sets: expert
+ * networks) on its own engine instance, evaluated on the rows it is sent.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { BackendName } from '../engine/backend.js';
@@ -12,7 +12,8 @@ export interface RunnerInit {
   /** The network kind (model/networks.ts) and its config, checked by the kind's own validate. */
   kind: string;
   config: unknown;
-  params: Weights;
+  /** One set of weights per network of this kind and config (several: expert networks); requests name one. */
+  params: Weights[];
   backend: BackendName;
   /** Threads of the native engine's kernels in this worker. */
   nativeThreads: number;
@@ -20,7 +21,7 @@ export interface RunnerInit {
   batchSize: number;
 }
 
-export interface RunnerRequest { id: number; n: number; inputs: BatchArrays }
+export interface RunnerRequest { id: number; n: number; inputs: BatchArrays; /** Which weight set of RunnerInit.params. */ net: number }
 
 export type RunnerReply =
   | { kind: 'ready' }
@@ -39,8 +40,14 @@ async function main(): Promise<void> {
     const engine = await initEngine({ backend: init.backend });
     if (engine.backend === 'native') (await import('../engine/native.js')).setNativeThreads(init.nativeThreads);
     const def = registeredNetwork(init.kind);
-    const net = buildTfjsNetwork(networkGraph(def, init.config), init.params, def.title);
+    const graph = networkGraph(def, init.config);
+    const nets = init.params.map((p) => buildTfjsNetwork(graph, p, def.title));
     port.on('message', (req: RunnerRequest) => {
+      const net = nets[req.net];
+      if (net === undefined) {
+        port.postMessage({ kind: 'error', id: req.id, message: `no weight set ${req.net} (the worker holds ${nets.length})` } satisfies RunnerReply);
+        return;
+      }
       runRows(net, req.n, req.inputs, init.batchSize).then(
         (outputs) => port.postMessage({ kind: 'out', id: req.id, outputs } satisfies RunnerReply, Object.values(outputs).map((y) => y.buffer as ArrayBuffer)),
         (err: unknown) => port.postMessage({ kind: 'error', id: req.id, message: err instanceof Error ? err.message : String(err) } satisfies RunnerReply),

@@ -17,9 +17,14 @@
  * ResBlock(x) = skip(x) + conv3x3(dropout(silu(GN(conv3x3(silu(GN(x))) + dense(silu(temb))))))
  * (the blocks: net/blocks.ts)
  *
+ * The optional fields of UNetConfig (sinusoid, normEps, attentionHeads,
+ * downsamplePadding, upAttentionResolutions, midAttention, crossAttention)
+ * make the same walk diffusers' UNet2DModel / UNet2DConditionModel
+ * (interop/diffusers-unet.ts, docs/diffusers.md); absent, it is the walk above.
+ *
  * Parameter names are stable and sorted, e.g. 'down.0.res.1.conv1.kernel'.
  */
-import { attentionBlock, conv, dense, downsample, embed, norm, resBlock, timestepMlp, upsample } from '../net/blocks.js';
+import { attentionBlock, conv, dense, downsample, embed, norm, resBlock, spatialTransformer, timestepMlp, upsample } from '../net/blocks.js';
 import { BATCH, type GraphBuilder, type ParamSpec, shapeSize, type Value } from '../net/graph.js';
 import { type NetworkDef, networkGraph, networkParamSpecs } from '../net/network.js';
 import { textEncoder } from '../text/encoder.js';
@@ -29,10 +34,11 @@ import { type UNetConfig, levelResolutions, validateUNetConfig } from './config.
 export function unetDescription(b: GraphBuilder, c: UNetConfig): { out: Value } {
   const S = c.imageSize;
   const tdim = 4 * c.baseChannels;
+  const eps = c.normEps !== undefined ? { eps: c.normEps } : {};
   const x = b.input({ name: 'x', dtype: 'float32', shape: [BATCH, S, S, c.inChannels], doc: 'images x_t, NHWC' });
   const t = b.input({ name: 't', dtype: 'float32', shape: [BATCH], doc: 'timestep index per image' });
 
-  let emb = timestepMlp(b, 'temb', t, { dim: c.baseChannels }, tdim);
+  let emb = timestepMlp(b, 'temb', t, { dim: c.baseChannels, ...(c.sinusoid ?? {}) }, tdim);
   if (c.numClasses > 0) {
     const classes = b.input({
       name: 'classes', dtype: 'int32', shape: [BATCH], max: c.numClasses, fill: c.numClasses,
@@ -49,44 +55,57 @@ export function unetDescription(b: GraphBuilder, c: UNetConfig): { out: Value } 
     context = textEncoder(b, 'text', c.text, tokens);
     emb = b.add(emb, dense(b, 'text.pool', b.meanTokens(context, 'text/mean'), tdim), 'temb/add_text');
   }
+  const xa = c.crossAttention;
+  const external = xa === undefined ? undefined : b.input({
+    name: 'context', dtype: 'float32', shape: [BATCH, xa.contextLength, xa.contextDim],
+    doc: "conditioning sequence (diffusers' encoder_hidden_states, e.g. a text encoder's output)",
+  });
   const embAct = b.silu(emb, 'temb.act');
 
-  const res = (name: string, h: Value, out: number): Value => resBlock(b, name, h, embAct, { out, groups: c.groups, dropout: c.dropout });
-  // Self-attention, then (text models) cross-attention to the prompt.
-  const attn = (level: string, i: number, h: Value): Value => {
-    const a = attentionBlock(b, `${level}.attn.${i}`, h, { groups: c.groups });
+  const res = (name: string, h: Value, out: number): Value => resBlock(b, name, h, embAct, { out, groups: c.groups, dropout: c.dropout, ...eps });
+  const heads = (l: number): number => c.attentionHeads?.[l] ?? 1;
+  // Self-attention, then (text models) cross-attention to the prompt; or
+  // (crossAttention) a transformer block attending to the external context.
+  const attn = (level: string, i: number, h: Value, l: number): Value => {
+    if (external !== undefined && xa !== undefined) {
+      return spatialTransformer(b, `${level}.transformer.${i}`, h, { context: external, heads: heads(l), groups: c.groups, linearProjection: xa.linearProjection });
+    }
+    const a = attentionBlock(b, `${level}.attn.${i}`, h, { groups: c.groups, heads: heads(l), ...eps });
     return context === undefined ? a : attentionBlock(b, `${level}.xattn.${i}`, a, { groups: c.groups, context });
   };
   const chans = c.channelMults.map((m) => m * c.baseChannels);
-  const attnAt = levelResolutions(c).map((r) => c.attentionResolutions.includes(r));
+  const resolutions = levelResolutions(c);
+  const attnDown = resolutions.map((r) => c.attentionResolutions.includes(r));
+  const attnUp = resolutions.map((r) => (c.upAttentionResolutions ?? c.attentionResolutions).includes(r));
+  const padding = c.downsamplePadding === 'symmetric' ? [1, 1, 1, 1] as const : 'same';
 
   let h = conv(b, 'conv_in', x, { out: c.baseChannels });
   const skips: Value[] = [h];
   chans.forEach((lc, l) => {
     for (let i = 0; i < c.numResBlocks; i++) {
       h = res(`down.${l}.res.${i}`, h, lc);
-      if (attnAt[l] === true) h = attn(`down.${l}`, i, h);
+      if (attnDown[l] === true) h = attn(`down.${l}`, i, h, l);
       skips.push(h);
     }
     if (l < chans.length - 1) {
-      h = downsample(b, `down.${l}.downsample`, h);
+      h = downsample(b, `down.${l}.downsample`, h, padding);
       skips.push(h);
     }
   });
   const midCh = chans[chans.length - 1] as number;
   h = res('mid.res.0', h, midCh);
-  h = attn('mid', 0, h);
+  if (c.midAttention !== false) h = attn('mid', 0, h, chans.length - 1);
   h = res('mid.res.1', h, midCh);
   for (let l = chans.length - 1; l >= 0; l--) {
     for (let i = 0; i <= c.numResBlocks; i++) {
       const s = skips.pop();
       if (s === undefined) throw new Error('skip stack underflow');
       h = res(`up.${l}.res.${i}`, b.concat([h, s], `up.${l}.res.${i}/concat`), chans[l] as number);
-      if (attnAt[l] === true) h = attn(`up.${l}`, i, h);
+      if (attnUp[l] === true) h = attn(`up.${l}`, i, h, l);
     }
     if (l > 0) h = upsample(b, `up.${l}.upsample`, h);
   }
-  h = norm(b, 'out.norm', h, { groups: c.groups, silu: true });
+  h = norm(b, 'out.norm', h, { groups: c.groups, silu: true, ...eps });
   return { out: conv(b, 'out.conv', h, { out: c.outChannels, init: 'zeros' }) };
 }
 

@@ -32,10 +32,11 @@ export function conv(b: GraphBuilder, name: string, x: Value, o: ConvOptions): V
   return b.conv2d(x, w, bias, { ...(o.stride !== undefined ? { stride: o.stride } : {}), ...(o.pad !== undefined ? { pad: o.pad } : {}) }, name);
 }
 
-/** Dense layer over the last axis: `${name}.kernel` [in,out], `${name}.bias` [out]. */
-export function dense(b: GraphBuilder, name: string, x: Value, out: number): Value {
+/** Dense layer over the last axis: `${name}.kernel` [in,out], `${name}.bias` [out] (unless `bias: false`). */
+export function dense(b: GraphBuilder, name: string, x: Value, out: number, o: { bias?: boolean } = {}): Value {
   const i = width(x);
-  return b.linear(x, b.param(`${name}.kernel`, [i, out], { fanIn: i }), b.param(`${name}.bias`, [out], 'zeros'), name);
+  const bias = o.bias === false ? undefined : b.param(`${name}.bias`, [out], 'zeros');
+  return b.linear(x, b.param(`${name}.kernel`, [i, out], { fanIn: i }), bias, name);
 }
 
 export interface NormOptions {
@@ -94,6 +95,8 @@ export interface AttentionOptions {
   /** Keys and values come from here (cross-attention); default: from x itself (self-attention). */
   context?: Value;
   heads?: number;
+  /** Biases on the q, k, v projections (default true; diffusers' transformer blocks have none). */
+  qkvBias?: boolean;
 }
 
 /**
@@ -104,12 +107,13 @@ export interface AttentionOptions {
  */
 export function attention(b: GraphBuilder, name: string, x: Value, o: AttentionOptions = {}): Value {
   const d = width(x);
+  const bias = { bias: o.qkvBias !== false };
   let q: Value, k: Value, v: Value;
   if (o.context === undefined) {
-    [q, k, v] = b.split(dense(b, `${name}.qkv`, x, 3 * d), [d, d, d], `${name}/split`) as [Value, Value, Value];
+    [q, k, v] = b.split(dense(b, `${name}.qkv`, x, 3 * d, bias), [d, d, d], `${name}/split`) as [Value, Value, Value];
   } else {
-    q = dense(b, `${name}.q`, x, d);
-    [k, v] = b.split(dense(b, `${name}.kv`, o.context, 2 * d), [d, d], `${name}/split`) as [Value, Value];
+    q = dense(b, `${name}.q`, x, d, bias);
+    [k, v] = b.split(dense(b, `${name}.kv`, o.context, 2 * d, bias), [d, d], `${name}/split`) as [Value, Value];
   }
   const a = b.attention(q, k, v, o.heads !== undefined ? { heads: o.heads } : {}, name);
   return dense(b, `${name}.proj`, a, d);
@@ -125,6 +129,63 @@ export function attentionBlock(b: GraphBuilder, name: string, x: Value, o: Atten
   const tokens = b.toTokens(norm(b, `${name}.norm`, x, { groups: o.groups, ...(o.eps !== undefined ? { eps: o.eps } : {}) }), `${name}/tokens`);
   const a = attention(b, name, tokens, o);
   return b.add(x, b.toImage(a, h, w, `${name}/unflatten`), name);
+}
+
+/** LayerNorm over the last axis with `${name}.gamma` (ones) and `${name}.beta` (zeros). */
+export function layerNorm(b: GraphBuilder, name: string, x: Value, o: { eps?: number } = {}): Value {
+  const d = width(x);
+  return b.layerNorm(x, b.param(`${name}.gamma`, [d], 'ones'), b.param(`${name}.beta`, [d], 'zeros'), o, name);
+}
+
+/**
+ * GEGLU feed-forward over the last axis: [h, gate] = split(`${name}.proj`(x)),
+ * `${name}.out`(h · gelu(gate)); the inner width is `mult` × the input's.
+ */
+export function gegluFeedForward(b: GraphBuilder, name: string, x: Value, o: { mult?: number } = {}): Value {
+  const d = width(x);
+  const inner = (o.mult ?? 4) * d;
+  const [h, gate] = b.split(dense(b, `${name}.proj`, x, 2 * inner), [inner, inner], `${name}/split`) as [Value, Value];
+  return dense(b, `${name}.out`, b.mul(h, b.gelu(gate, `${name}/gelu`), `${name}/gated`), d);
+}
+
+/**
+ * A transformer block over tokens [N,L,D] (diffusers' BasicTransformerBlock):
+ *   x += attn1(norm1(x))                 self-attention, no q/k/v biases
+ *   x += attn2(norm2(x), context)        cross-attention to `context` [N,Lc,Dc]
+ *   x += ff(norm3(x))                    GEGLU feed-forward, 4x wide
+ * LayerNorms with eps 1e-5.
+ */
+export function transformerBlock(b: GraphBuilder, name: string, x: Value, o: { context: Value; heads: number }): Value {
+  const at = { heads: o.heads, qkvBias: false };
+  let h = b.add(x, attention(b, `${name}.attn1`, layerNorm(b, `${name}.norm1`, x), at), `${name}/self`);
+  h = b.add(h, attention(b, `${name}.attn2`, layerNorm(b, `${name}.norm2`, h), { ...at, context: o.context }), `${name}/cross`);
+  return b.add(h, gegluFeedForward(b, `${name}.ff`, layerNorm(b, `${name}.norm3`, h)), name);
+}
+
+export interface SpatialTransformerOptions {
+  context: Value;
+  heads: number;
+  groups: number;
+  /** Dense projections in and out on the tokens (true) or 1x1 convolutions on the image (false). */
+  linearProjection: boolean;
+}
+
+/**
+ * Transformer blocks on an image (diffusers' Transformer2DModel over continuous
+ * input): x + proj_out(transformerBlock(proj_in(GroupNorm(x)))), GroupNorm eps
+ * 1e-6, the projections dense on the tokens or 1x1 convolutions on the image.
+ */
+export function spatialTransformer(b: GraphBuilder, name: string, x: Value, o: SpatialTransformerOptions): Value {
+  const [, h, w, c] = x.shape as [number, number, number, number];
+  const n = norm(b, `${name}.norm`, x, { groups: o.groups, eps: 1e-6 });
+  const tokens = o.linearProjection
+    ? dense(b, `${name}.proj_in`, b.toTokens(n, `${name}/tokens`), c)
+    : b.toTokens(conv(b, `${name}.proj_in`, n, { out: c, k: 1 }), `${name}/tokens`);
+  const t = transformerBlock(b, `${name}.block.0`, tokens, { context: o.context, heads: o.heads });
+  const out = o.linearProjection
+    ? b.toImage(dense(b, `${name}.proj_out`, t, c), h, w, `${name}/image`)
+    : conv(b, `${name}.proj_out`, b.toImage(t, h, w, `${name}/image`), { out: c, k: 1 });
+  return b.add(x, out, name);
 }
 
 /** Stride-2 3x3 conv (halves the image; 'same' padding pads after). */

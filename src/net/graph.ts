@@ -86,6 +86,8 @@ export type Node =
   | { op: 'linear'; out: number; x: number; w: number; b: number | undefined; hint: string }
   | { op: 'groupNorm'; out: number; x: number; gamma: number; beta: number; groups: number; eps: number; silu: boolean; hint: string }
   | { op: 'silu'; out: number; x: number; hint: string }
+  | { op: 'layerNorm'; out: number; x: number; gamma: number; beta: number; eps: number; hint: string }
+  | { op: 'gelu'; out: number; x: number; hint: string }
   | { op: 'exp'; out: number; x: number; hint: string }
   | { op: 'abs'; out: number; x: number; hint: string }
   | { op: 'add'; out: number; a: number; b: number; hint: string }
@@ -302,6 +304,31 @@ export class GraphBuilder {
     return out;
   }
 
+  /**
+   * LayerNorm over the last axis of a vector [N,D] or token sequence [N,L,D]
+   * (biased variance), per-feature gamma and beta [D].
+   */
+  layerNorm(x: Value, gamma: Value, beta: Value, opts: { eps?: number }, hint: string): Value {
+    const what = `layerNorm ${hint}`;
+    this.float(x, what);
+    if (x.shape.length !== 2 && x.shape.length !== 3) throw new Error(`${what}: expected [N,D] or [N,L,D], got ${fmt(x.shape)}`);
+    const d = x.shape[x.shape.length - 1] as number;
+    for (const p of [gamma, beta]) if (p.shape.length !== 1 || p.shape[0] !== d) throw new Error(`${what}: scale/shift must be [${d}], got ${fmt(p.shape)}`);
+    const eps = opts.eps ?? 1e-5;
+    if (!(eps > 0)) throw new Error(`${what}: eps must be > 0, got ${eps}`);
+    const out = this.value(x.shape);
+    this.nodes.push({ op: 'layerNorm', out: out.id, x: x.id, gamma: gamma.id, beta: beta.id, eps, hint });
+    return out;
+  }
+
+  /** GELU, the exact form: x · Φ(x) = x/2 · (1 + erf(x/√2)). */
+  gelu(x: Value, hint: string): Value {
+    this.float(x, `gelu ${hint}`);
+    const out = this.value(x.shape);
+    this.nodes.push({ op: 'gelu', out: out.id, x: x.id, hint });
+    return out;
+  }
+
   /** a + b with numpy broadcasting. */
   add(a: Value, b: Value, hint: string): Value {
     const out = this.value(broadcast(a.shape, b.shape, `add ${hint}`));
@@ -478,13 +505,13 @@ export function nodeInputs(n: Node): number[] {
   switch (n.op) {
     case 'input': case 'param': return [];
     case 'conv2d': case 'linear': return n.b === undefined ? [n.x, n.w] : [n.x, n.w, n.b];
-    case 'groupNorm': return [n.x, n.gamma, n.beta];
+    case 'groupNorm': case 'layerNorm': return [n.x, n.gamma, n.beta];
     case 'add': case 'mul': case 'squaredDifference': return [n.a, n.b];
     case 'concat': return [...n.xs];
     case 'attention': return [n.q, n.k, n.v];
     case 'embedding': return [n.table, n.ids];
     case 'sinusoidal': return [n.t];
-    case 'silu': case 'exp': case 'abs': case 'scale': case 'split': case 'upsample2x': case 'toTokens': case 'toImage': case 'toPixel':
+    case 'silu': case 'gelu': case 'exp': case 'abs': case 'scale': case 'split': case 'upsample2x': case 'toTokens': case 'toImage': case 'toPixel':
     case 'meanTokens': case 'dropout': case 'sum':
       return [n.x];
     default: {

@@ -129,6 +129,15 @@ function evalNode(node: Node, get: (id: number) => tf.Tensor, cx: EvalContext): 
       const x = get(node.x);
       return tf.mul(x, tf.sigmoid(x));
     }
+    case 'layerNorm': {
+      const x = get(node.x);
+      const { mean, variance } = tf.moments(x, -1, true);
+      return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, node.eps))), get(node.gamma)), get(node.beta));
+    }
+    case 'gelu': {
+      const x = get(node.x);
+      return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
+    }
     case 'exp': return tf.exp(get(node.x));
     case 'abs': return tf.abs(get(node.x));
     case 'add': return tf.add(get(node.a), get(node.b));

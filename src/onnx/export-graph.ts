@@ -17,6 +17,8 @@
  *                per-channel only arrives in opset 21). Option: LayerNormalization
  *                over the last axis instead (opset >= 17), same result and speed.
  *   silu         x * Sigmoid(x)
+ *   layerNorm    LayerNormalization over the last axis (opset >= 17), ReduceMean/Sub/Div before
+ *   gelu         x/2 · (1 + Erf(x/√2)) (ORT fuses it into its Gelu kernel)
  *   exp, abs     Exp, Abs
  *   scale        Mul by a constant (+ Add of a constant shift)
  *   upsample2x   Resize nearest x2 (asymmetric, floor) = repeat each pixel 2x2
@@ -66,6 +68,20 @@ export function hwioToOihw(data: Float32Array, shape: readonly number[]): Float3
       for (let i = 0; i < ci; i++) {
         const src = ((y * kw + x) * ci + i) * co;
         for (let o = 0; o < co; o++) out[((o * ci + i) * kh + y) * kw + x] = data[src + o] as number;
+      }
+    }
+  }
+  return out;
+}
+
+/** OIHW [o,i,k,k] (ONNX, PyTorch) -> HWIO [k,k,i,o] (tfjs, this project's parameters). */
+export function oihwToHwio(data: Float32Array, shape: readonly number[]): Float32Array {
+  const [co, ci, kh, kw] = shape as [number, number, number, number];
+  const out = new Float32Array(data.length);
+  for (let o = 0; o < co; o++) {
+    for (let i = 0; i < ci; i++) {
+      for (let y = 0; y < kh; y++) {
+        for (let x = 0; x < kw; x++) out[((y * kw + x) * ci + i) * co + o] = data[((o * ci + i) * kh + y) * kw + x] as number;
       }
     }
   }
@@ -185,6 +201,25 @@ export function exportGraphToOnnx(graph: Graph, params: Weights, opts: GraphExpo
         return node.silu ? silu(y, `${node.hint}/silu`) : y;
       }
       case 'silu': return silu(val(node.x), node.hint);
+      case 'layerNorm': {
+        if (opset >= 17) {
+          return g.node('LayerNormalization', [val(node.x), val(node.gamma), val(node.beta)], { axis: attr.int(-1), epsilon: attr.float(node.eps) }, node.hint);
+        }
+        // opsets 13..16: ReduceMean takes its axes as an attribute there
+        const mean = (x: string, h: string): string => g.node('ReduceMean', [x], { axes: attr.ints([-1]), keepdims: attr.int(1) }, h);
+        const centred = g.node('Sub', [val(node.x), mean(val(node.x), `${node.hint}/mean`)], {}, `${node.hint}/centred`);
+        const variance = mean(g.node('Mul', [centred, centred], {}, `${node.hint}/square`), `${node.hint}/variance`);
+        const std = g.node('Sqrt', [g.node('Add', [variance, g.constFloat([node.eps], [])], {}, `${node.hint}/add_eps`)], {}, `${node.hint}/std`);
+        const normed = g.node('Div', [centred, std], {}, `${node.hint}/normalize`);
+        return g.node('Add', [g.node('Mul', [normed, val(node.gamma)], {}, `${node.hint}/scale`), val(node.beta)], {}, node.hint);
+      }
+      case 'gelu': {
+        // x/2 · (1 + erf(x/√2)); ORT fuses the pattern into its Gelu kernel
+        const x = val(node.x);
+        const erf = g.node('Erf', [g.node('Mul', [x, g.constFloat([Math.SQRT1_2], [])], {}, `${node.hint}/scaled`)], {}, `${node.hint}/erf`);
+        const half = g.node('Mul', [x, g.constFloat([0.5], [])], {}, `${node.hint}/half`);
+        return g.node('Mul', [half, g.node('Add', [erf, g.constFloat([1], [])], {}, `${node.hint}/one_plus`)], {}, node.hint);
+      }
       case 'add': return g.node('Add', operands(node.a, node.b, node.hint), {}, node.hint);
       case 'mul': return g.node('Mul', operands(node.a, node.b, node.hint), {}, node.hint);
       case 'scale': {

@@ -19,6 +19,8 @@ import { unetGraph } from '../model/unet-description.js';
 import { exportGraphToOnnx, type GraphExportOptions } from './export-graph.js';
 import { ONNX_UNET_CONFIG_KEY } from './proto.js';
 import type { Weights } from '../tensor.js';
+import type { DiffuseConfig } from '../config.js';
+import { expertWeights } from '../diffusion/experts.js';
 
 export type OnnxExportOptions = Pick<GraphExportOptions, 'opset' | 'metadata' | 'groupNorm'>;
 
@@ -40,4 +42,38 @@ export function exportUNetToOnnx(config: UNetConfig, params: Weights, opts: Onnx
     docString: doc,
     metadata: { ...(opts.metadata ?? {}), [ONNX_UNET_CONFIG_KEY]: JSON.stringify(c) },
   });
+}
+
+/** Which weights of a checkpoint an export holds, and of which step (written to the metadata). */
+export interface CheckpointExportInfo {
+  readonly weights: 'ema' | 'model';
+  readonly step: number;
+  readonly opset?: number;
+}
+
+/**
+ * A checkpoint's network(s) as ONNX model bytes: the one shared U-Net, or one
+ * model per expert (config.experts), in expert order. Each file's metadata
+ * holds the diffusion settings (diffuse.schedule, .timesteps, .prediction),
+ * the weights and step, the class names, a latent model's scaling factor
+ * (diffuse.latent_scaling_factor), and for experts diffuse.expert
+ * (its index), diffuse.experts (K) and diffuse.expert_boundaries (JSON: expert
+ * k owns b_k ≤ t < b_{k+1}).
+ */
+export function exportCheckpointToOnnx(config: DiffuseConfig, params: Weights, info: CheckpointExportInfo): Uint8Array[] {
+  const ex = config.experts;
+  const common: Record<string, string> = {
+    'diffuse.schedule': config.diffusion.schedule,
+    'diffuse.timesteps': String(config.diffusion.timesteps),
+    'diffuse.prediction': config.diffusion.prediction,
+    'diffuse.weights': info.weights,
+    'diffuse.step': String(info.step),
+    ...(config.data.labelNames !== undefined ? { 'diffuse.label_names': JSON.stringify(config.data.labelNames) } : {}),
+    ...(config.latent !== undefined ? { 'diffuse.latent_scaling_factor': String(config.latent.scalingFactor) } : {}),
+    ...(ex !== undefined ? { 'diffuse.experts': String(ex.count), 'diffuse.expert_boundaries': JSON.stringify(ex.boundaries) } : {}),
+  };
+  return expertWeights(ex?.count ?? 1, params, `the weights of ${ex?.count ?? 1} network(s)`).map((w, k) => exportUNetToOnnx(config.model, w, {
+    ...(info.opset !== undefined ? { opset: info.opset } : {}),
+    metadata: { ...common, ...(ex !== undefined ? { 'diffuse.expert': String(k) } : {}) },
+  }));
 }

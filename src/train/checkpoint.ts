@@ -11,6 +11,11 @@
  *                          part: weights the model needs besides its own, so
  *                          the folder is self-contained)
  *
+ * A run with K expert networks (config.experts) keeps the same files:
+ * every tensor name carries its expert's prefix, `expert.<k>.<param>` (and
+ * `m.expert.<k>.<param>` in the optimizer file). A single network (no experts
+ * section) has no prefix, exactly as before.
+ *
  * Saving is crash-safe and replaces only these files (io/folder-swap.ts):
  * everything is written and fsynced into a sibling `<dir>.tmp-<pid>`, the
  * folder's other entries (a README, notes, subfolders) are carried over, then
@@ -34,6 +39,7 @@ import type { TrainerState } from './trainer.js';
 import type { Weights } from '../tensor.js';
 import { unetParamSpecs } from '../model/unet-description.js';
 import { autoencoderParamSpecs } from '../model/autoencoder-description.js';
+import { expertPrefix } from '../diffusion/experts.js';
 
 /** Weights a model needs besides its own, one `<part>.safetensors` file each. */
 export type CheckpointPart = 'autoencoder';
@@ -62,12 +68,17 @@ function shapesOf(specs: readonly { name: string; shape: readonly number[] }[]):
   return Object.fromEntries(specs.map((s) => [s.name, s.shape]));
 }
 
-/** A diffusion model's checkpoint: the U-Net (+ the autoencoder of a latent model). */
+/** A diffusion model's checkpoint: the U-Net, or its K experts' (+ the autoencoder of a latent model). */
 export const DIFFUSION_CODEC: ConfigCodec<DiffuseConfig> = {
   what: 'diffusion model',
   parse: (json, source) => parseConfig(json, source),
   stringify: stringifyConfig,
-  paramShapes: (c) => shapesOf(unetParamSpecs(c.model)),
+  paramShapes: (c) => {
+    // K expert networks: each parameter once per expert, under its prefix
+    const one = shapesOf(unetParamSpecs(c.model));
+    const K = c.experts?.count ?? 1;
+    return K === 1 ? one : Object.fromEntries(Array.from({ length: K }, (_, k) => Object.entries(one).map(([n, sh]) => [`${expertPrefix(k)}${n}`, sh] as const)).flat());
+  },
   parts: (c) => (c.latent !== undefined ? { autoencoder: shapesOf(autoencoderParamSpecs(c.latent.autoencoder)) } : {}),
 };
 
@@ -326,7 +337,7 @@ function requireFiles(dir: string, files: readonly string[]): void {
   }
 }
 
-/** The U-Net's parameter names → shapes for a config (its description; engine-free). */
+/** The U-Net's parameter names → shapes for a config (its description; engine-free), once per expert with their prefixes. */
 export async function modelParamShapes(): Promise<(config: DiffuseConfig) => Record<string, readonly number[]>> {
   return DIFFUSION_CODEC.paramShapes;
 }

@@ -12,6 +12,10 @@
  *   N/2 give the same weights); the progress bar, log.jsonl, checkpoints every
  *   `checkpointEvery` steps and at the end; the abort signal (Ctrl-C in the
  *   CLI) finishes the current step and saves.
+ *
+ * A new run may also start from another run's state (`startFrom`: train.ts
+ * splits a shared network into experts that way): its config, weights, Adam,
+ * step, RNG, data order and log, continued in a folder of its own.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +26,7 @@ import type { Dataset } from '../data/dataset.js';
 import type { DataConfig, TrainConfig } from '../config.js';
 import { checkpointDir, type CheckpointPart, type ConfigCodec, loadCheckpointWith, saveCheckpointWith, type TrainingState, LOSS_HISTORY_TAIL } from './checkpoint.js';
 import type { StepHyper, Trainer, TrainerState } from './trainer.js';
-import { JsonlLog, readLog, rewriteLog } from './log.js';
+import { JsonlLog, type LogRecord, readLog, rewriteLog } from './log.js';
 import type { BackendName } from '../engine/backend.js';
 import { lockFolder } from '../io/lock.js';
 import { siblingFolders } from '../io/folder-swap.js';
@@ -70,6 +74,27 @@ export interface RunOptions<C extends RunConfig> {
   readonly log?: (msg: string) => void;
   /** Called once the run's config is final (e.g. classes taken from the data), before the first step. */
   readonly onStart?: (config: C, resumedAt: number | undefined) => void;
+  /**
+   * Start this new run (not a resume: outDir is checked as for any new run)
+   * from another run's state instead of from scratch; called once outDir is
+   * locked. The run trains on from that step to train.steps (above it).
+   */
+  readonly startFrom?: () => Promise<RunStart<C>>;
+}
+
+/** The state a new run starts from (RunOptions.startFrom). */
+export interface RunStart<C> {
+  /** The new run's config (`overrides` still apply). */
+  readonly config: C;
+  readonly state: TrainerState;
+  /** The step, RNG and data order it continues. */
+  readonly training: TrainingState;
+  /** log.jsonl lines up to that step: the new run's log starts with them. */
+  readonly log: readonly LogRecord[];
+  /** What it starts from, in words (for messages: "the shared network of runs/a"). */
+  readonly what: string;
+  /** Said once the run's settings are checked, before its data is loaded. */
+  readonly message?: string;
 }
 
 export interface RunResult<C> {
@@ -87,7 +112,7 @@ export interface RunResult<C> {
 
 /** What the run learns about the stage's start. */
 export interface StageContext {
-  /** The run resumes a checkpoint. */
+  /** The run continues a checkpoint's state (resumed, or started from another run's: RunOptions.startFrom). */
   readonly resumed: boolean;
   /** The checkpoint's parts (resumed runs). */
   readonly parts: Partial<Record<CheckpointPart, Weights>> | undefined;
@@ -154,6 +179,7 @@ export function emaDecayAt(step: number, decay: number): number {
 export async function runTraining<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOptions<C>): Promise<RunResult<C>> {
   const say = opts.log ?? (() => {});
   if (opts.resume && opts.overwrite) throw new DiffuseError('resume or overwrite a run, not both');
+  if (opts.resume && opts.startFrom) throw new DiffuseError('resume a run or start a new one from another run\'s state, not both');
   if (opts.resume && !existsSync(opts.outDir)) throw new DiffuseError(`cannot resume ${opts.outDir}: no such folder`);
   const lock = lockFolder(opts.outDir, 'training run', say);
   try {
@@ -166,6 +192,7 @@ export async function runTraining<C extends RunConfig, B>(stage: Stage<C, B>, op
 async function runLocked<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOptions<C>, say: (msg: string) => void): Promise<RunResult<C>> {
   let config = opts.config;
   let resumed: { state: TrainerState; training: TrainingState; parts: Partial<Record<CheckpointPart, Weights>> | undefined } | undefined;
+  let started: RunStart<C> | undefined;
   const ckDir = checkpointDir(opts.outDir);
   if (opts.resume) {
     const ck = await loadCheckpointWith(ckDir, stage.codec);
@@ -181,11 +208,16 @@ async function runLocked<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOp
     if (found !== undefined && !opts.overwrite) {
       throw new DiffuseError(`${opts.outDir} already holds a run: ${found}; continue it with --resume ${opts.outDir}, start over with --overwrite, or choose another --out`);
     }
+    if (opts.startFrom !== undefined) {
+      started = await opts.startFrom();
+      config = started.config;
+      resumed = { state: started.state, training: started.training, parts: undefined };
+    }
   }
   for (const k of RESUMABLE_SETTINGS) {
     const v = opts.overrides?.[k];
     if (v === undefined || v === config.train[k]) continue;
-    if (resumed) say(`resuming with ${k} ${v} (was ${config.train[k]})`);
+    if (opts.resume) say(`resuming with ${k} ${v} (was ${config.train[k]})`);
     config = { ...config, train: { ...config.train, [k]: v } };
   }
   const source = opts.resume ? join(ckDir, 'config.json') : 'the run\'s config';
@@ -194,6 +226,8 @@ async function runLocked<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOp
   const totalSteps = tc.steps;
   if (tc.workers !== 1 && tc.workers !== 2) throw new DiffuseError(`train.workers must be 1 or 2 (data-parallel worker threads), got ${tc.workers} (give --workers 1 or 2)`);
   if (resumed && resumed.training.step > totalSteps) throw new DiffuseError(`the checkpoint is at step ${resumed.training.step}, past the run's ${totalSteps} steps: give --train-steps above ${resumed.training.step} to continue it`);
+  if (started && started.training.step >= totalSteps) throw new DiffuseError(`${started.what} is at step ${started.training.step}: give --train-steps above ${started.training.step} for the new run to train`);
+  if (started?.message !== undefined) say(started.message);
   stage.check?.(config, opts.resume ? join(ckDir, 'config.json') : 'this run');
 
   const data = opts.dataset ?? (await stage.loadData(config));
@@ -206,7 +240,7 @@ async function runLocked<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOp
   const prepared = await stage.prepare(config, data, { resumed: resumed !== undefined, parts: resumed?.parts, outDir: opts.outDir, say, progress: opts.progress });
   try {
     config = prepared.config;
-    opts.onStart?.(config, resumed?.training.step);
+    opts.onStart?.(config, opts.resume ? resumed?.training.step : undefined);
     const rng = resumed ? Rng.fromState(resumed.training.rng) : new Rng(tc.seed);
     const batches = resumed ? BatchSampler.fromState(resumed.training.sampler, data.shape[0]) : new BatchSampler(data.shape[0], tc.batchSize, tc.seed);
     const lossHistory = resumed ? [...resumed.training.lossHistory] : [];
@@ -219,7 +253,10 @@ async function runLocked<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOp
     if (trainer.notice !== undefined) say(trainer.notice);
     const logFile = join(opts.outDir, 'log.jsonl');
     try {
-      if (existsSync(logFile) && (resumed || opts.overwrite)) {
+      if (started !== undefined) {
+        // a run started from another's state carries on its loss curve up to that step
+        rewriteLog(logFile, started.log.filter((r) => r.step <= startStep));
+      } else if (existsSync(logFile) && (resumed || opts.overwrite)) {
         // Resuming: a run killed after its last checkpoint logged steps that will be redone; keep the log in step
         // with the checkpoint (damaged lines are dropped with a warning). Overwriting: a new run, a new log.
         let bad = 0;
@@ -271,7 +308,7 @@ async function runLocked<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOp
         const status = prepared.status?.();
         bar?.update(step, { loss: r.loss, items: n, ...(status !== undefined ? { status } : {}) });
         const elapsed = (performance.now() - t0) / 1000;
-        log.append({ step, loss: r.loss, lr, gradNorm: r.gradNorm, imgPerSec: images / Math.max(elapsed, 1e-9) });
+        log.append({ step, loss: r.loss, lr, gradNorm: r.gradNorm, imgPerSec: images / Math.max(elapsed, 1e-9), ...r.log });
         const last = step === stepsThisCall;
         if (tc.checkpointEvery > 0 && step % tc.checkpointEvery === 0 && !last && !stopRequested()) await save();
         if (prepared.snapshot && tc.sampleEvery > 0 && (step % tc.sampleEvery === 0 || step === totalSteps) && !stopRequested()) {
@@ -282,7 +319,7 @@ async function runLocked<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOp
         }
       }
       const interrupted = step < stepsThisCall;
-      if (step > startStep || !resumed) await save();
+      if (step > startStep || !opts.resume) await save();
       bar?.finish();
       const seconds = (performance.now() - t0) / 1000;
       return { config: saved, step, lastLoss, seconds, imgPerSec: images / Math.max(seconds, 1e-9), checkpoint: ckDir, interrupted };

@@ -11,8 +11,15 @@
  * instead of the pixels: a stage before the same loop (latent/space.ts), the
  * images encoded once per run (cached in the run folder), a posterior sample
  * drawn per image and step.
+ *
+ * Expert denoisers (config.experts, diffusion/experts.ts): K U-Nets trained
+ * side by side (experts-trainer.ts), each batch stratified so every expert
+ * gets its share of images with t in its own range; or eDiff-I's
+ * shared-then-split recipe (`splitFrom`): a new run that starts from a
+ * trained single network copied into the experts.
  */
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { DiffuseError } from '../errors.js';
 import type { Rng } from '../rng.js';
 import { makeSchedule } from '../schedule.js';
@@ -20,15 +27,18 @@ import { makeTrainingBatch } from '../diffusion/forward.js';
 import { gatherBatch } from '../data/batches.js';
 import { type Dataset, evenlySpacedIndices } from '../data/dataset.js';
 import { loadDataset, type DatasetSpec } from '../data/index.js';
-import { type DataConfig, parseConfig, type DiffuseConfig } from '../config.js';
-import { DIFFUSION_CODEC } from './checkpoint.js';
-import { createTrainer, DEFAULT_MICRO_BATCH, type TrainBatch } from './trainer.js';
+import { type DataConfig, parseConfig, withExperts, type DiffuseConfig } from '../config.js';
+import { checkpointDir, DIFFUSION_CODEC, loadCheckpoint } from './checkpoint.js';
+import { DEFAULT_MICRO_BATCH, type TrainBatch } from './trainer.js';
+import { createRunTrainer, splitSharedState } from './experts-trainer.js';
+import { expertBatchSizes, type ExpertSplit, type SplitOptimizer, stratifiedTimesteps } from '../diffusion/experts.js';
+import { readLog } from './log.js';
 import type { BackendName } from '../engine/backend.js';
 import { checkTrainingMemory } from '../limits.js';
 import { ProgressBar, type ProgressStream } from '../io/progress.js';
 import { tokenize } from '../text/tokenizer.js';
 import { sampleCaption } from '../text/captions.js';
-import { type RunOptions, type RunResult, runTraining, type Stage } from './run.js';
+import { type RunOptions, type RunResult, type RunStart, runTraining, type Stage } from './run.js';
 import type { Weights } from '../tensor.js';
 import { type AutoencoderConfig, latentShape } from '../model/autoencoder-config.js';
 import { encodeDataset, type LatentData, latentBatch, readLatentCache, weightsFingerprint, writeLatentCache } from '../latent/space.js';
@@ -49,6 +59,24 @@ export interface TrainOptions extends RunOptions<DiffuseConfig> {
    * checkpoint. Resumed runs read them from their own checkpoint.
    */
   readonly autoencoder?: Weights;
+  /**
+   * eDiff-I's shared-then-split recipe: start a new run (in outDir) from the
+   * single network trained in `dir`, copied into `experts` expert networks
+   * (diffusion/experts.ts) that continue from its step, data order and random
+   * state to config.train.steps. The run's config is `dir`'s, with the experts
+   * section added (`config` is ignored; `overrides` apply).
+   */
+  readonly splitFrom?: SplitFrom;
+}
+
+export interface SplitFrom {
+  /** Run or checkpoint folder of the shared network (a single network, K = 1). */
+  readonly dir: string;
+  /** Number of experts, ≥ 2. */
+  readonly experts: number;
+  readonly split: ExpertSplit;
+  /** The experts inherit the shared network's Adam moments ('copy') or start fresh. */
+  readonly optimizer: SplitOptimizer;
 }
 
 export type TrainResult = RunResult<DiffuseConfig>;
@@ -178,7 +206,31 @@ function withDataLabels(config: DiffuseConfig, data: Dataset, resumed: boolean):
 
 /** Train (or resume training) a diffusion model; writes checkpoints to opts.outDir. */
 export async function train(opts: TrainOptions): Promise<TrainResult> {
-  return runTraining(diffusionStage(opts), opts);
+  const sf = opts.splitFrom;
+  if (sf === undefined) return runTraining(diffusionStage(opts), opts);
+  if (opts.resume) throw new DiffuseError('resume a run or split a shared network into experts, not both');
+  if (resolve(checkpointDir(sf.dir)) === resolve(checkpointDir(opts.outDir))) {
+    throw new DiffuseError(`the experts split from ${sf.dir} need a run folder of their own (--out), not the shared network's`);
+  }
+  return runTraining(diffusionStage(opts), { ...opts, startFrom: () => splitStart(sf) });
+}
+
+/** Where the experts of a shared-then-split run start: the shared network's run, copied into each expert. */
+async function splitStart(sf: SplitFrom): Promise<RunStart<DiffuseConfig>> {
+  if (!Number.isInteger(sf.experts) || sf.experts < 2) throw new DiffuseError(`splitting a shared network needs at least 2 experts, got ${sf.experts}`);
+  const src = await loadCheckpoint(checkpointDir(sf.dir));
+  if (src.config.experts !== undefined) throw new DiffuseError(`${sf.dir} holds ${src.config.experts.count} expert networks already: split a single shared network`);
+  const at = src.trainingState.step;
+  const config = withExperts(src.config, sf.experts, sf.split, { kind: 'split', sharedSteps: at, optimizer: sf.optimizer });
+  const srcLog = join(sf.dir, 'log.jsonl');
+  return {
+    config,
+    state: splitSharedState(config, src.state, sf.optimizer),
+    training: src.trainingState,
+    log: existsSync(srcLog) ? readLog(srcLog, { onBadLine: () => {} }) : [],
+    what: `the shared network of ${sf.dir}`,
+    message: `splitting the shared network of ${sf.dir} (step ${at}) into ${sf.experts} experts (${sf.split} split, ${sf.optimizer === 'copy' ? 'Adam moments copied' : 'fresh Adam moments'})`,
+  };
 }
 
 /** The diffusion model as a stage of the run loop. */
@@ -207,9 +259,11 @@ function diffusionStage(opts: TrainOptions): Stage<DiffuseConfig, TrainBatch> {
       const parts = autoencoder !== undefined ? { autoencoder } : undefined;
       const sampleGrid = opts.sampleGrid;
       const prompts = tokens !== undefined && data.captions !== undefined ? Array.from(evenlySpacedIndices(data.shape[0], 16), (i) => data.captions![i]![0]!) : undefined;
+      const experts = config.experts;
+      const expertShares = experts === undefined ? undefined : expertBatchSizes(experts.boundaries, tc.batchSize);
       return {
         config,
-        createTrainer: () => createTrainer(config.model, { seed: tc.seed, workers: tc.workers === 2 ? 2 : 1, ...(opts.backend !== undefined ? { backend: opts.backend } : {}) }),
+        createTrainer: () => createRunTrainer(config, { seed: tc.seed, workers: tc.workers === 2 ? 2 : 1, ...(opts.backend !== undefined ? { backend: opts.backend } : {}) }),
         batch(idx, rng) {
           // pixels, or the scaled latents of a latent model (a fresh posterior sample per image)
           const { x, shape } = latent !== undefined && latents !== undefined
@@ -217,7 +271,9 @@ function diffusionStage(opts: TrainOptions): Stage<DiffuseConfig, TrainBatch> {
             : gatherBatch(data, idx);
           const labels = data.labels === undefined ? undefined : Int32Array.from(idx, (i) => data.labels![i]!);
           const cond = batchCondition(config, { idx, labels }, tc.condDropout, rng, tokens);
-          const b = makeTrainingBatch(schedule, config.diffusion.prediction, x, shape, rng);
+          // experts: each gets its share of the batch with t in its own range (stratified); one network: t ~ U{0..T-1}
+          const b = makeTrainingBatch(schedule, config.diffusion.prediction, x, shape, rng,
+            experts !== undefined && expertShares !== undefined ? stratifiedTimesteps(experts.boundaries, expertShares, rng) : undefined);
           return { xt: b.xt, t: Float32Array.from(b.t), target: b.target, shape, ...(cond !== undefined ? { cond } : {}) };
         },
         batchImages: (b) => b.shape[0],

@@ -73,8 +73,16 @@ export interface TrainerState {
   adam: { step: number; m: Weights; v: Weights };
 }
 
+/** What a training step reports. */
+export interface StepResult {
+  loss: number;
+  gradNorm: number;
+  /** Further figures of the step for log.jsonl (a trainer of several networks: each one's loss). */
+  log?: Readonly<Record<string, number>>;
+}
+
 export interface Trainer<B = TrainBatch> {
-  step(batch: B, hp: StepHyper): Promise<{ loss: number; gradNorm: number }>;
+  step(batch: B, hp: StepHyper): Promise<StepResult>;
   exportState(): Promise<TrainerState>;
   importState(s: TrainerState): Promise<void>;
   dispose(): Promise<void>;

@@ -19,6 +19,7 @@ import type { ModelFn, Shape4 } from '../diffusion/types.js';
 import { ONNX_AUTOENCODER_CONFIG_KEY, ONNX_UNET_CONFIG_KEY, readOnnxMetadata } from '../onnx/proto.js';
 import { latentShape, validateAutoencoderConfig, type AutoencoderConfig } from '../model/autoencoder-config.js';
 import type { LatentDecoder } from '../latent/scaled.js';
+import { routeByTimestep } from '../diffusion/experts.js';
 
 /** What this module uses of an onnxruntime-web tensor. */
 export interface OrtWebTensor {
@@ -239,4 +240,32 @@ export async function createOrtWebDecoder(ort: OrtWebModule, bytes: Uint8Array, 
       await session.release();
     },
   };
+}
+
+/**
+ * Expert networks (config.experts), one session each, as one OrtWebModelFn:
+ * each call goes to the expert owning its t (diffusion/experts.ts). Shapes,
+ * classes and backend are the first expert's (all must agree); dispose
+ * releases every session.
+ */
+export function routeOrtWebModels(experts: readonly OrtWebModelFn[], boundaries: readonly number[]): OrtWebModelFn {
+  const first = experts[0];
+  if (first === undefined) throw new DiffuseError('no expert networks to route between');
+  experts.forEach((e, k) => {
+    if (e.imageShape.join('x') !== first.imageShape.join('x') || e.numClasses !== first.numClasses || e.tokenLength !== first.tokenLength || e.outChannels !== first.outChannels) {
+      throw new DiffuseError(`expert ${k} takes other inputs than expert 0 (${e.imageShape.join('×')}, ${e.numClasses} classes vs ${first.imageShape.join('×')}, ${first.numClasses} classes)`);
+    }
+  });
+  const routed = routeByTimestep(experts, boundaries);
+  const run = async (x: Float32Array, t: number, shape: Shape4, classes?: Int32Array): Promise<Float32Array> => routed(x, t, shape, classes);
+  return Object.assign(run, {
+    imageShape: first.imageShape,
+    outChannels: first.outChannels,
+    numClasses: first.numClasses,
+    tokenLength: first.tokenLength,
+    backend: first.backend,
+    fallbackReason: first.fallbackReason,
+    metadata: first.metadata,
+    dispose: async (): Promise<void> => { await Promise.all(experts.map((e) => e.dispose())); },
+  });
 }

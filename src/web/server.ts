@@ -8,7 +8,8 @@
  * Routes:
  *   GET /                  the page (index.html and its assets, from webRoot)
  *   GET /api/config        { config, step, checkpoint, labelNames, latentShape } (JSON)
- *   GET /api/model.onnx    the U-Net as ONNX bytes (EMA weights)
+ *   GET /api/model.onnx    the U-Net as ONNX bytes (EMA weights); a checkpoint of K expert
+ *                          networks (config.experts): ?expert=k, one model per expert
  *   GET /api/decoder.onnx  a latent model's decoder as ONNX bytes (latents / scaling factor -> images); 404 for a pixel model
  *   GET /api/samples       { imageSize, channels, dataset, images: [{ label, name, pixels }] },
  *                          pixels = H·W·C bytes 0..255 (HWC); empty list when the data set is unavailable
@@ -37,14 +38,13 @@ import { DiffuseError } from '../errors.js';
 import type { DiffuseConfig } from '../config.js';
 import type { DatasetSpec } from '../data/index.js';
 import type { ConfigResponse, SampleImage, SamplesResponse } from './explorer-handle.js';
-import { loadModelWeights } from '../train/checkpoint.js';
 import { exportCheckpointNetwork, type CheckpointNetwork } from '../onnx/export-checkpoint.js';
 import { latentShape } from '../model/autoencoder-config.js';
-import { modelCheckpointDir } from '../pipeline.js';
+import { loadSamplingModel } from '../pipeline.js';
 import { packageRoot, SHIPPED_MODELS_DIR } from '../shipped.js';
 
 export interface ExplorerServerOptions {
-  /** Checkpoint folder (or a run folder holding checkpoint/). */
+  /** Checkpoint folder (or a run folder holding checkpoint/), a shipped model by name, or a diffusers pipeline or unet/ folder. */
   readonly checkpoint: string;
   /** TCP port; 0 (default 8080 in the CLI) picks a free one. */
   readonly port?: number;
@@ -270,23 +270,33 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
     throw new DiffuseError(`the explorer page is not built (no ${join(webRoot, 'index.html')}); run 'npm run build' first`);
   }
   const allowedHosts = opts.allowedHosts ?? [];
-  const checkpoint = modelCheckpointDir(opts.checkpoint);
-  const { config, params, step, parts } = await loadModelWeights(checkpoint, 'ema');
+  // a checkpoint or shipped model, or a diffusers pipeline / unet/ folder (translated: pipeline.ts loadSamplingModel)
+  const { config, params, autoencoder, step, checkpoint } = await loadSamplingModel(opts.checkpoint, { weights: 'ema' });
+  if (config.model.crossAttention !== undefined) throw new DiffuseError(`${checkpoint}: a UNet2DConditionModel needs a text encoder's hidden states, which the explorer does not compute`);
   const configResponse: ConfigResponse = {
     config: publicConfig(config), step, checkpoint: modelDisplayName(checkpoint), labelNames: config.data.labelNames ?? null,
     latentShape: config.latent !== undefined ? latentShape(config.latent.autoencoder) : null,
   };
   const configBody = Body.json(configResponse);
 
-  // The networks as ONNX, each exported on its first request and kept.
-  const onnx = new Map<CheckpointNetwork, Body>();
-  const onnxBody = (network: CheckpointNetwork): Body => {
-    let body = onnx.get(network);
-    if (body === undefined) {
-      body = new Body(Buffer.from(exportCheckpointNetwork(config, { params, autoencoder: parts.autoencoder }, network, { step, weights: 'ema' })), MIME['.onnx']!, false);
-      onnx.set(network, body);
+  // The networks as ONNX, each exported on its first request and kept: the U-Net
+  // (one file, or one per expert: config.experts) and a latent model's decoder.
+  const onnx = new Map<CheckpointNetwork, Body[]>();
+  const onnxBodies = (network: CheckpointNetwork): Body[] => {
+    let bodies = onnx.get(network);
+    if (bodies === undefined) {
+      bodies = exportCheckpointNetwork(config, { params, autoencoder }, network, { step, weights: 'ema' }).map((b) => new Body(Buffer.from(b), MIME['.onnx']!, false));
+      onnx.set(network, bodies);
     }
-    return body;
+    return bodies;
+  };
+  const networks = config.experts?.count ?? 1;
+  /** The U-Net's ONNX model of network k (0 = the one shared network), or an error message. */
+  const unetBody = (expert: string | null): Body | string => {
+    const k = expert === null ? 0 : Number(expert);
+    if (expert === null && networks > 1) return `this checkpoint has ${networks} expert networks: ask for api/model.onnx?expert=0..${networks - 1}`;
+    if (!Number.isInteger(k) || k < 0 || k >= networks || (expert !== null && !/^\d+$/.test(expert))) return `no expert '${expert}': this checkpoint has ${networks === 1 ? 'one network (no ?expert=)' : `experts 0..${networks - 1}`}`;
+    return onnxBodies('unet')[k]!;
   };
   let samples: Promise<Body> | undefined;
 
@@ -323,10 +333,13 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
       return sendError(res, 400, 'bad URL');
     }
     if (path === '/api/config') return sendBody(req, res, configBody, REVALIDATE);
-    if (path === '/api/model.onnx') return sendBody(req, res, onnxBody('unet'), REVALIDATE);
+    if (path === '/api/model.onnx') {
+      const body = unetBody(url.searchParams.get('expert'));
+      return typeof body === 'string' ? sendError(res, 404, body) : sendBody(req, res, body, REVALIDATE);
+    }
     if (path === '/api/decoder.onnx') {
       if (config.latent === undefined) return sendError(res, 404, 'this model is not a latent model: it works on pixels and has no decoder');
-      return sendBody(req, res, onnxBody('decoder'), REVALIDATE);
+      return sendBody(req, res, onnxBodies('decoder')[0]!, REVALIDATE);
     }
     if (path === '/api/samples') {
       samples ??= loadSamples(config, count).then((s) => Body.json(s));

@@ -13,7 +13,7 @@ import { existsSync, readFileSync, rmSync, truncateSync, unlinkSync } from 'node
 import { join } from 'node:path';
 import { initEngine } from '../../src/engine/backend.js';
 import { DiffuseError } from '../../src/errors.js';
-import { defaultAutoencoderRunConfig, defaultConfig, parseAutoencoderRunConfig, parseConfig, stringifyConfig, type DiffuseConfig } from '../../src/config.js';
+import { defaultAutoencoderRunConfig, defaultConfig, parseAutoencoderRunConfig, parseConfig, stringifyConfig, withExperts, type DiffuseConfig } from '../../src/config.js';
 import { latentConfigOf, loadAutoencoder, trainAutoencoder } from '../../src/latent/autoencoder.js';
 import { LATENT_CACHE_FILE, train } from '../../src/train/train.js';
 import { checkpointKind, loadCheckpoint } from '../../src/train/checkpoint.js';
@@ -68,6 +68,8 @@ test('config: a latent model\'s U-Net takes the latent shape; data and autoencod
   assert.throws(() => parseConfig({ ...c, data: { ...c.data, imageSize: 16 } }, 'cfg.json'), (e: unknown) => e instanceof DiffuseError && /cfg\.json: config field latent\.autoencoder encodes 8x8x3 images, the data are 16x16x3/.test(e.message));
   assert.throws(() => parseConfig({ ...c, model: { ...c.model, inChannels: 3, outChannels: 3 } }, 'cfg.json'), /model\.inChannels \(3\) must equal the autoencoder's 2 latent channels/);
   assert.throws(() => parseConfig({ ...c, latent: { ...c.latent, scalingFactor: 0 } }, 'cfg.json'), /latent\.scalingFactor must be > 0, got 0/);
+  // expert denoisers are for pixel models: the combination is refused in one line naming the field
+  assert.throws(() => withExperts(c, 2, 't'), (e: unknown) => e instanceof DiffuseError && /config field experts cannot be combined with latent/.test(e.message) && !e.message.includes('\n'));
   assert.throws(() => parseConfig(ae.config, 'ae.json'), /ae\.json: is an autoencoder's config/);
   assert.throws(() => parseAutoencoderRunConfig(c, 'd.json'), /d\.json: is not an autoencoder's config/);
   assert.equal(checkpointKind(aeDir), 'autoencoder');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '../../src/engine/tf.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { DiffuseError } from '../../src/errors.js';
-import { defaultUNetConfig, validateUNetConfig, type UNetConfig } from '../../src/model/config.js';
+import { defaultUNetConfig, MAX_IN_CHANNELS, validateUNetConfig, type UNetConfig } from '../../src/model/config.js';
 import { buildUNet, createUNet, describeUNet, unetParamCount, unetParamSpecs } from '../../src/model/unet.js';
 import { mulberry32 } from '../../src/rng.js';
 import { TRAIN_BACKENDS } from '../engine/helpers.js';
@@ -38,6 +38,7 @@ test('validateUNetConfig names the bad field', () => {
     [{ numClasses: -1 }, /numClasses/],
     [{ baseChannels: 0 }, /baseChannels/],
     [{ inChannels: 0 }, /inChannels/],
+    [{ inChannels: MAX_IN_CHANNELS + 1 }, /inChannels/],
     [{ numResBlocks: 0 }, /numResBlocks/],
   ];
   for (const [o, re] of bad) {

@@ -2,7 +2,11 @@
 import * as tf from '../../src/engine/tf.js';
 import type { UNetConfig } from '../../src/model/config.js';
 import { createUNet, unetParamSpecs, type UNet } from '../../src/model/unet.js';
-import { mulberry32 } from '../../src/rng.js';
+import { mulberry32, Rng } from '../../src/rng.js';
+import type { DiffuseConfig } from '../../src/config.js';
+import { BatchSampler } from '../../src/data/batches.js';
+import { modelParamShapes, saveCheckpoint } from '../../src/train/checkpoint.js';
+import type { TrainerState } from '../../src/train/trainer.js';
 import type { Weights } from '../../src/tensor.js';
 import type { Graph } from '../../src/net/graph.js';
 
@@ -61,4 +65,19 @@ export function maxAbs(a: Float32Array): number {
   let m = 0;
   for (const v of a) m = Math.max(m, Math.abs(v));
   return m;
+}
+
+/** A checkpoint in `dir` of `config` whose every tensor is random (normal × scale; EMA at 3/4 of it), step 4. */
+export async function saveRandomCheckpoint(dir: string, config: DiffuseConfig, seed: number, scale = 0.2): Promise<void> {
+  const shapes = (await modelParamShapes())(config);
+  const rng = new Rng(seed);
+  const fill = (k: number): TrainerState['params'] => Object.fromEntries(Object.entries(shapes).map(([name, shape]) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    return [name, { shape: [...shape], data: Float32Array.from({ length: n }, () => rng.normal() * k) }];
+  }));
+  await saveCheckpoint(dir, {
+    config,
+    state: { params: fill(scale), ema: fill(0.75 * scale), adam: { step: 4, m: fill(0), v: fill(0) } },
+    trainingState: { step: 4, rng: rng.state(), sampler: new BatchSampler(10, 2, 1).state(), lossHistory: [], wallTimeSec: 1 },
+  });
 }

@@ -10,29 +10,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultConfig, type DiffuseConfig } from '../../src/config.js';
 import { train, emaDecayAt, learningRate } from '../../src/train/train.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { readLog } from '../../src/train/log.js';
 import type { Dataset } from '../../src/data/dataset.js';
-import { Rng } from '../../src/rng.js';
+import { syntheticData, tinyConfig } from './fixtures.js';
 import { withCaptionConditioning } from '../../src/text/captions.js';
-
-function tinyConfig(overrides: { numClasses?: number } = {}): DiffuseConfig {
-  return defaultConfig({
-    data: { dataset: 'synthetic', imageSize: 8, channels: 1 },
-    diffusion: { schedule: 'linear', timesteps: 100, prediction: 'epsilon' },
-    model: { baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attentionResolutions: [4], groups: 4, numClasses: overrides.numClasses ?? 0 },
-    train: { batchSize: 4, steps: 6, lr: 1e-3, warmupSteps: 2, workers: 1, seed: 3, sampleEvery: 0, checkpointEvery: 0 },
-  });
-}
-
-function syntheticData(n: number): Dataset {
-  const rng = new Rng(42);
-  const images = new Float32Array(n * 8 * 8);
-  for (let i = 0; i < images.length; i++) images[i] = Math.tanh(rng.normal());
-  return { name: 'synthetic', images, shape: [n, 8, 8, 1], labels: Int32Array.from({ length: n }, (_, i) => i % 3), labelNames: ['a', 'b', 'c'] };
-}
 
 const quiet = { progress: null } as const;
 

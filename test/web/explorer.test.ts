@@ -334,6 +334,39 @@ describe('explorer in chromium', { skip }, () => {
     await page.close();
   });
 
+  test('a diffusers pipeline folder (test/fixtures/diffusers/ddpm, RGB 8×8) generates in the page as loadPipeline + generate() in Node', async () => {
+    const dir = join(ROOT, 'test', 'fixtures', 'diffusers', 'ddpm');
+    const served = await serve(dir);
+    const exited = new Promise((ok) => served.proc.once('exit', ok));
+    try {
+      const page = await context!.newPage();
+      await page.goto(served.url);
+      assert.equal(await waitState(page, ['ready', 'error']), 'ready', `page error: ${await page.evaluate(() => window.explorer.error)}`);
+      await page.selectOption('#rev-sampler', 'ddim');
+      await page.fill('#rev-steps', '3');
+      await page.fill('#rev-seed', '5');
+      await page.click('#rev-generate');
+      assert.equal(await waitState(page, ['done', 'error']), 'done', `page error: ${await page.evaluate(() => window.explorer.error)}`);
+      const images = await page.evaluate(() => window.explorer.lastImages);
+      assert.ok(images !== null && images.length % (8 * 8 * 3) === 0);
+      if (await ortAvailable()) {
+        const { loadPipeline, generateWith } = await import('../../src/pipeline.js');
+        const pipe = await loadPipeline(dir, { engine: 'onnx', threads: 1 });
+        try {
+          const ref = await generateWith(pipe, { sampler: 'ddim', steps: 3, n: images.length / 192, seed: 5 });
+          const d = Math.max(...images.map((v, i) => Math.abs(v - ref.images[i]!)));
+          assert.ok(d < 1e-3, `page vs Node on the diffusers folder: max abs difference ${d}`);
+        } finally {
+          await pipe.dispose();
+        }
+      }
+      await page.close();
+    } finally {
+      served.proc.kill('SIGTERM');
+      await exited;
+    }
+  });
+
   test('a failed Generate shows its message next to the button and hides the old images', async () => {
     const page = await openPage();
     assert.equal(await waitState(page, ['ready', 'error']), 'ready');
