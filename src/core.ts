@@ -45,6 +45,7 @@ export { classifierFreeGuidance, type GuidanceOptions } from './guidance/cfg.js'
 export { resolveClass } from './guidance/labels.js';
 export { classCondition, promptCondition, nullCondition, classPrompt, classCount, resolveClassFor, type Condition } from './guidance/condition.js';
 export { generate, generateWith, frameSteps, startNoise, type GenerateOptions, type GenerateResult, type GenerateStep, type ReverseFrame, type SampleRequest, type LatentStage } from './generate.js';
+export { latentStage, scaledDecoder, scaledEncoder, type LatentDecoder, type LatentEncoder } from './latent/scaled.js';
 
 // Text prompts
 export { words, buildVocab, tokenize, detokenize, closestWords, editDistance } from './text/tokenizer.js';

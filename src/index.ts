@@ -39,7 +39,7 @@ export { trainAutoencoder, loadAutoencoder, latentConfigOf, HELDOUT_IMAGES, type
 export { createAutoencoderRunner, graphWeights, type AutoencoderRunner, type AutoencoderRunnerOptions, type AutoencoderEngine } from './latent/runner.js';
 export { latentStatistics, reconstruct, psnrPerImage, meanPsnr, meanStd, posteriorSample, STATS_IMAGES, STATS_SEED, type StatsOptions } from './latent/stats.js';
 export { exportAutoencoderToOnnx, AUTOENCODER_PARTS, ONNX_AUTOENCODER_CONFIG_KEY, type AutoencoderPart } from './onnx/export-autoencoder.js';
-export { encodeDataset, latentBatch, scaledDecoder, scaledEncoder, readLatentCache, writeLatentCache, weightsFingerprint, type LatentData } from './latent/space.js';
+export { encodeDataset, latentBatch, readLatentCache, writeLatentCache, weightsFingerprint, type LatentData } from './latent/space.js';
 
 // ONNX Runtime (Node; the fast sampling path)
 export { createOrtModelFn, openOrtSession, ortAvailable, type OrtModelFn, type OrtModelOptions, type OrtSession } from './onnx/runner.js';

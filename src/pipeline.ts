@@ -220,8 +220,7 @@ export async function createPipeline(config: DiffuseConfig, params: Weights, aut
   if (config.latent === undefined || autoencoder === undefined) return { config, ...net };
   const latent = config.latent;
   const { createAutoencoderRunner } = await import('./latent/runner.js');
-  const { latentShape } = await import('./model/autoencoder-config.js');
-  const { scaledDecoder, scaledEncoder } = await import('./latent/space.js');
+  const { latentStage, scaledEncoder } = await import('./latent/scaled.js');
   let runner: Awaited<ReturnType<typeof createAutoencoderRunner>>;
   try {
     runner = await createAutoencoderRunner(latent.autoencoder, autoencoder, {
@@ -238,7 +237,7 @@ export async function createPipeline(config: DiffuseConfig, params: Weights, aut
     config,
     model: net.model,
     engine: net.engine,
-    latent: { shape: latentShape(latent.autoencoder), scalingFactor: latent.scalingFactor, decode: scaledDecoder(runner, latent), encode: scaledEncoder(runner, latent) },
+    latent: { ...latentStage(latent, runner), encode: scaledEncoder(runner, latent) },
     dispose: async () => { await net.dispose(); await runner.dispose(); },
   };
 }

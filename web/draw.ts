@@ -52,6 +52,27 @@ export function columnsThatFit(count: number, cell: number, gap: number, width: 
   return Math.max(1, Math.min(count, Math.floor((width + gap) / (cell + gap))));
 }
 
+/**
+ * Channel `k` of image `index` of a batch (NHWC, `size`×`size`×`channels`) as
+ * a grey image scaled to the channel's own min … max (a flat channel is mid
+ * grey), each pixel drawn `scale`×`scale`. Returns the range shown.
+ */
+export function drawChannel(canvas: HTMLCanvasElement, data: Float32Array, index: number, size: number, channels: number, k: number, scale: number): { min: number; max: number } {
+  const per = size * size;
+  const base = index * per * channels + k;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let p = 0; p < per; p++) {
+    const v = data[base + p * channels]!;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const grey = new Float32Array(per);
+  if (max > min) for (let p = 0; p < per; p++) grey[p] = (2 * (data[base + p * channels]! - min)) / (max - min) - 1;
+  drawBatch(canvas, grey, 1, size, 1, scale, 0);
+  return { min, max };
+}
+
 /** One image filling the whole canvas. */
 export function drawOne(canvas: HTMLCanvasElement, data: Float32Array, size: number, channels: number): void {
   const scale = Math.max(1, Math.floor(Math.min(canvas.width, canvas.height) / size));

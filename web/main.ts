@@ -1,20 +1,24 @@
 /**
  * The explorer page. Everything diffusion-related comes from the library's own
- * engine-free modules (schedule, forward process, samplers, guidance, rng), the
- * same code the Node CLI runs; only the network runs on onnxruntime-web.
+ * engine-free modules (schedule, forward process, samplers, guidance, rng,
+ * generateWith and a latent model's stage), the same code the Node CLI runs;
+ * only the networks (the U-Net, a latent model's decoder) run on onnxruntime-web.
  */
 import * as ort from 'onnxruntime-web/webgpu';
 import {
   makeSchedule, MAX_T, MIN_T, SCHEDULE_NAMES, qSample, Rng, SAMPLER_NAMES, classCondition, classCount, classPrompt, promptCondition,
-  generate, startNoise, createOrtWebModelFn, routeOrtWebModels, expertRange, resizeAreaFloat,
-  type Schedule, type ScheduleName, type SamplerName, type Condition, type ModelFn, type DiffuseConfig, type OrtWebModelFn, type WebBackendChoice,
+  generateWith, startNoise, latentStage, createOrtWebModelFn, createOrtWebDecoder, routeOrtWebModels, expertRange, resizeAreaFloat,
+  type Schedule, type ScheduleName, type SamplerName, type Condition, type ModelFn, type DiffuseConfig, type OrtWebModelFn, type OrtWebDecoder,
+  type LatentStage, type WebBackendChoice,
 } from 'diffuse-ts/browser';
-import type { ExplorerHandle, ExplorerState } from '../src/web/explorer-handle.js';
-import { columnsThatFit, drawBatch, drawOne, drawSchedulePlot } from './draw.js';
+import type { ConfigResponse, ExplorerHandle, ExplorerState, SamplesResponse } from '../src/web/explorer-handle.js';
+import { columnsThatFit, drawBatch, drawChannel, drawOne, drawSchedulePlot } from './draw.js';
 
 // ---------------------------------------------------------------- state for tests and the console
 
-const handle: ExplorerHandle = { state: 'loading', backend: null, error: null, lastImages: null, lastRun: null, step: 0, pauseAtStep: null, resume: () => {} };
+const handle: ExplorerHandle = {
+  state: 'loading', backend: null, error: null, lastImages: null, lastShape: null, decodedSteps: [], lastRun: null, step: 0, pauseAtStep: null, resume: () => {},
+};
 window.explorer = handle;
 
 function setState(s: ExplorerState): void {
@@ -62,6 +66,9 @@ const revBackend = el('rev-backend', HTMLSpanElement);
 const revX = el('rev-x', HTMLCanvasElement);
 const revX0 = el('rev-x0', HTMLCanvasElement);
 const revClasses = el('rev-classes', HTMLSpanElement);
+const revLatent = el('rev-latent', HTMLDivElement);
+const revDecoded = el('rev-decoded', HTMLCanvasElement);
+const revDecodedNote = el('rev-decoded-note', HTMLSpanElement);
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -90,21 +97,6 @@ function intInput(input: HTMLInputElement, what: string, lo: number, hi: number)
 
 // ---------------------------------------------------------------- model config
 
-interface ConfigResponse {
-  config: DiffuseConfig;
-  step: number;
-  checkpoint: string;
-  labelNames: string[] | null;
-}
-
-interface SamplesResponse {
-  dataset: string;
-  imageSize: number;
-  channels: number;
-  images: { label: number | null; name: string; pixels: number[] }[];
-  note?: string;
-}
-
 /** Why a response failed: the server's JSON `error` when it sent one, else the HTTP status. */
 async function failureDetail(res: Response): Promise<string> {
   try {
@@ -121,8 +113,11 @@ async function fetchJson<T>(url: string, what: string): Promise<T> {
 }
 
 let config: DiffuseConfig | null = null;
+/** Size and channels of the images (a latent model's: decoded). */
 let S = 28;
 let C = 1;
+/** A latent model's latent shape [s, s, L] (null for a pixel model). */
+let latentShape: readonly [number, number, number] | null = null;
 
 // ---------------------------------------------------------------- forward view
 
@@ -301,18 +296,58 @@ for (const input of [fwdSchedule, fwdT, fwdSeed, fwdSlider]) input.addEventListe
 
 // ---------------------------------------------------------------- reverse view
 
-let model: OrtWebModelFn | null = null;
-let modelLoading: Promise<OrtWebModelFn> | null = null;
+/** The networks on onnxruntime-web: the U-Net, and a latent model's decoder. */
+interface Networks {
+  readonly net: OrtWebModelFn;
+  readonly decoder: OrtWebDecoder | null;
+}
+
+let model: Networks | null = null;
+let modelLoading: Promise<Networks> | null = null;
 /** The class the next "mixed" generation starts at. */
 let mixedNext = 0;
 /** Stops the running generation (set while one runs). */
 let stopGeneration: () => void = () => {};
+/** Latent models: decoding the predicted x̂_0 while generating takes at most this share of the network's time (the final images are always decoded). */
+const DECODE_SHARE = 0.25;
 
 ort.env.wasm.wasmPaths = new URL('ort/', window.location.href).href;
 ort.env.wasm.numThreads = window.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
 
-/** The model: its one network, or one session per expert (config.experts) routed by t. */
-async function loadModel(): Promise<OrtWebModelFn> {
+async function download(url: string, what: string): Promise<Uint8Array> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`cannot download ${what} (${await failureDetail(res)})`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/** A latent model's decoder, on the backend the U-Net got (WebGPU falling back to wasm), checked against the config. */
+async function loadDecoder(backend: OrtWebModelFn['backend']): Promise<OrtWebDecoder> {
+  const bytes = await download('api/decoder.onnx', 'the decoder');
+  const dec = await createOrtWebDecoder(ort, bytes, { backend: backend === 'wasm' ? 'wasm' : 'auto' });
+  const want = latentShape!;
+  const [ls, , lc] = dec.latentShape;
+  const [h, , c] = dec.imageShape;
+  if (ls !== want[0] || lc !== want[2] || h !== S || c !== C) {
+    await dec.dispose();
+    throw new Error(`wrong decoder: it turns ${ls}×${ls}×${lc} latents into ${h}×${h}×${c} images, but the config says ${want.join('×')} latents and ${S}×${S}×${C} images`);
+  }
+  return dec;
+}
+
+/** The networks: the U-Net, and a latent model's decoder (config.latent; never together with experts). */
+async function loadModel(): Promise<Networks> {
+  const net = await loadUNet();
+  if (latentShape === null) return { net, decoder: null };
+  try {
+    return { net, decoder: await loadDecoder(net.backend) };
+  } catch (err) {
+    await net.dispose();
+    throw err;
+  }
+}
+
+/** The U-Net: its one network, or one session per expert (config.experts) routed by t. */
+async function loadUNet(): Promise<OrtWebModelFn> {
   if (config === null) throw new Error('no model config');
   const ex = config.experts;
   if (ex === undefined) return loadNetwork('api/model.onnx', 'the model');
@@ -328,9 +363,7 @@ async function loadModel(): Promise<OrtWebModelFn> {
 
 async function loadNetwork(url: string, what: string): Promise<OrtWebModelFn> {
   if (config === null) throw new Error('no model config');
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`cannot download ${what} (${await failureDetail(res)})`);
-  const bytes = new Uint8Array(await res.arrayBuffer());
+  const bytes = await download(url, what);
   const choice = revBackendChoice.value as WebBackendChoice;
   let fn: OrtWebModelFn;
   try {
@@ -344,9 +377,10 @@ async function loadNetwork(url: string, what: string): Promise<OrtWebModelFn> {
     revNote.hidden = false;
   }
   const [h, w, c] = fn.imageShape;
-  if (h !== S || w !== S || c !== C) {
+  const [ih, ic] = latentShape === null ? [S, C] : [latentShape[0], latentShape[2]];
+  if (h !== ih || w !== ih || c !== ic) {
     await fn.dispose();
-    throw new Error(`wrong input size: the ONNX model takes ${h}×${w}×${c} images but its config says ${S}×${S}×${C}`);
+    throw new Error(`wrong input size: the ONNX model takes ${h}×${w}×${c} ${latentShape === null ? 'images' : 'latents'} but its config says ${ih}×${ih}×${ic}`);
   }
   const nc = config.model.numClasses;
   if (fn.numClasses !== nc) {
@@ -361,7 +395,7 @@ async function loadNetwork(url: string, what: string): Promise<OrtWebModelFn> {
   return fn;
 }
 
-async function ensureModel(): Promise<OrtWebModelFn> {
+async function ensureModel(): Promise<Networks> {
   if (model !== null) return model;
   modelLoading ??= loadModel();
   try {
@@ -369,9 +403,18 @@ async function ensureModel(): Promise<OrtWebModelFn> {
   } finally {
     modelLoading = null;
   }
-  handle.backend = model.backend;
-  revBackend.textContent = `onnxruntime-web ${model.backend}${model.backend === 'wasm' ? ` (${ort.env.wasm.numThreads} thread${ort.env.wasm.numThreads === 1 ? '' : 's'})` : ''}${model.fallbackReason ? ` — ${model.fallbackReason}` : ''}`;
+  const { net, decoder } = model;
+  handle.backend = net.backend;
+  const decoderNote = decoder !== null && decoder.backend !== net.backend ? `, its decoder on ${decoder.backend}` : '';
+  revBackend.textContent = `onnxruntime-web ${net.backend}${net.backend === 'wasm' ? ` (${ort.env.wasm.numThreads} thread${ort.env.wasm.numThreads === 1 ? '' : 's'})` : ''}${decoderNote}${net.fallbackReason ? ` — ${net.fallbackReason}` : ''}`;
   return model;
+}
+
+async function disposeModel(): Promise<void> {
+  const old = model;
+  model = null;
+  await old?.net.dispose();
+  await old?.decoder?.dispose();
 }
 
 const nextFrame = (): Promise<void> => new Promise((ok) => {
@@ -380,12 +423,44 @@ const nextFrame = (): Promise<void> => new Promise((ok) => {
   requestAnimationFrame(() => { clearTimeout(timer); setTimeout(done, 0); });
 });
 
+/** Latent models: one small grey canvas per latent channel, labelled (made when the config arrives). */
+const channelViews: { canvas: HTMLCanvasElement; label: HTMLElement }[] = [];
+
+function makeChannelViews(channels: number): void {
+  revLatent.textContent = '';
+  channelViews.length = 0;
+  for (let k = 0; k < channels; k++) {
+    const fig = document.createElement('figure');
+    const canvas = document.createElement('canvas');
+    canvas.id = `rev-z${k}`;
+    canvas.width = 10;
+    canvas.height = 10;
+    const label = document.createElement('figcaption');
+    label.textContent = `channel ${k + 1}`;
+    fig.append(canvas, label);
+    revLatent.append(fig);
+    channelViews.push({ canvas, label });
+  }
+}
+
+/** The latent channels of image 1 of `z` ([n, s, s, L]), each normalised to its own range. */
+function drawLatentChannels(z: Float32Array, s: number, L: number): void {
+  const scale = Math.max(1, Math.round(64 / s));
+  channelViews.forEach(({ canvas, label }, k) => {
+    const { min, max } = drawChannel(canvas, z, 0, s, L, k, scale);
+    label.textContent = `channel ${k + 1}\n${min.toPrecision(3)} … ${max.toPrecision(3)}`;
+  });
+}
+
 /**
- * Generate with the library's own generate() (src/generate.ts): the same
- * seeded x_T, sampler, guidance and loop as the CLI, so the same seed gives the
- * same images; the page draws every step (onStep), pauses for screenshots and
- * lets the page paint between network evaluations (a wrapper around the
- * network), and Stop aborts it (an AbortSignal).
+ * Generate with the library's own generateWith() (src/generate.ts): the same
+ * seeded x_T, sampler, guidance and loop as the CLI, and for a latent model
+ * the same stage (latentStage: the decoder behind the scaling factor), so the
+ * same seed gives the same images; the page draws every step (onStep), pauses
+ * for screenshots and lets the page paint between network evaluations (a
+ * wrapper around the network, where a latent model's x̂_0 is also decoded,
+ * throttled to DECODE_SHARE of the network's time), and Stop aborts it (an
+ * AbortSignal).
  */
 async function runGeneration(): Promise<void> {
   if (config === null) return;
@@ -403,13 +478,14 @@ async function runGeneration(): Promise<void> {
     const n = intInput(revN, 'images', 1, 32);
     const seed = intInput(revSeed, 'seed', 0, 2 ** 31 - 1);
     // Class models take a class index, text models a prompt (a class's own
-    // prompt when a class is picked); the library builds the condition rows.
+    // prompt when a class is picked; a text model without classes and an
+    // empty prompt generates unconditionally); the library builds the condition rows.
     const nc = classCount(config);
     let condition: Condition | null = null;
     let classes: Int32Array | null = null;
     let guidance = 0;
     const prompt = revPrompt.value.trim();
-    if (nc > 0) {
+    if (nc > 0 || (config.model.text !== undefined && prompt !== '')) {
       const v = revClass.value;
       guidance = v === 'none' && prompt === '' ? 0 : Number(revGuidance.value);
       if (!(Number.isFinite(guidance) && guidance >= 0)) throw new Error(`guidance weight must be a number ≥ 0, got '${revGuidance.value}'`);
@@ -432,40 +508,63 @@ async function runGeneration(): Promise<void> {
     revClasses.textContent = condition === null ? ''
       : `— ${classes === null ? `prompt "${prompt}"` : `classes ${Array.from(classes, asked).join(', ')}`}${guidance > 0 ? `, guidance w = ${guidance}` : ''}`;
     revStatus.textContent = 'loading the model…';
-    const net0 = await ensureModel();
+    const { net: net0, decoder } = await ensureModel();
+    const stage: LatentStage | undefined = decoder !== null && config.latent !== undefined ? latentStage(config.latent, decoder) : undefined;
+    // the sampler's space: the images, or a latent model's latents
+    const [s, , L] = stage?.shape ?? [S, S, C];
     let modelMs = 0;
+    let networkMs = 0;
+    // Latent models: the newest predicted x̂_0 of image 1 not yet decoded, and the time decoding took so far.
+    let pending: { step: number; z: Float32Array } | null = null;
+    let decodeMs = 0;
     handle.step = 0;
+    handle.decodedSteps = [];
+    const decScale = Math.max(1, Math.floor(128 / S));
+    const showDecoded = async (): Promise<void> => {
+      if (pending === null || stage === undefined) return;
+      const { step, z } = pending;
+      pending = null;
+      const t0 = performance.now();
+      const img = await stage.decode(z, [1, s, s, L]);
+      decodeMs += performance.now() - t0;
+      drawBatch(revDecoded, img, 1, S, C, decScale, 0);
+      revDecodedNote.textContent = `(step ${step})`;
+      handle.decodedSteps.push(step);
+    };
     const timed: ModelFn = async (x, t, sh, cls) => {
       await nextFrame(); // let the page paint the last step
       if (handle.pauseAtStep !== null && handle.step === handle.pauseAtStep) {
+        await showDecoded(); // a paused page shows the step it is at
         setState('paused');
         await new Promise<void>((ok) => { handle.resume = ok; });
         handle.pauseAtStep = null;
         setState('running');
       }
       abort.signal.throwIfAborted();
+      if (decodeMs <= DECODE_SHARE * networkMs) await showDecoded();
       const t0 = performance.now();
       const out = await net0(x, t, sh, cls);
       modelMs = performance.now() - t0;
+      networkMs += modelMs;
       return out;
     };
-    const scale = n > 8 ? 2 : 4;
-    const xT = startNoise(seed, [n, S, S, C]).xT;
+    const scale = Math.max(1, Math.round((n > 8 ? 56 : 112) / S));
+    const xT = startNoise(seed, [n, s, s, L]).xT;
     revRows.hidden = false;
     const cols = columnsThatFit(n, S * scale, 4, revRows.clientWidth);
-    drawBatch(revX, xT, n, S, C, scale, 4, cols);
-    drawBatch(revX0, new Float32Array(xT.length), n, S, C, scale, 4, cols);
+    if (stage === undefined) {
+      drawBatch(revX, xT, n, S, C, scale, 4, cols);
+    } else {
+      drawLatentChannels(xT, s, L);
+      drawBatch(revDecoded, new Float32Array(S * S * C), 1, S, C, decScale, 0);
+      revDecodedNote.textContent = '';
+    }
+    drawBatch(revX0, new Float32Array(n * S * S * C), n, S, C, scale, 4, cols);
     const started = performance.now();
     let last = started;
     let totalMs = 0;
     let calls = steps;
-    const result = await generate(timed, {
-      ...config.diffusion,
-      schedule: config.diffusion.schedule,
-      timesteps: T,
-      prediction: config.diffusion.prediction,
-      imageSize: S,
-      channels: C,
+    const result = await generateWith({ config, model: timed, latent: stage }, {
       sampler,
       steps,
       n,
@@ -479,15 +578,30 @@ async function runGeneration(): Promise<void> {
         totalMs = now - started;
         calls = total;
         handle.step = i + 1;
-        drawBatch(revX, x, n, S, C, scale, 4, cols);
-        drawBatch(revX0, predX0, n, S, C, scale, 4, cols);
-        revStatus.textContent = `step ${i + 1}/${total} · t = ${Number.isInteger(t) ? t : t.toFixed(1)} · ${stepMs.toFixed(0)} ms this step (network ${modelMs.toFixed(0)} ms) · ${(totalMs / (i + 1)).toFixed(0)} ms/step on average · ${handle.backend ?? ''}`;
+        let network = `network ${modelMs.toFixed(0)} ms`;
+        if (stage === undefined) {
+          drawBatch(revX, x, n, S, C, scale, 4, cols);
+          drawBatch(revX0, predX0, n, S, C, scale, 4, cols);
+        } else {
+          drawLatentChannels(x, s, L);
+          pending = { step: i + 1, z: predX0.slice(0, s * s * L) };
+          network += `, decoding x̂0 ${decodeMs.toFixed(0)} ms in all`;
+        }
+        revStatus.textContent = `step ${i + 1}/${total} · t = ${Number.isInteger(t) ? t : t.toFixed(1)} · ${stepMs.toFixed(0)} ms this step (${network}) · ${(totalMs / (i + 1)).toFixed(0)} ms/step on average · ${handle.backend ?? ''}`;
       },
     });
+    totalMs = performance.now() - started;
     const msPerStep = totalMs / calls;
     const callNote = calls === steps ? '' : ` (${calls} network calls)`;
-    revStatus.textContent = `done: ${n} images, ${steps} ${sampler} steps${callNote} in ${(totalMs / 1000).toFixed(2)} s (${msPerStep.toFixed(0)} ms/step) on onnxruntime-web ${handle.backend ?? ''}`;
+    const latentNote = stage === undefined ? '' : ` · x̂0 decoded at ${handle.decodedSteps.length} of ${calls} steps, every image at the end`;
+    revStatus.textContent = `done: ${n} images, ${steps} ${sampler} steps${callNote} in ${(totalMs / 1000).toFixed(2)} s (${msPerStep.toFixed(0)} ms/step) on onnxruntime-web ${handle.backend ?? ''}${latentNote}`;
+    if (stage !== undefined) {
+      drawBatch(revX0, result.images, n, S, C, scale, 4, cols);
+      drawBatch(revDecoded, result.images, 1, S, C, decScale, 0);
+      revDecodedNote.textContent = '(the final image)';
+    }
     handle.lastImages = Array.from(result.images);
+    handle.lastShape = [...result.shape];
     handle.lastRun = { sampler, steps, seed, n, classes: classes === null ? null : Array.from(classes), guidance, msPerStep };
     setState('done');
   } catch (err) {
@@ -510,9 +624,7 @@ async function runGeneration(): Promise<void> {
 revGenerate.addEventListener('click', () => void runGeneration());
 revStop.addEventListener('click', () => stopGeneration());
 revBackendChoice.addEventListener('change', () => {
-  const old = model;
-  model = null;
-  void old?.dispose();
+  void disposeModel();
   clearError(revError);
   ensureModel().then(() => setState('ready'), (err: unknown) => { showError(revError, 'model', err); setState('error'); });
 });
@@ -525,17 +637,29 @@ async function start(): Promise<void> {
     config = cfg.config;
     S = cfg.config.data.imageSize;
     C = cfg.config.data.channels;
+    latentShape = cfg.latentShape;
     const d = cfg.config.diffusion;
     const nc = classCount(cfg.config);
     const text = cfg.config.model.text;
-    modelInfo.textContent = `model: ${cfg.checkpoint} · step ${cfg.step} · ${S}×${S}×${C} · ${d.schedule} schedule, T = ${d.timesteps}, predicts ${d.prediction}` +
+    const latent = cfg.config.latent;
+    const latentInfo = latentShape === null || latent === undefined ? '' : ` · latent diffusion on ${latentShape.join('×')} latents (scaling factor ${latent.scalingFactor.toPrecision(4)})`;
+    const ex = cfg.config.experts;
+    modelInfo.textContent = `model: ${cfg.checkpoint} · step ${cfg.step} · ${S}×${S}×${C}${latentInfo} · ${d.schedule} schedule, T = ${d.timesteps}, predicts ${d.prediction}` +
       (text !== undefined ? ` · text prompts (${text.vocab.length - 1} words)` : nc > 0 ? ` · ${nc} classes` : ' · unconditional') +
-      (cfg.config.experts !== undefined ? ` · ${cfg.config.experts.count} expert networks (${cfg.config.experts.boundaries.slice(0, -1).map((_, k) => expertRange(cfg.config.experts!.boundaries, k)).join(', ')})` : '');
+      (ex !== undefined ? ` · ${ex.count} expert networks (${ex.boundaries.slice(0, -1).map((_, k) => expertRange(ex.boundaries, k)).join(', ')})` : '');
+    document.body.dataset['latent'] = String(latentShape !== null);
+    if (latentShape !== null) {
+      for (const e of document.querySelectorAll('.latent-shape')) e.textContent = latentShape.join('×');
+      makeChannelViews(latentShape[2]);
+    }
     document.body.dataset['text'] = String(text !== undefined);
     if (text !== undefined) revPrompt.title = `words this model knows: ${text.vocab.slice(1).join(', ')}`;
     fwdSchedule.value = d.schedule;
     fwdT.value = String(d.timesteps);
-    document.body.dataset['conditional'] = String(nc > 0);
+    // guidance for class and text models; the class menu when the model has classes (a text model: the prompts of its data set's classes)
+    document.body.dataset['conditional'] = String(nc > 0 || text !== undefined);
+    document.body.dataset['classes'] = String(nc > 0);
+    if (text !== undefined && nc === 0) revPrompt.placeholder = 'e.g. red apple (empty: unconditional)';
     if (nc > 0) {
       const names = cfg.labelNames ?? Array.from({ length: nc }, (_, i) => String(i));
       const opts: [string, string][] = [['mixed', `mixed (${names[0]}…${names[nc - 1]})`], ...names.slice(0, nc).map((n, i): [string, string] => [String(i), n]), ['none', 'none (unconditional)']];

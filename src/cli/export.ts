@@ -5,7 +5,8 @@ import { DiffuseError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { AUTOENCODER_CODEC, checkpointKind, loadModelWeights, loadModelWeightsWith } from '../train/checkpoint.js';
 import { modelCheckpointDir } from '../pipeline.js';
-import { DEFAULT_OPSET, exportCheckpointToOnnx, MAX_OPSET, MIN_OPSET } from '../onnx/export-unet.js';
+import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET } from '../onnx/export-unet.js';
+import { exportCheckpointNetwork } from '../onnx/export-checkpoint.js';
 import { AUTOENCODER_PARTS, exportAutoencoderToOnnx, type AutoencoderPart } from '../onnx/export-autoencoder.js';
 import type { AutoencoderConfig } from '../model/autoencoder-config.js';
 import type { Weights } from '../tensor.js';
@@ -81,20 +82,17 @@ with DDPMPipeline.from_pretrained(DIR) (or DDIMPipeline); pixel models only.`,
       process.stdout.write(`wrote ${out}: diffusers ${MODEL_INDEX in files ? 'DDPMPipeline' : 'U-Net and scheduler'} (${Object.keys(files).sort().join(', ')}), ${o.weights} weights of step ${step}, ${(bytes / 1e6).toFixed(2)} MB\n`);
       return;
     }
-    if (o.part === 'decoder' || o.part === 'encoder') {
-      if (config.latent === undefined || parts.autoencoder === undefined) throw new DiffuseError(`${o.checkpoint} is not a latent model: it has no autoencoder (--part ${o.part} needs one trained with diffuse train --latent)`);
-      return writeAutoencoderPart(o.part, config.latent.autoencoder, parts.autoencoder, step, {
-        'diffuse.scaling_factor': String(config.latent.scalingFactor),
-        'diffuse.diffusion_weights': o.weights,
-      }, o.opset, out);
-    }
-    const files = exportCheckpointToOnnx(config, params, { weights: o.weights, step, opset: o.opset });
-    const ex = config.experts;
+    const part = o.part ?? 'unet';
+    if (part !== 'unet' && config.latent === undefined) throw new DiffuseError(`${o.checkpoint} is not a latent model: it has no autoencoder (--part ${part} needs one trained with diffuse train --latent)`);
+    const files = exportCheckpointNetwork(config, { params, autoencoder: parts.autoencoder }, part, { weights: o.weights, step, opset: o.opset });
+    // one file per expert for a U-Net of experts (latent models have none: config validation)
+    const ex = part === 'unet' ? config.experts : undefined;
     for (const [k, bytes] of files.entries()) {
       const file = ex === undefined ? out : expertOnnxFile(out, k);
       await writeFileAtomic(file, bytes);
+      const what = part === 'unet' ? '' : `the autoencoder's ${part}, `;
       const which = ex === undefined ? '' : `expert ${k} of ${ex.count} (${expertRange(ex.boundaries, k)}), `;
-      process.stdout.write(`wrote ${file}: ONNX opset ${o.opset}, ${which}${o.weights} weights of step ${step}, ${(bytes.length / 1e6).toFixed(2)} MB\n`);
+      process.stdout.write(`wrote ${file}: ${what}ONNX opset ${o.opset}, ${which}${o.weights} weights of step ${step}, ${(bytes.length / 1e6).toFixed(2)} MB\n`);
     }
   },
 });

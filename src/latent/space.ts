@@ -6,13 +6,14 @@
  *              each step draws z = mean + exp(logvar / 2) · ε for the batch
  *              (or takes the mean) and scales it: the U-Net sees scalingFactor · z
  *   sampling:  the sampler's latents / scalingFactor -> decoder -> images
+ *              (latent/scaled.ts, engine-free: the browser builds it too)
  *
  * Everything random comes from the run's Rng, so the latent path resumes
  * bit-identically like the pixel one.
  */
 import { existsSync } from 'node:fs';
 import { DiffuseError } from '../errors.js';
-import type { LatentConfig, LatentPosterior } from '../config.js';
+import type { LatentPosterior } from '../config.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Shape4 } from '../diffusion/types.js';
 import { hash32, type Rng } from '../rng.js';
@@ -111,26 +112,4 @@ export function latentBatch(latents: LatentData, idx: ArrayLike<number>, posteri
     }
   }
   return { x, shape: [idx.length, s, s, L] };
-}
-
-/** The sampler's (scaled) latents -> images in [-1, 1]: decode(z / scalingFactor), clamped. */
-export function scaledDecoder(runner: AutoencoderRunner, latent: Pick<LatentConfig, 'scalingFactor'>): (z: Float32Array, shape: Shape4) => Promise<Float32Array> {
-  const inv = 1 / latent.scalingFactor;
-  return async (z, shape) => {
-    const n = shape[0];
-    const u = new Float32Array(z.length);
-    for (let i = 0; i < z.length; i++) u[i] = (z[i] as number) * inv;
-    const x = await runner.decode(u, n);
-    for (let i = 0; i < x.length; i++) x[i] = Math.max(-1, Math.min(1, x[i] as number));
-    return x;
-  };
-}
-
-/** Images -> the scaled posterior means the sampler's space holds (for img2img-style uses and the explorer). */
-export function scaledEncoder(runner: AutoencoderRunner, latent: Pick<LatentConfig, 'scalingFactor'>): (x: Float32Array, shape: Shape4) => Promise<Float32Array> {
-  return async (x, shape) => {
-    const { mean } = await runner.encode(x, shape[0]);
-    for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] as number) * latent.scalingFactor;
-    return mean;
-  };
 }

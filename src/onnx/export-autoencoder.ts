@@ -15,11 +15,11 @@ import { networkGraph } from '../net/network.js';
 import { graphWeights } from '../latent/runner.js';
 import type { Weights } from '../tensor.js';
 import { exportGraphToOnnx, type GraphExportOptions } from './export-graph.js';
+import { ONNX_AUTOENCODER_CONFIG_KEY } from './proto.js';
 
 export type AutoencoderPart = 'decoder' | 'encoder';
 export const AUTOENCODER_PARTS: readonly AutoencoderPart[] = ['decoder', 'encoder'];
-/** Metadata key of the autoencoder's config (JSON). */
-export const ONNX_AUTOENCODER_CONFIG_KEY = 'diffuse.autoencoder_config';
+export { ONNX_AUTOENCODER_CONFIG_KEY };
 
 /** One half of the autoencoder, with the given (whole autoencoder's) weights, as ONNX model bytes. */
 export function exportAutoencoderToOnnx(config: AutoencoderConfig, weights: Weights, part: AutoencoderPart, opts: Pick<GraphExportOptions, 'opset' | 'metadata' | 'groupNorm'> = {}): Uint8Array {

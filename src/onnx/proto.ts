@@ -562,6 +562,8 @@ export function decodeOnnxModel(data: Uint8Array): OnnxModelProto {
 
 /** metadata_props key under which the exporter stores the UNetConfig as JSON. */
 export const ONNX_UNET_CONFIG_KEY = 'diffuse.unet_config';
+/** metadata_props key under which the exporter stores an autoencoder half's AutoencoderConfig as JSON. */
+export const ONNX_AUTOENCODER_CONFIG_KEY = 'diffuse.autoencoder_config';
 
 /**
  * Only the metadata_props of a model, without decoding the graph (cheap even

@@ -3,6 +3,9 @@
  * the browser twin of onnx/runner.ts (which runs onnxruntime-node). Same
  * interface: NHWC float32 images in, NHWC outputs back, `t` broadcast to every
  * image, int64 classes for class-conditional models (numClasses = no class).
+ * And a latent model's exported decoder (onnx/export-autoencoder.ts) as a
+ * `LatentDecoder`, the browser twin of latent/runner.ts's decode: with
+ * latent/scaled.ts's latentStage it is the LatentStage generate() decodes with.
  *
  * The onnxruntime-web module is passed in (the page bundles it; Node tests
  * import it), so this file imports nothing at run time but the library's own
@@ -13,7 +16,9 @@
 import { DiffuseError } from '../errors.js';
 import { unetFeedTensors, type TensorMaker, describeUNetSession, type UNetSessionInfo, type UNetSessionLike } from '../onnx/feeds.js';
 import type { ModelFn, Shape4 } from '../diffusion/types.js';
-import { ONNX_UNET_CONFIG_KEY, readOnnxMetadata } from '../onnx/proto.js';
+import { ONNX_AUTOENCODER_CONFIG_KEY, ONNX_UNET_CONFIG_KEY, readOnnxMetadata } from '../onnx/proto.js';
+import { latentShape, validateAutoencoderConfig, type AutoencoderConfig } from '../model/autoencoder-config.js';
+import type { LatentDecoder } from '../latent/scaled.js';
 import { routeByTimestep } from '../diffusion/experts.js';
 
 /** What this module uses of an onnxruntime-web tensor. */
@@ -86,14 +91,21 @@ export interface OrtWebModelOptions {
   readonly backend?: WebBackendChoice;
 }
 
-/** Load ONNX bytes into an onnxruntime-web session and wrap it as a ModelFn. */
-export async function createOrtWebModelFn(ort: OrtWebModule, bytes: Uint8Array, opts: OrtWebModelOptions = {}): Promise<OrtWebModelFn> {
-  if (!(bytes instanceof Uint8Array) || bytes.length === 0) throw new DiffuseError('the ONNX model is empty');
+/** A session on the backend chosen (WebGPU falling back to wasm under 'auto'), with the model's metadata. */
+interface OpenedSession {
+  readonly session: OrtWebSession;
+  readonly backend: WebBackend;
+  readonly fallbackReason: string | null;
+  readonly meta: Readonly<Record<string, string>>;
+}
+
+async function openSession(ort: OrtWebModule, bytes: Uint8Array, what: string, opts: OrtWebModelOptions): Promise<OpenedSession> {
+  if (!(bytes instanceof Uint8Array) || bytes.length === 0) throw new DiffuseError(`the ONNX ${what} is empty`);
   let meta: Record<string, string>;
   try {
     meta = readOnnxMetadata(bytes);
   } catch (err) {
-    throw new DiffuseError(`the model is not a valid ONNX file: ${message(err)}`, { cause: err });
+    throw new DiffuseError(`the ${what} is not a valid ONNX file: ${message(err)}`, { cause: err });
   }
   const choice = opts.backend ?? 'auto';
   let fallbackReason: string | null = null;
@@ -109,22 +121,32 @@ export async function createOrtWebModelFn(ort: OrtWebModule, bytes: Uint8Array, 
   }
   const create = (ep: WebBackend): Promise<OrtWebSession> =>
     ort.InferenceSession.create(bytes, { executionProviders: [ep], graphOptimizationLevel: 'all' });
-  let session: OrtWebSession;
   try {
-    session = await create(backend);
+    return { session: await create(backend), backend, fallbackReason, meta };
   } catch (err) {
     if (backend === 'webgpu' && choice === 'auto') {
-      fallbackReason = `WebGPU session failed (${message(err)})`;
-      backend = 'wasm';
       try {
-        session = await create('wasm');
+        return { session: await create('wasm'), backend: 'wasm', fallbackReason: `WebGPU session failed (${message(err)})`, meta };
       } catch (err2) {
-        throw new DiffuseError(`ONNX Runtime (wasm) cannot load the model: ${message(err2)}`, { cause: err2 });
+        throw new DiffuseError(`ONNX Runtime (wasm) cannot load the ${what}: ${message(err2)}`, { cause: err2 });
       }
-    } else {
-      throw new DiffuseError(`ONNX Runtime (${backend}) cannot load the model: ${message(err)}`, { cause: err });
     }
+    throw new DiffuseError(`ONNX Runtime (${backend}) cannot load the ${what}: ${message(err)}`, { cause: err });
   }
+}
+
+/** A float32 output of a run, read back from the GPU when it stayed there. */
+async function outputData(result: Readonly<Record<string, OrtWebTensor>>, name: string, backend: WebBackend, what: string): Promise<Float32Array> {
+  const out = result[name];
+  if (out === undefined) throw new DiffuseError(`ORT web ${what}: no '${name}' in the session's results`);
+  const data = backend === 'webgpu' && out.location === 'gpu-buffer' ? await out.getData(true) : out.data;
+  if (!(data instanceof Float32Array)) throw new DiffuseError(`ORT web ${what}: '${name}' is not float32`);
+  return data;
+}
+
+/** Load ONNX bytes into an onnxruntime-web session and wrap it as a ModelFn. */
+export async function createOrtWebModelFn(ort: OrtWebModule, bytes: Uint8Array, opts: OrtWebModelOptions = {}): Promise<OrtWebModelFn> {
+  const { session, backend, fallbackReason, meta } = await openSession(ort, bytes, 'model', opts);
   let info: UNetSessionInfo;
   try {
     info = describeUNetSession(session, meta, ONNX_UNET_CONFIG_KEY, 'the model');
@@ -143,12 +165,7 @@ export async function createOrtWebModelFn(ort: OrtWebModule, bytes: Uint8Array, 
   const run = async (x: Float32Array, t: number, shape: Shape4, classes?: Int32Array): Promise<Float32Array> => {
     if (disposed) throw new DiffuseError('ORT web model function used after dispose()');
     const feeds = unetFeedTensors('the model', info, x, t, shape, classes, tensors);
-    const result = await session.run(feeds);
-    const out = result['out'];
-    if (out === undefined) throw new DiffuseError("ORT web model: no 'out' in the session's results");
-    const data = backend === 'webgpu' && out.location === 'gpu-buffer' ? await out.getData(true) : out.data;
-    if (!(data instanceof Float32Array)) throw new DiffuseError("ORT web model: 'out' is not float32");
-    return data;
+    return outputData(await session.run(feeds), 'out', backend, 'model');
   };
   return Object.assign(run, {
     imageShape: [H, W, C] as const,
@@ -164,6 +181,65 @@ export async function createOrtWebModelFn(ort: OrtWebModule, bytes: Uint8Array, 
       await session.release();
     },
   });
+}
+
+/** A latent model's decoder on onnxruntime-web: n latents [n,s,s,L] (unscaled) -> images [n,S,S,C] (not clamped). */
+export type OrtWebDecoder = LatentDecoder & {
+  /** The autoencoder's config (from the file's metadata). */
+  readonly config: AutoencoderConfig;
+  /** [s, s, L] of the latents it takes and [S, S, C] of the images it makes. */
+  readonly latentShape: readonly [number, number, number];
+  readonly imageShape: readonly [number, number, number];
+  readonly backend: WebBackend;
+  readonly fallbackReason: string | null;
+  /** The file's ONNX metadata (diffuse.scaling_factor, ...). */
+  readonly metadata: Readonly<Record<string, string>>;
+  dispose(): Promise<void>;
+};
+
+/** Load an exported decoder (diffuse export --part decoder, or the explorer's /api/decoder.onnx) into an onnxruntime-web session. */
+export async function createOrtWebDecoder(ort: OrtWebModule, bytes: Uint8Array, opts: OrtWebModelOptions = {}): Promise<OrtWebDecoder> {
+  const { session, backend, fallbackReason, meta } = await openSession(ort, bytes, 'decoder', opts);
+  let config: AutoencoderConfig;
+  try {
+    if (!session.inputNames.includes('z') || !session.outputNames.includes('image')) {
+      throw new DiffuseError(`the decoder is not a diffuse-ts decoder export (inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')})`);
+    }
+    const raw = meta[ONNX_AUTOENCODER_CONFIG_KEY];
+    if (raw === undefined) throw new DiffuseError(`the decoder has no '${ONNX_AUTOENCODER_CONFIG_KEY}' metadata entry`);
+    try {
+      config = validateAutoencoderConfig(JSON.parse(raw) as AutoencoderConfig);
+    } catch (err) {
+      throw new DiffuseError(`the decoder's '${ONNX_AUTOENCODER_CONFIG_KEY}' metadata entry is not a valid autoencoder config: ${message(err)}`, { cause: err });
+    }
+  } catch (err) {
+    await session.release();
+    throw err;
+  }
+  const [s, , L] = latentShape(config);
+  const S = config.imageSize, C = config.channels;
+  let disposed = false;
+  return {
+    config,
+    latentShape: [s, s, L],
+    imageShape: [S, S, C],
+    backend,
+    fallbackReason,
+    metadata: Object.freeze({ ...meta }),
+    decode: async (z, n) => {
+      if (disposed) throw new DiffuseError('ORT web decoder used after dispose()');
+      if (!Number.isInteger(n) || n < 1 || !(z instanceof Float32Array) || z.length !== n * s * s * L) {
+        throw new DiffuseError(`the decoder expects ${n}·${s}·${s}·${L} latent values for ${n} images, got ${z instanceof Float32Array ? z.length : typeof z}`);
+      }
+      const result = await session.run({ z: new ort.Tensor('float32', z, [n, s, s, L]) });
+      return outputData(result, 'image', backend, 'decoder');
+    },
+    dispose: async () => {
+      if (disposed) return;
+      disposed = true;
+      await session.release();
+    },
+  };
 }
 
 /**

@@ -1,14 +1,16 @@
 /**
  * The explorer's web server (node:http, no framework): serves the page built
  * by Vite (dist/web/), the checkpoint's model as ONNX (exported on the fly
- * with exportUNetToOnnx, once, then cached), its config, a handful of data
- * set images for the forward view, and onnxruntime-web's wasm files.
+ * with exportCheckpointNetwork, once, then cached; a latent model's decoder
+ * too), its config, a handful of data set images for the forward view, and
+ * onnxruntime-web's wasm files.
  *
  * Routes:
  *   GET /                  the page (index.html and its assets, from webRoot)
- *   GET /api/config        { config, step, checkpoint, labelNames } (JSON)
+ *   GET /api/config        { config, step, checkpoint, labelNames, latentShape } (JSON)
  *   GET /api/model.onnx    the U-Net as ONNX bytes (EMA weights); a checkpoint of K expert
  *                          networks (config.experts): ?expert=k, one model per expert
+ *   GET /api/decoder.onnx  a latent model's decoder as ONNX bytes (latents / scaling factor -> images); 404 for a pixel model
  *   GET /api/samples       { imageSize, channels, dataset, images: [{ label, name, pixels }] },
  *                          pixels = H·W·C bytes 0..255 (HWC); empty list when the data set is unavailable
  *   GET /ort/<file>        onnxruntime-web's wasm runtime, copied into the page's build (web/vite.config.ts)
@@ -35,7 +37,9 @@ import { gzip as gzipCb } from 'node:zlib';
 import { DiffuseError } from '../errors.js';
 import type { DiffuseConfig } from '../config.js';
 import type { DatasetSpec } from '../data/index.js';
-import { exportCheckpointToOnnx } from '../onnx/export-unet.js';
+import type { ConfigResponse, SampleImage, SamplesResponse } from './explorer-handle.js';
+import { exportCheckpointNetwork, type CheckpointNetwork } from '../onnx/export-checkpoint.js';
+import { latentShape } from '../model/autoencoder-config.js';
 import { loadSamplingModel } from '../pipeline.js';
 import { packageRoot, SHIPPED_MODELS_DIR } from '../shipped.js';
 
@@ -62,29 +66,7 @@ export interface ExplorerServer {
   close(): Promise<void>;
 }
 
-export interface SampleImage {
-  readonly label: number | null;
-  readonly name: string;
-  /** H·W·C bytes, HWC order. */
-  readonly pixels: number[];
-}
-
-export interface SamplesResponse {
-  readonly dataset: string;
-  readonly imageSize: number;
-  readonly channels: number;
-  readonly images: SampleImage[];
-  /** Why there are no images, when the data set could not be loaded. */
-  readonly note?: string;
-}
-
-export interface ConfigResponse {
-  readonly config: DiffuseConfig;
-  readonly step: number;
-  /** The model's name: a shipped model's name, else its folder's name (never a path). */
-  readonly checkpoint: string;
-  readonly labelNames: string[] | null;
-}
+export type { ConfigResponse, SampleImage, SamplesResponse } from './explorer-handle.js';
 
 /** Default folder of the built page. */
 export function defaultWebRoot(): string {
@@ -99,10 +81,16 @@ export function modelDisplayName(checkpoint: string): string {
   return name === 'checkpoint' ? basename(dirname(abs)) : name;
 }
 
-/** The config as the page may see it: a folder data set is named by its last folder, not its path. */
+/**
+ * The config as the page may see it: a folder data set is named by its last
+ * folder, a latent model's autoencoder checkpoint by its folder's name, not their paths.
+ */
 function publicConfig(config: DiffuseConfig): DiffuseConfig {
   const d = config.data.dataset;
-  return d.startsWith('folder:') ? { ...config, data: { ...config.data, dataset: `folder:${basename(d.slice('folder:'.length))}` } } : config;
+  const data = d.startsWith('folder:') ? { ...config.data, dataset: `folder:${basename(d.slice('folder:'.length))}` } : config.data;
+  const src = config.latent?.source;
+  const latent = config.latent === undefined || src === undefined ? config.latent : { ...config.latent, source: { ...src, checkpoint: modelDisplayName(src.checkpoint) } };
+  return { ...config, data, ...(latent !== undefined ? { latent } : {}) };
 }
 
 const MIME: Record<string, string> = {
@@ -220,7 +208,9 @@ async function loadSamples(config: DiffuseConfig, count: number): Promise<Sample
       ? { name: 'folder', dir: dataset.slice('folder:'.length), imageSize, channels, skipBad: true, limit: count }
       : dataset === 'mnist' || dataset === 'fashion-mnist'
         ? { name: dataset, imageSize, channels, limit: count }
-        : null;
+        : dataset === 'emoji'
+          ? { name: 'emoji', imageSize, channels, limit: count, skipBad: true }
+          : null;
     if (spec === null) return { ...base, images: [], note: `data set '${dataset}' is not one the server can load` };
     const ds = await loadDataset(spec);
     const [n, h, w, c] = ds.shape;
@@ -281,23 +271,32 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
   }
   const allowedHosts = opts.allowedHosts ?? [];
   // a checkpoint or shipped model, or a diffusers pipeline / unet/ folder (translated: pipeline.ts loadSamplingModel)
-  const { config, params, step, checkpoint } = await loadSamplingModel(opts.checkpoint, { weights: 'ema' });
-  if (config.latent !== undefined) {
-    throw new DiffuseError(`checkpoint ${checkpoint} is a latent diffusion model: the explorer page does not decode latents yet (sample it with diffuse sample --checkpoint ${opts.checkpoint})`);
-  }
+  const { config, params, autoencoder, step, checkpoint } = await loadSamplingModel(opts.checkpoint, { weights: 'ema' });
   if (config.model.crossAttention !== undefined) throw new DiffuseError(`${checkpoint}: a UNet2DConditionModel needs a text encoder's hidden states, which the explorer does not compute`);
-  const configResponse: ConfigResponse = { config: publicConfig(config), step, checkpoint: modelDisplayName(checkpoint), labelNames: config.data.labelNames ?? null };
+  const configResponse: ConfigResponse = {
+    config: publicConfig(config), step, checkpoint: modelDisplayName(checkpoint), labelNames: config.data.labelNames ?? null,
+    latentShape: config.latent !== undefined ? latentShape(config.latent.autoencoder) : null,
+  };
   const configBody = Body.json(configResponse);
 
-  let onnx: Body[] | undefined;
+  // The networks as ONNX, each exported on its first request and kept: the U-Net
+  // (one file, or one per expert: config.experts) and a latent model's decoder.
+  const onnx = new Map<CheckpointNetwork, Body[]>();
+  const onnxBodies = (network: CheckpointNetwork): Body[] => {
+    let bodies = onnx.get(network);
+    if (bodies === undefined) {
+      bodies = exportCheckpointNetwork(config, { params, autoencoder }, network, { step, weights: 'ema' }).map((b) => new Body(Buffer.from(b), MIME['.onnx']!, false));
+      onnx.set(network, bodies);
+    }
+    return bodies;
+  };
   const networks = config.experts?.count ?? 1;
-  /** The ONNX model of network k (0 = the one shared network), or an error message. */
-  const onnxBody = (expert: string | null): Body | string => {
+  /** The U-Net's ONNX model of network k (0 = the one shared network), or an error message. */
+  const unetBody = (expert: string | null): Body | string => {
     const k = expert === null ? 0 : Number(expert);
     if (expert === null && networks > 1) return `this checkpoint has ${networks} expert networks: ask for api/model.onnx?expert=0..${networks - 1}`;
     if (!Number.isInteger(k) || k < 0 || k >= networks || (expert !== null && !/^\d+$/.test(expert))) return `no expert '${expert}': this checkpoint has ${networks === 1 ? 'one network (no ?expert=)' : `experts 0..${networks - 1}`}`;
-    onnx ??= exportCheckpointToOnnx(config, params, { weights: 'ema', step }).map((b) => new Body(Buffer.from(b), MIME['.onnx']!, false));
-    return onnx[k]!;
+    return onnxBodies('unet')[k]!;
   };
   let samples: Promise<Body> | undefined;
 
@@ -335,8 +334,12 @@ export async function startExplorerServer(opts: ExplorerServerOptions): Promise<
     }
     if (path === '/api/config') return sendBody(req, res, configBody, REVALIDATE);
     if (path === '/api/model.onnx') {
-      const body = onnxBody(url.searchParams.get('expert'));
+      const body = unetBody(url.searchParams.get('expert'));
       return typeof body === 'string' ? sendError(res, 404, body) : sendBody(req, res, body, REVALIDATE);
+    }
+    if (path === '/api/decoder.onnx') {
+      if (config.latent === undefined) return sendError(res, 404, 'this model is not a latent model: it works on pixels and has no decoder');
+      return sendBody(req, res, onnxBodies('decoder')[0]!, REVALIDATE);
     }
     if (path === '/api/samples') {
       samples ??= loadSamples(config, count).then((s) => Body.json(s));

@@ -11,22 +11,16 @@ import assert from 'node:assert/strict';
 import { DiffuseError } from '../../src/errors.js';
 import { resizeAreaFloat } from '../../src/data/dataset.js';
 import {
-  EMOJI_HELD_OUT_MODULUS, EMOJI_STYLES, emojiCaptions, emojiCatalog, emojiPackageDir, emojiPhrases, emojiSplit, fnv1a32, loadEmoji,
+  EMOJI_HELD_OUT_MODULUS, EMOJI_STYLES, emojiCaptions, emojiCatalog, emojiPhrases, emojiSplit, fnv1a32, loadEmoji,
   parseEmojiJson, resolvePackageDir, SKIN_TONES, withTones,
 } from '../../src/data/emoji.js';
 import { datasetCaptions, loadDataset } from '../../src/data/index.js';
+import { emojiMissing } from './emoji-installed.js';
 import { buildVocab, tokenize, words } from '../../src/text/tokenizer.js';
 import { textEncoderFor } from '../../src/text/captions.js';
 import { Rng } from '../../src/rng.js';
 
-const installed = ((): string | undefined => {
-  try {
-    for (const s of EMOJI_STYLES) emojiPackageDir(s);
-    return undefined;
-  } catch (e) {
-    return `emoji packages not installed (${(e as Error).message})`;
-  }
-})();
+const installed = emojiMissing;
 
 test('FNV-1a 32 matches its published test vectors; the split hashes the identity', () => {
   assert.equal(fnv1a32(''), 0x811c9dc5);

@@ -1,11 +1,11 @@
 /**
  * The layers import downward only. Read from the sources' import statements:
  * - the engine-free math (schedule, rng, diffusion/, samplers/, guidance/,
- *   generate, text/, image/, interop/ except its folder reader, the network
- *   descriptions in net/ and model/, the ONNX writer) imports no engine
- *   (tfjs, ONNX Runtime), no Node built-in, and nothing from the layers above
- *   it (engine/, train/, data/, io/, eval/ except its metrics, cli/, web/,
- *   pipeline);
+ *   generate, latent/scaled, text/, image/, interop/ except its folder reader,
+ *   the network descriptions in net/ and model/, the ONNX writer) imports no
+ *   engine (tfjs, ONNX Runtime), no Node built-in, and nothing from the layers
+ *   above it (engine/, train/, data/, io/, eval/ except its metrics, cli/,
+ *   web/, pipeline);
  * - io/ (files) imports no diffusion math: only io/, image/, errors, tensor;
  * - image/ (pixel arithmetic) imports only errors and tensor.
  * The explorer page (web/) imports the library only through its browser entry.
@@ -34,7 +34,7 @@ function importsOf(file: string): string[] {
   return specs.map((s) => (s.startsWith('.') ? relative(SRC, normalize(join(dirname(file), s))).replace(/\.(js|ts)$/, '') : s));
 }
 
-const ENGINE_FREE = /^(schedule|rng|errors|tensor|generate|config|core|browser|diffusion\/.*|samplers\/.*|guidance\/.*|text\/.*|image\/.*|interop\/(diffusers-scheduler|diffusers-unet)|net\/(graph|blocks|network|params)|model\/(config|unet-description|networks|autoencoder-config|autoencoder-description)|onnx\/(export-graph|export-unet|graph|proto|feeds)|train\/objective|eval\/metrics|web\/(ort-web-model|explorer-handle))$/;
+const ENGINE_FREE = /^(schedule|rng|errors|tensor|generate|config|core|browser|diffusion\/.*|samplers\/.*|guidance\/.*|text\/.*|image\/.*|interop\/(diffusers-scheduler|diffusers-unet)|latent\/scaled|net\/(graph|blocks|network|params)|model\/(config|unet-description|networks|autoencoder-config|autoencoder-description)|onnx\/(export-graph|export-unet|graph|proto|feeds)|train\/objective|eval\/metrics|web\/(ort-web-model|explorer-handle))$/;
 const ENGINE_OR_NODE = /^(node:|@tensorflow\/|onnxruntime-|pngjs$|jpeg-js$|gifenc$|mnist$)/;
 
 const modules = tsFiles(SRC).map((f) => ({ name: relative(SRC, f).replace(/\.ts$/, ''), imports: importsOf(f) }));

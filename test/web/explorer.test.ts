@@ -3,7 +3,9 @@
  * here, Debian's chromium driven by playwright-core. Checks the forward view
  * (slider -> x_t equals the library's qSample, pixel for pixel), a 10-step
  * generation (images differ from the starting noise, and equal Node's
- * generate() on onnxruntime-node), and that a bad model shows an error in the page.
+ * generate() on onnxruntime-node), that a bad model shows an error in the
+ * page, and a latent model (its latent channels and decoded x̂0 while it
+ * generates, the decoded images equal to Node's pipeline).
  *
  * Skips when chromium is not installed (CI installs it: .ci/run). Set
  * CHROMIUM=/path/to/chromium to use another build, DIFFUSE_CLI=/path/to/main.js
@@ -30,6 +32,8 @@ import { initParam, unetParamSpecs } from '../../src/model/unet.js';
 import type {} from '../../src/web/explorer-handle.js';
 import { encodePng } from '../../src/io/image.js';
 import { promptCondition } from '../../src/guidance/condition.js';
+import { generateWith, loadPipeline } from '../../src/pipeline.js';
+import { randomLatentCheckpoint } from '../latent/helpers.js';
 import type { Weights } from '../../src/tensor.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -81,15 +85,21 @@ async function canvasPixels(page: Page, selector: string): Promise<{ width: numb
   });
 }
 
-/** The red channel of image `k` (`size`×`size`, drawn at `scale` with `gap`) in a grid canvas (as many columns as its width holds). */
-function cellGray(px: { width: number; data: number[] }, k: number, size: number, scale: number, gap: number): number[] {
+/**
+ * The pixels of image `k` (`size`×`size`, drawn at `scale` with `gap`) in a grid canvas (as many columns as its
+ * width holds), HWC bytes: the red channel (`channels` 1, a grey image) or red, green and blue (3).
+ */
+function cellGray(px: { width: number; data: number[] }, k: number, size: number, scale: number, gap: number, channels = 1): number[] {
   const out: number[] = [];
   const cell = size * scale + gap;
   const cols = Math.max(1, Math.floor((px.width + gap) / cell));
   const x0 = (k % cols) * cell;
   const y0 = Math.floor(k / cols) * cell;
   for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) out.push(px.data[((y0 + y * scale + (scale >> 1)) * px.width + x0 + x * scale + (scale >> 1)) * 4]!);
+    for (let x = 0; x < size; x++) {
+      const at = ((y0 + y * scale + (scale >> 1)) * px.width + x0 + x * scale + (scale >> 1)) * 4;
+      for (let c = 0; c < channels; c++) out.push(px.data[at + c]!);
+    }
   }
   return out;
 }
@@ -126,11 +136,16 @@ interface Explorer {
   context: BrowserContext;
 }
 
-/** Train a tiny model with `trainArgs` into a temp folder, serve it, and open headless chromium. */
-async function startExplorer(prefix: string, trainArgs: string[]): Promise<Explorer> {
-  const work = mkdtempSync(join(tmpdir(), prefix));
+/** Train a tiny model with `trainArgs` into a temp folder (the checkpoint folder it made). */
+async function trained(work: string, trainArgs: string[]): Promise<string> {
   await run(process.execPath, [CLI, 'train', ...trainArgs, '--out', join(work, 'run'), '--sample-every', '0'], { cwd: ROOT, timeout: 300_000 });
-  const checkpoint = join(work, 'run', 'checkpoint');
+  return join(work, 'run', 'checkpoint');
+}
+
+/** Make a model in a temp folder (`make` returns its checkpoint folder), serve it, and open headless chromium. */
+async function startExplorer(prefix: string, make: (work: string) => Promise<string>): Promise<Explorer> {
+  const work = mkdtempSync(join(tmpdir(), prefix));
+  const checkpoint = await make(work);
   const server = await serve(checkpoint);
   const { chromium } = await import('playwright-core');
   const context = await chromium.launchPersistentContext(join(work, 'profile'), {
@@ -158,7 +173,7 @@ describe('explorer in chromium', { skip }, () => {
   let context: BrowserContext | undefined;
 
   before(async () => {
-    ex = await startExplorer('diffuse-explorer-', ['--train-steps', '4', '--workers', '1', '--base-channels', '8', '--res-blocks', '1', '--attention', 'none', '--conditional']);
+    ex = await startExplorer('diffuse-explorer-', (work) => trained(work, ['--train-steps', '4', '--workers', '1', '--base-channels', '8', '--res-blocks', '1', '--attention', 'none', '--conditional']));
     ({ checkpoint, server, context } = ex);
   });
 
@@ -481,7 +496,7 @@ describe('explorer in chromium, text model', { skip }, () => {
   let context: BrowserContext | undefined;
 
   before(async () => {
-    ex = await startExplorer('diffuse-explorer-text-', ['--train-steps', '3', '--workers', '1', '--base-channels', '8', '--attention', 'none', '--text', '--text-dim', '16']);
+    ex = await startExplorer('diffuse-explorer-text-', (work) => trained(work, ['--train-steps', '3', '--workers', '1', '--base-channels', '8', '--attention', 'none', '--text', '--text-dim', '16']));
     ({ checkpoint, server, context } = ex);
   });
 
@@ -527,6 +542,129 @@ describe('explorer in chromium, text model', { skip }, () => {
     await page.click('#rev-generate');
     assert.equal(await waitState(page, ['done', 'error']), 'error');
     assert.match((await page.textContent('#rev-error')) ?? '', /unknown word 'purple' in prompt 'a purple seven'; (closest known words: |no known word is close)/);
+    await page.close();
+  });
+});
+
+/** The explorer of a describe block: started before its tests, stopped after them. */
+function explorerFor(prefix: string, make: (work: string) => Promise<string>): () => Explorer {
+  let ex: Explorer | undefined;
+  before(async () => { ex = await startExplorer(prefix, make); });
+  after(async () => stopExplorer(ex));
+  return () => ex!;
+}
+
+describe('explorer in chromium, latent model', { skip }, () => {
+  // 8x8x3 images through 4x4x4 latents (f = 2), random weights, prompt-conditioned on the squares' captions
+  const ex = explorerFor('diffuse-explorer-latent-', async (work) => {
+    const dir = join(work, 'latent');
+    await randomLatentCheckpoint(dir, { text: true });
+    return dir;
+  });
+
+  async function openPage(width?: number): Promise<Page> {
+    const page = await ex().context.newPage();
+    page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
+    if (width !== undefined) await page.setViewportSize({ width, height: 844 });
+    await page.goto(ex().server.url);
+    assert.equal(await waitState(page, ['ready', 'error']), 'ready', `page error: ${await page.evaluate(() => window.explorer.error)}`);
+    return page;
+  }
+
+  test('the server serves it, and the page generates through its decoder: latent channels every step, decoded x̂0 as it goes, the decoded images at the end, equal to Node\'s pipeline', async () => {
+    const page = await openPage();
+    assert.match((await page.textContent('#model-info')) ?? '', /8×8×3 · latent diffusion on 4×4×4 latents \(scaling factor 0\.5000\)/);
+    assert.ok(await page.isVisible('#rev-prompt'), 'the prompt box is shown for a text model');
+    assert.equal(await page.isVisible('#rev-x'), false, 'no pixel x_t row for a latent model');
+    assert.equal(await page.locator('#rev-latent canvas').count(), 4, 'one canvas per latent channel');
+    const [S, C, s, L, n, steps] = [8, 3, 4, 4, 3, 6];
+    await page.selectOption('#rev-sampler', 'ddim');
+    await page.fill('#rev-steps', String(steps));
+    await page.fill('#rev-n', String(n));
+    await page.fill('#rev-seed', '4');
+    await page.fill('#rev-guidance', '2');
+    await page.fill('#rev-prompt', 'red square');
+    await page.evaluate(() => { window.explorer.pauseAtStep = 3; });
+    await page.click('#rev-generate');
+    assert.equal(await waitState(page, ['paused', 'error']), 'paused', `page error: ${await page.evaluate(() => window.explorer.error)}`);
+
+    // Paused at step 3: the 4 channels of the current latent of image 1, each normalised to 0..255, drawn and unlike each other.
+    const channels: number[][] = [];
+    for (let k = 0; k < L; k++) {
+      const px = await canvasPixels(page, `#rev-z${k}`);
+      assert.equal(px.width, s * 16, `channel ${k + 1} drawn at 16x`);
+      const grey = cellGray(px, 0, s, 16, 0);
+      assert.ok(Math.min(...grey) <= 1 && Math.max(...grey) >= 254, `channel ${k + 1} spans black to white: ${Math.min(...grey)}..${Math.max(...grey)}`);
+      channels.push(grey);
+      assert.match((await page.locator('#rev-latent figcaption').nth(k).textContent()) ?? '', new RegExp(`^channel ${k + 1}\\n-?[\\d.e+-]+ … -?[\\d.e+-]+$`));
+    }
+    assert.equal(new Set(channels.map((c) => c.join(','))).size, L, 'the channels differ');
+    assert.deepEqual(await page.evaluate(() => window.explorer.decodedSteps.at(-1)), 3, 'the paused step\'s x̂0 is decoded');
+    assert.match((await page.textContent('#rev-decoded-note')) ?? '', /\(step 3\)/);
+    const decoded = await canvasPixels(page, '#rev-decoded');
+    assert.equal(decoded.width, S * 16, 'the decoded x̂0 is an 8x8 image at 16x');
+    assert.ok(new Set(cellGray(decoded, 0, S, 16, 0, 3)).size > 3, 'the decoded x̂0 is not blank');
+    await page.evaluate(() => window.explorer.resume());
+    assert.equal(await waitState(page, ['done', 'error']), 'done', `page error: ${await page.evaluate(() => window.explorer.error)}`);
+
+    const status = (await page.textContent('#rev-status')) ?? '';
+    console.log(status);
+    assert.match(status, new RegExp(`done: ${n} images, ${steps} ddim steps .* on onnxruntime-web (wasm|webgpu) · x̂0 decoded at (\\d+) of ${steps} steps`));
+    const decodedSteps = await page.evaluate(() => window.explorer.decodedSteps);
+    assert.ok(decodedSteps.length >= 2 && decodedSteps.length <= steps && decodedSteps.every((k, i) => k >= 1 && k <= steps && (i === 0 || k > decodedSteps[i - 1]!)), `decoded at steps ${decodedSteps.join(', ')}`);
+    // The final images have the decoder's size, and the page shows them.
+    assert.deepEqual(await page.evaluate(() => window.explorer.lastShape), [n, S, S, C]);
+    const images = (await page.evaluate(() => window.explorer.lastImages))!;
+    assert.equal(images.length, n * S * S * C);
+    const finals = await canvasPixels(page, '#rev-x0');
+    const scale = finals.height / S;
+    assert.equal(scale, 14);
+    for (let k = 0; k < n; k++) {
+      const want = images.slice(k * S * S * C, (k + 1) * S * S * C).map(toByte);
+      const got = cellGray(finals, k, S, scale, 4, 3);
+      assert.ok(got.every((v, i) => Math.abs(v - want[i]!) <= 1), `image ${k + 1} is drawn as generated`);
+    }
+    assert.deepEqual(cellGray(await canvasPixels(page, '#rev-decoded'), 0, S, 16, 0, 3), cellGray(finals, 0, S, scale, 4, 3), 'the decoded view ends on the final image 1');
+    assert.equal((await page.textContent('#rev-decoded-note'))?.trim(), '(the final image)');
+
+    // The same generation in Node: loadPipeline decodes with the same stage.
+    if (await ortAvailable()) {
+      const pipe = await loadPipeline(ex().checkpoint, { engine: 'onnx', threads: 1 });
+      try {
+        const ref = await generateWith(pipe, { sampler: 'ddim', steps, n, seed: 4, condition: promptCondition(pipe.config, new Array<string>(n).fill('red square'), 2) });
+        const d = Math.max(...images.map((v, i) => Math.abs(v - ref.images[i]!)));
+        console.log(`latent page vs generateWith() on onnxruntime-node: max abs difference ${d.toExponential(2)}`);
+        assert.ok(d < 1e-3, `the page's decoded images equal Node's (max abs difference ${d})`);
+      } finally {
+        await pipe.dispose();
+      }
+    }
+    await page.close();
+  });
+
+  test('a 390 px window does not scroll sideways, and WebGPU chosen without a GPU runs both networks on wasm', async () => {
+    const page = await openPage(390);
+    await page.fill('#rev-steps', '2');
+    await page.fill('#rev-n', '8');
+    const hasGpu = await page.evaluate(async () => {
+      const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+      return gpu !== undefined && (await gpu.requestAdapter().catch(() => null)) !== null;
+    });
+    if (!hasGpu) {
+      await page.selectOption('#rev-backend-choice', 'webgpu');
+      await page.waitForFunction(() => !(document.getElementById('rev-note') as HTMLElement).hidden);
+      assert.equal(await waitState(page, ['ready', 'error']), 'ready');
+      assert.match((await page.textContent('#rev-backend')) ?? '', /^onnxruntime-web wasm/);
+    }
+    await page.click('#rev-generate');
+    assert.equal(await waitState(page, ['done', 'error']), 'done', `page error: ${await page.evaluate(() => window.explorer.error)}`);
+    const m = await page.evaluate(() => {
+      const card = document.getElementById('reverse')!.getBoundingClientRect();
+      const right = Math.max(...['rev-latent', 'rev-decoded', 'rev-x0'].map((id) => document.getElementById(id)!.getBoundingClientRect().right));
+      return { scrollWidth: document.documentElement.scrollWidth, cardRight: card.right, right };
+    });
+    assert.ok(m.scrollWidth <= 390, `no sideways scrolling at 390 px (page is ${m.scrollWidth} px wide)`);
+    assert.ok(m.right <= m.cardRight, 'the latent channels, the decoded image and the images fit the card');
     await page.close();
   });
 });

@@ -1,7 +1,9 @@
 /**
  * The explorer's server and its onnxruntime-web ModelFn, without a browser:
  * routes, headers, path safety, and that the served ONNX on onnxruntime-web
- * (run here in Node) generates what onnxruntime-node does.
+ * (run here in Node) generates what onnxruntime-node does; for a latent model,
+ * the served decoder, and generation through the same latent stage as the
+ * Node pipeline.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +15,7 @@ import * as ortWeb from 'onnxruntime-web';
 import { defaultConfig } from '../../src/config.js';
 import { DiffuseError } from '../../src/errors.js';
 import { BatchSampler } from '../../src/data/batches.js';
-import { generate } from '../../src/generate.js';
+import { generate, generateWith } from '../../src/generate.js';
 import { Rng } from '../../src/rng.js';
 import { modelParamShapes, saveCheckpoint } from '../../src/train/checkpoint.js';
 import type { TrainerState } from '../../src/train/trainer.js';
@@ -23,7 +25,14 @@ import { shippedModelDir } from '../../src/shipped.js';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { hostname } from 'node:os';
 import { gunzipSync } from 'node:zlib';
-import { createOrtWebModelFn } from '../../src/web/ort-web-model.js';
+import { createOrtWebDecoder, createOrtWebModelFn } from '../../src/web/ort-web-model.js';
+import { latentStage } from '../../src/latent/scaled.js';
+import { createPipeline } from '../../src/pipeline.js';
+import { createAutoencoderRunner } from '../../src/latent/runner.js';
+import { emojiMissing } from '../data/emoji-installed.js';
+import { exportUNetToOnnx } from '../../src/onnx/export-unet.js';
+import type { Weights } from '../../src/tensor.js';
+import { randomLatentCheckpoint, tinyAutoencoder } from '../latent/helpers.js';
 
 const config = defaultConfig({
   model: { imageSize: 8, baseChannels: 8, channelMults: [1, 2], attentionResolutions: [], groups: 4, numResBlocks: 1, numClasses: 10 },
@@ -139,6 +148,15 @@ describe('explorer server', () => {
     assert.equal(model.headers['content-encoding'], undefined, 'ONNX weights are sent as they are');
   });
 
+  test('a pixel model has no decoder: /api/decoder.onnx is 404 with a reason, and the config says so', async () => {
+    const r = await get('/api/decoder.onnx');
+    assert.equal(r.status, 404);
+    assert.match(((await r.json()) as { error: string }).error, /not a latent model/);
+    const cfg = (await (await get('/api/config')).json()) as ConfigResponse;
+    assert.equal(cfg.latentShape, null);
+    assert.equal(cfg.config.latent, undefined);
+  });
+
   test('caching: content-hashed assets for a year, the rest revalidated by ETag (304 when unchanged)', async () => {
     const asset = await raw('/assets/app.js', {});
     assert.match(String(asset.headers['cache-control']), /max-age=31536000.*immutable/);
@@ -216,5 +234,102 @@ describe('explorer server', () => {
     await assert.rejects(startExplorerServer({ checkpoint: ckpt, webRoot: path.join(root, 'no-page') }), /not built.*npm run build/);
     await assert.rejects(startExplorerServer({ checkpoint: ckpt, webRoot: web, port: 70000 }), DiffuseError);
     await assert.rejects(startExplorerServer({ checkpoint: ckpt, webRoot: web, port: srv!.port }), /already in use/);
+  });
+});
+
+describe('explorer server, latent model', () => {
+  // 8x8x3 images, 4x4x4 latents (f = 2), random weights; its data set is emoji (at 8 px) and its autoencoder came from a folder of this machine
+  const aeConfig = tinyAutoencoder({ latentChannels: 4 });
+  let root = '';
+  let lconfig = defaultConfig();
+  let params: Weights = {};
+  let autoencoder: Weights = {};
+  let srv: ExplorerServer | undefined;
+  const get = (p: string): Promise<Response> => fetch(new URL(p, srv!.url.replace('localhost', '127.0.0.1')));
+
+  before(async () => {
+    root = mkdtempSync(path.join(tmpdir(), 'diffuse-serve-latent-'));
+    const ckpt = path.join(root, 'latent');
+    ({ config: lconfig, params, autoencoder } = await randomLatentCheckpoint(ckpt, { autoencoder: aeConfig, dataset: 'emoji', source: path.join(root, 'runs', 'vae') }));
+    const web = path.join(root, 'web');
+    mkdirSync(web);
+    writeFileSync(path.join(web, 'index.html'), '<!doctype html><title>explorer</title>');
+    srv = await startExplorerServer({ checkpoint: ckpt, port: 0, webRoot: web, sampleImages: 6 });
+  });
+
+  after(async () => {
+    await srv?.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  test('serves a latent model: the config has its latent shape and scaling factor, and names no folder of this machine', async () => {
+    const text = await (await get('/api/config')).text();
+    const cfg = JSON.parse(text) as ConfigResponse;
+    assert.deepEqual(cfg.latentShape, [4, 4, 4]);
+    assert.equal(cfg.config.latent?.scalingFactor, 0.5);
+    assert.deepEqual(cfg.config.latent?.autoencoder, aeConfig);
+    assert.deepEqual([cfg.config.model.imageSize, cfg.config.model.inChannels], [4, 4], 'the U-Net works on the latents');
+    assert.deepEqual(cfg.config.latent?.source, { checkpoint: 'vae', step: 3 }, 'the autoencoder is named by its folder');
+    assert.ok(!text.includes(root), '/api/config mentions no absolute path');
+  });
+
+  test('serves the decoder as ONNX (cached, with an ETag) that decodes as the Node runner does', { skip: noOrt }, async () => {
+    const res = await get('/api/decoder.onnx');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/octet-stream');
+    const etag = res.headers.get('etag');
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    assert.equal((await get('/api/decoder.onnx')).headers.get('etag'), etag, 'exported once');
+    const dec = await createOrtWebDecoder(ortWeb, bytes);
+    const node = await createAutoencoderRunner(aeConfig, autoencoder, { engine: 'onnx', threads: 1, parts: 'decoder' });
+    try {
+      assert.equal(dec.backend, 'wasm');
+      assert.deepEqual([dec.latentShape, dec.imageShape], [[4, 4, 4], [8, 8, 3]]);
+      assert.deepEqual(dec.config, aeConfig);
+      assert.equal(dec.metadata['diffuse.scaling_factor'], '0.5');
+      const z = new Rng(2).normalArray(3 * 4 * 4 * 4);
+      const a = await dec.decode(z, 3);
+      const b = await node.decode(z, 3);
+      assert.equal(a.length, 3 * 8 * 8 * 3);
+      const d = a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+      assert.ok(d < 1e-4, `decoder on onnxruntime-web vs the Node runner: max abs difference ${d}`);
+      assert.ok(Math.max(...a) - Math.min(...a) > 0.01, 'the decoder makes images that are not flat');
+      await assert.rejects(dec.decode(z, 2), (e: unknown) => e instanceof DiffuseError && /expects 2·4·4·4 latent values/.test(e.message));
+    } finally {
+      await dec.dispose();
+      await node.dispose();
+    }
+    // The U-Net's file is not a decoder.
+    const unet = exportUNetToOnnx(lconfig.model, params);
+    await assert.rejects(createOrtWebDecoder(ortWeb, unet), (e: unknown) => e instanceof DiffuseError && /not a diffuse-ts decoder export/.test(e.message));
+  });
+
+  test('generation with the served U-Net and decoder on onnxruntime-web (generateWith + latentStage) equals the Node pipeline\'s', { skip: noOrt }, async () => {
+    const cfg = ((await (await get('/api/config')).json()) as ConfigResponse).config;
+    const net = await createOrtWebModelFn(ortWeb, new Uint8Array(await (await get('/api/model.onnx')).arrayBuffer()));
+    const dec = await createOrtWebDecoder(ortWeb, new Uint8Array(await (await get('/api/decoder.onnx')).arrayBuffer()));
+    const pipe = await createPipeline(lconfig, params, autoencoder, { engine: 'onnx', threads: 1 });
+    try {
+      assert.deepEqual(net.imageShape, [4, 4, 4]);
+      const req = { sampler: 'ddim', steps: 4, n: 2, seed: 8 } as const;
+      const web = await generateWith({ config: cfg, model: net, latent: latentStage(cfg.latent!, dec) }, req);
+      const ref = await generateWith(pipe, req);
+      assert.deepEqual(web.shape, [2, 8, 8, 3]);
+      assert.ok(web.images.every((v) => v >= -1 && v <= 1));
+      const d = web.images.reduce((m, v, i) => Math.max(m, Math.abs(v - ref.images[i]!)), 0);
+      assert.ok(d < 1e-4, `browser-side generation vs the Node pipeline: max abs difference ${d}`);
+    } finally {
+      await net.dispose();
+      await dec.dispose();
+      await pipe.dispose();
+    }
+  });
+
+  test('offers emoji images at the model\'s size for the forward view', { skip: emojiMissing }, async () => {
+    const samples = (await (await get('/api/samples')).json()) as SamplesResponse;
+    assert.equal(samples.dataset, 'emoji');
+    assert.equal(samples.images.length, 6, samples.note);
+    for (const im of samples.images) assert.equal(im.pixels.length, 8 * 8 * 3);
+    assert.ok(samples.images.some((im) => new Set(im.pixels).size > 2), 'the images are not blank');
   });
 });
