@@ -64,12 +64,17 @@ export function lockFolder(dir: string, what: string, warn: (msg: string) => voi
   const me: LockInfo = { pid: process.pid, host: hostname(), started: new Date().toISOString(), command: process.argv.slice(1).join(' ') };
   for (let attempt = 0; attempt < 3; attempt++) {
     if (tryCreate(file, me)) return holding(file, created ? dir : undefined);
-    const other = readInfo(file);
+    let other = readInfo(file);
+    // another process has just created the file and is writing its pid: give it a moment
+    for (let wait = 0; other === undefined && wait < 25 && existsSync(file); wait++) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      other = readInfo(file);
+    }
     let stale: string | undefined;
     if (other === undefined) {
       let age = 0;
       try { age = Date.now() - statSync(file).mtimeMs; } catch { continue; /* gone meanwhile: retry */ }
-      if (age < UNREADABLE_STALE_MS) throw new DiffuseError(`${dir} is locked by another ${what} (${file} is being written); if no other run uses it, delete ${file}`);
+      if (age < UNREADABLE_STALE_MS) throw new DiffuseError(`${dir} is in use by another ${what} (its lock ${file} is still being written); if no other run uses it, delete ${file}`);
       stale = `an unreadable lock ${Math.round(age / 1000)} s old`;
     } else if (other.host !== me.host) {
       throw new DiffuseError(`${dir} is locked by a ${what} on host ${other.host} (pid ${other.pid}, since ${other.started}); if it is no longer running, delete ${file}`);

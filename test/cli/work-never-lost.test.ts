@@ -76,6 +76,11 @@ test('one run per folder: a live lock refuses, a dead owner\'s lock is taken ove
   const live = await cli(tinyTrain(data, '--train-steps', '2', '--out', run));
   assert.equal(live.code, 1);
   assert.match(live.err, new RegExp(`in use by another training run \\(pid ${process.pid}`));
+  // a lock whose owner has created it but not yet written its pid: after a short wait, the same kind of line
+  writeFileSync(join(run, '.lock'), '');
+  const fresh = await cli(tinyTrain(data, '--train-steps', '2', '--out', run));
+  assert.equal(fresh.code, 1);
+  assert.match(fresh.err, /^diffuse: .*in use by another training run \(its lock .*\.lock is still being written\)[^\n]*\n$/);
   // a pid that cannot be running: beyond the kernel's pid_max
   writeFileSync(join(run, '.lock'), JSON.stringify({ pid: 2 ** 22 + 1, host: hostname(), started: 'earlier' }));
   const stale = await cli(tinyTrain(data, '--train-steps', '2', '--out', run));
