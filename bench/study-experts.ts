@@ -65,15 +65,23 @@ interface ExpertCell {
   readonly recipe: 'scratch' | 'split';
   /** Every expert as wide as the shared network, or narrower so that the K experts together have about its parameters. */
   readonly width: 'full' | 'matched';
+  /**
+   * Batch divided by this, steps multiplied by it (the same images). With
+   * 2, one shared network takes as many Adam steps on as many images per step
+   * as each of the K = 2 experts does: the control that tells specialisation
+   * from the experts' extra optimizer steps.
+   */
+  readonly batchDivisor: number;
 }
 
 const CELLS: readonly ExpertCell[] = [
-  { id: 'k1', label: 'K = 1 (one shared network)', experts: 1, recipe: 'scratch', width: 'full' },
-  { id: 'k2', label: 'K = 2 experts', experts: 2, recipe: 'scratch', width: 'full' },
-  { id: 'k4', label: 'K = 4 experts', experts: 4, recipe: 'scratch', width: 'full' },
-  { id: 'k2-matched', label: 'K = 2, parameter-matched', experts: 2, recipe: 'scratch', width: 'matched' },
-  { id: 'k2-split', label: 'K = 2, shared then split', experts: 2, recipe: 'split', width: 'full' },
-  { id: 'k4-split', label: 'K = 4, shared then split', experts: 4, recipe: 'split', width: 'full' },
+  { id: 'k1', label: 'K = 1 (one shared network)', experts: 1, recipe: 'scratch', width: 'full', batchDivisor: 1 },
+  { id: 'k2', label: 'K = 2 experts', experts: 2, recipe: 'scratch', width: 'full', batchDivisor: 1 },
+  { id: 'k4', label: 'K = 4 experts', experts: 4, recipe: 'scratch', width: 'full', batchDivisor: 1 },
+  { id: 'k2-matched', label: 'K = 2, parameter-matched', experts: 2, recipe: 'scratch', width: 'matched', batchDivisor: 1 },
+  { id: 'k2-split', label: 'K = 2, shared then split', experts: 2, recipe: 'split', width: 'full', batchDivisor: 1 },
+  { id: 'k4-split', label: 'K = 4, shared then split', experts: 4, recipe: 'split', width: 'full', batchDivisor: 1 },
+  { id: 'k1-half-batch', label: 'K = 1, half batch, 2× steps (K = 2\'s Adam steps)', experts: 1, recipe: 'scratch', width: 'full', batchDivisor: 2 },
 ];
 
 /** The two sampler settings every model is scored at. */
@@ -95,10 +103,10 @@ interface StudySettings {
 }
 
 /** The `diffuse train` flags of a from-scratch cell (the report prints them). */
-function trainFlags(s: StudySettings, seed: number, steps: number, base: number, experts: number, groups?: number): string[] {
+function trainFlags(s: StudySettings, seed: number, steps: number, base: number, experts: number, groups?: number, batchDivisor = 1): string[] {
   return [
-    '--dataset', 'fashion-mnist', '--conditional', '--attention', 'none', '--base-channels', String(base), ...(groups !== undefined ? ['--groups', String(groups)] : []), '--train-steps', String(steps),
-    '--batch-size', String(s.batch), '--warmup-steps', String(s.warmup), '--seed', String(seed), '--sample-every', String(s.steps),
+    '--dataset', 'fashion-mnist', '--conditional', '--attention', 'none', '--base-channels', String(base), ...(groups !== undefined ? ['--groups', String(groups)] : []), '--train-steps', String(steps * batchDivisor),
+    '--batch-size', String(s.batch / batchDivisor), '--warmup-steps', String(s.warmup), '--seed', String(seed), '--sample-every', String(s.steps * batchDivisor),
     '--checkpoint-every', String(Math.max(1, Math.min(250, Math.floor(s.steps / 4)))), '--workers', String(s.workers),
     ...(experts > 1 ? ['--experts', String(experts)] : []),
   ];
@@ -155,6 +163,10 @@ function plan(s: StudySettings, cell: ExpertCell, seed: number): CellPlan {
         const flags = trainFlags(s, seed, s.steps, m.base, cell.experts, m.groups === full.model.groups ? undefined : m.groups);
         return { cell, seed, run, runDir, config: flagsConfig(flags), command: `diffuse train ${flags.join(' ')} --out ${rel(runDir)}` };
       }
+      if (cell.batchDivisor !== 1) {
+        const flags = trainFlags(s, seed, s.steps, s.baseChannels, cell.experts, undefined, cell.batchDivisor);
+        return { cell, seed, run, runDir, config: flagsConfig(flags), command: `diffuse train ${flags.join(' ')} --out ${rel(runDir)}` };
+      }
       if (cell.experts === 1) {
         const sh = sharedRun(s, seed);
         return {
@@ -188,7 +200,7 @@ async function ensureCell(s: StudySettings, p: CellPlan): Promise<{ action: stri
   let start: () => Promise<unknown>;
   if (p.cell.recipe === 'split') {
     start = async () => train({ ...common, config: p.config, splitFrom: { dir: await ensureShared(), experts: p.cell.experts, split: 't', optimizer: 'copy' }, overrides: { steps: s.steps } });
-  } else if (p.cell.experts === 1 && p.cell.width === 'full') {
+  } else if (p.cell.experts === 1 && p.cell.width === 'full' && p.cell.batchDivisor === 1) {
     // the shared run is the first sharedSteps of this cell: continue a copy of it (resume is exact)
     start = async () => {
       const from = await ensureShared();
@@ -199,7 +211,7 @@ async function ensureCell(s: StudySettings, p: CellPlan): Promise<{ action: stri
   } else {
     start = async () => train({ ...common, config: p.config });
   }
-  return ensureRun(p.runDir, p.config, s.steps, p.command, start);
+  return ensureRun(p.runDir, p.config, s.steps * p.cell.batchDivisor, p.command, start);
 }
 
 // ---------------------------------------------------------------- evaluation of one run
@@ -342,7 +354,7 @@ async function evaluateRun(p: CellPlan, trained: { step: number; trainSeconds: n
 
 /** Whether a stored result is of the run `p` plans (same config but for the resumable settings) and these evaluation settings. */
 function resultFits(r: RunResult | undefined, p: CellPlan, s: StudySettings, settings: EvalSettings): r is RunResult {
-  return r !== undefined && r.step === s.steps && sameSettings(r.settings, settings) && configDiff(fixedPart(p.config), fixedPart(r.config)).length === 0;
+  return r !== undefined && r.step === s.steps * p.cell.batchDivisor && sameSettings(r.settings, settings) && configDiff(fixedPart(p.config), fixedPart(r.config)).length === 0;
 }
 
 function readResult(file: string): RunResult | undefined {
@@ -384,7 +396,8 @@ function report(summaries: readonly CellSummary[], ctx: EvalContext, s: StudySet
     return [
       c.cell.label, `${ex?.count ?? 1} × ${(unetParamCount(r.config.model) / 1e6).toFixed(3)}M (base ${r.config.model.baseChannels}${r.config.model.groups !== 8 ? `, ${r.config.model.groups} groups` : ''})`,
       `${(r.params / 1e6).toFixed(2)}M`, mb(r.emaBytes), mb(r.onnxBytes), ranges,
-      c.cell.recipe === 'split' ? `shared ${s.sharedSteps} steps, then ${s.steps - s.sharedSteps} as experts` : 'from scratch',
+      c.cell.recipe === 'split' ? `shared ${s.sharedSteps} steps, then ${s.steps - s.sharedSteps} as experts`
+        : c.cell.batchDivisor !== 1 ? `from scratch, ${s.steps * c.cell.batchDivisor} steps of batch ${s.batch / c.cell.batchDivisor}` : 'from scratch',
       `${minutes(meanOf(trainS))} (${fixed((s.steps * s.batch) / meanOf(trainS), 1)} img/s)`,
     ];
   });
@@ -500,13 +513,13 @@ npx tsc -p tsconfig.json && node dist/bench/study-experts.js${commandFlags()}
 
 **Budget.** Every cell sees **${s.budgetImages.toLocaleString('en-US')} training images** (${s.steps} steps of batch ${s.batch}, ${(s.budgetImages / 60000).toFixed(2)} epochs): equal training compute in images seen. The budget is what fits the machine for ${summaries.length} cells × ${new Set(summaries.flatMap(seedsOf)).size} seeds; these are comparisons at a small, equal budget, not of converged models.
 
-**Experts.** Expert k owns the training timesteps b_k ≤ t < b_{k+1}, ranges of equal width in t (\`--expert-split t\`; \`src/diffusion/experts.ts\`). Every training step gives each expert its share of the batch (${s.batch}/K images) with t drawn uniformly in its own range, so the training distribution of (image, t) and the number of images per step are those of the shared network, every expert takes as many Adam steps as it does, and the only difference is which network sees which t. Splitting by log-SNR (eDiff-I's axis) was not used: on this linear schedule equal log-SNR ranges give the low-noise expert 31 of 1,000 timesteps at K = 4 (3 images of a batch of 64; a 20-step sampler with trailing spacing never calls it; see docs/experts.md). Every expert starts from the shared network's initial weights (same seed). Sampling hands each network call to the expert owning its t (one ONNX Runtime session per expert).
+**Experts.** Expert k owns the training timesteps b_k ≤ t < b_{k+1}, ranges of equal width in t (\`--expert-split t\`; \`src/diffusion/experts.ts\`). Every training step gives each expert its share of the batch (${s.batch}/K images) with t drawn uniformly in its own range, so the training distribution of (image, t) and the number of images per step are those of the shared network, and every expert takes as many Adam steps as it does, each on its ${s.batch}/K images: K experts together make K times the parameter updates of one shared network on the same images (the half-batch control below gives one shared network those updates). Splitting by log-SNR (eDiff-I's axis) was not used: on this linear schedule equal log-SNR ranges give the low-noise expert 31 of 1,000 timesteps at K = 4 (3 images of a batch of 64; a 20-step sampler with trailing spacing never calls it; see docs/experts.md). Every expert starts from the shared network's initial weights (same seed). Sampling hands each network call to the expert owning its t (one ONNX Runtime session per expert).
 
 **The cells**, with the command that made each run (seed ${planned[0]?.seed ?? 0} shown; \`--seed\` and the folder change with the seed):
 
 ${planned.map((p) => `- ${p.cell.label}: \`${p.command}\``).join('\n')}
 
-The K = 1 cell is the shared run continued by \`--resume\` (exact: the same weights as one straight run), so the split cells and K = 1 share their first ${s.sharedSteps} steps, seed by seed: from the split on, the two recipes differ only in the networks. The parameter-matched cell narrows each expert to the width whose ${'K'} = 2 experts together have the parameter count closest to K = 1's (GroupNorm groups reduced where the width requires it, as the table says).
+The K = 1 cell is the shared run continued by \`--resume\` (exact: the same weights as one straight run), so the split cells and K = 1 share their first ${s.sharedSteps} steps, seed by seed: from the split on, the two recipes differ only in the networks. The parameter-matched cell narrows each expert to the width whose ${'K'} = 2 experts together have the parameter count closest to K = 1's (GroupNorm groups reduced where the width requires it, as the table says). The half-batch K = 1 cell is the control for the experts' extra optimizer steps: one shared network trained for twice the steps on half the batch (the same images, warm-up and learning rate), so that it takes as many Adam steps, each on as many images, as each K = 2 expert does; what remains of K = 2's gain over it is the specialisation itself.
 
 ${costTable}
 Training times are the ones recorded in each checkpoint (split cells: the shared phase included). Work folder: \`${rel(s.work)}\`.
@@ -576,7 +589,7 @@ async function estimate(s: StudySettings, settings: EvalSettings, cells: readonl
     const skip = cell.recipe === 'split' ? tiny.sharedSteps + 2 : Math.min(5, Math.floor(steps / 3));
     const stepS = medianStepSeconds(p.runDir, skip);
     // what the full study trains for this cell: the split cells only their expert phase (the shared phase is the K = 1 run's)
-    const trainSteps = cell.recipe === 'split' ? s.steps - s.sharedSteps : s.steps;
+    const trainSteps = cell.recipe === 'split' ? s.steps - s.sharedSteps : s.steps * cell.batchDivisor;
     const pipe = await loadPipeline(p.runDir, { engine: 'onnx', threads: settings.threads, batchSize: settings.evalBatch });
     let sampleS = 0;
     try {
@@ -592,8 +605,9 @@ async function estimate(s: StudySettings, settings: EvalSettings, cells: readonl
     const train = trainSteps * stepS;
     const evalS = sampleS * settings.n * 1.1; // + the yardstick and scoring, about a tenth
     perSeed += train + evalS;
-    rows.push([cell.id, fixed((s.batch / stepS), 1), `${trainSteps}`, minutes(train), fixed(1000 * sampleS, 1), minutes(evalS), minutes(train + evalS)]);
-    say(`${cell.id}: ${fixed(s.batch / stepS, 1)} img/s training, ${fixed(1000 * sampleS, 1)} ms/image sampling (both samplers)`);
+    const batch = s.batch / cell.batchDivisor;
+    rows.push([cell.id, fixed((batch / stepS), 1), `${trainSteps}`, minutes(train), fixed(1000 * sampleS, 1), minutes(evalS), minutes(train + evalS)]);
+    say(`${cell.id}: ${fixed(batch / stepS, 1)} img/s training, ${fixed(1000 * sampleS, 1)} ms/image sampling (both samplers)`);
   }
   process.stdout.write(`\nEstimate on this machine (${machineDescription()}; 1-minute load ${fixed(loadavg()[0]!, 2)} now), from ${steps} training steps and ${n} samples per cell:\n\n` +
     markdownTable(['cell', 'training img/s', 'steps to train', 'training', 'sampling ms/image (DDIM 50 + DPM++ 20, guided)', `evaluation (N = ${settings.n})`, 'cell, one seed'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r']) +
@@ -662,7 +676,7 @@ async function main(): Promise<void> {
         const p = plan(s, cell, seed);
         const prev = readResult(join(resultsDir, `${p.run}.json`));
         if (o['no-train'] && !existsSync(join(p.runDir, 'checkpoint'))) throw new StudyError(`--no-train: ${p.run} has no checkpoint in ${p.runDir}`);
-        const trained = o['no-train'] ? await ensureRun(p.runDir, p.config, s.steps, p.command, async () => { throw new StudyError(`--no-train: ${p.run} is not trained`); }) : await ensureCell(s, p);
+        const trained = o['no-train'] ? await ensureRun(p.runDir, p.config, s.steps * p.cell.batchDivisor, p.command, async () => { throw new StudyError(`--no-train: ${p.run} is not trained`); }) : await ensureCell(s, p);
         say(`${p.run}: ${trained.action} (step ${trained.step}, ${minutes(trained.trainSeconds)} of training)`);
         if (resultFits(prev, p, s, settings)) {
           say(`${p.run}: evaluated already (${join(resultsDir, `${p.run}.json`)})`);
