@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   const out = o.out ?? join(ROOT, 'docs', 'emoji-generalisation');
   if (checkpoint === undefined) throw new DiffuseError('emoji-generalisation needs --checkpoint DIR (a text model trained on emoji)');
 
-  await initEngine({ backend: 'wasm' });
+  await initEngine({}); // the default engine: native where its addon is built, else wasm
   const clf = loadClassifier(classifierDir);
   const pipe = await loadPipeline(checkpoint);
   try {
