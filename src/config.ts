@@ -64,6 +64,12 @@ export interface TrainConfig {
   lr: number;
   /** Linear warm-up from 0 to lr over this many steps. */
   warmupSteps: number;
+  /**
+   * Linear decay of the learning rate to 0 over the last this-many of `steps`
+   * (warm-up, stable, decay); 0 = constant after the warm-up. Absent in
+   * checkpoints written before it existed, which read as 0.
+   */
+  lrDecaySteps: number;
   /** Clip the global gradient norm to this (0 = no clipping). */
   clipNorm: number;
   /** EMA decay of the sampling weights, in [0, 1). */
@@ -176,6 +182,7 @@ function baseDefaults(): DiffuseConfig {
       batchSize: 64,
       lr: 1e-3,
       warmupSteps: 200,
+      lrDecaySteps: 0,
       clipNorm: 1.0,
       emaDecay: 0.995,
       steps: 1500,
@@ -472,11 +479,12 @@ function parseData(v: V, raw: unknown): DataConfig {
 }
 
 function parseTrain(v: V, raw: unknown): TrainConfig {
-  const t = v.obj(raw, 'train', ['batchSize', 'lr', 'warmupSteps', 'clipNorm', 'emaDecay', 'steps', 'seed', 'workers', 'sampleEvery', 'checkpointEvery', 'condDropout']);
+  const t = v.obj(raw, 'train', ['batchSize', 'lr', 'warmupSteps', 'clipNorm', 'emaDecay', 'steps', 'seed', 'workers', 'sampleEvery', 'checkpointEvery', 'condDropout'], ['lrDecaySteps']);
   return {
     batchSize: v.int(t['batchSize'], 'train.batchSize', 1, 65536),
     lr: v.num(t['lr'], 'train.lr', (x) => x > 0 && x < 10, 'in (0, 10)'),
     warmupSteps: v.int(t['warmupSteps'], 'train.warmupSteps', 0),
+    lrDecaySteps: t['lrDecaySteps'] === undefined ? 0 : v.int(t['lrDecaySteps'], 'train.lrDecaySteps', 0),
     clipNorm: v.num(t['clipNorm'], 'train.clipNorm', (x) => x >= 0, '≥ 0 (0 = off)'),
     emaDecay: v.num(t['emaDecay'], 'train.emaDecay', (x) => x >= 0 && x < 1, 'in [0, 1)'),
     steps: v.int(t['steps'], 'train.steps', 1),

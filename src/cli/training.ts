@@ -21,6 +21,7 @@ export function runOptions(d: TrainConfig, stepsNote: string) {
     'batch-size': { type: 'int', min: 1, max: 65536, arg: 'N', aliases: ['batch'], help: 'images per optimizer step', defaultText: String(d.batchSize) },
     lr: { type: 'number', min: 0, max: 10, exclusive: 'both', arg: 'X', help: 'peak Adam learning rate', defaultText: String(d.lr) },
     'warmup-steps': { type: 'int', min: 0, max: 100_000_000, arg: 'N', aliases: ['warmup'], help: 'linear learning-rate warm-up', defaultText: String(d.warmupSteps) },
+    'lr-decay-steps': { type: 'int', min: 0, max: 100_000_000, arg: 'N', resumable: true, help: 'decay the learning rate linearly to 0 over the last N of --train-steps (0 = constant; with --resume, cool a run down)', defaultText: String(d.lrDecaySteps) },
     'ema-decay': { type: 'number', min: 0, max: 1, exclusive: 'max', arg: 'X', aliases: ['ema'], help: 'EMA decay of the sampling weights', defaultText: String(d.emaDecay) },
     'clip-norm': { type: 'number', min: 0, max: 1e6, arg: 'X', aliases: ['clip'], help: 'clip the gradient norm (0 = off)', defaultText: String(d.clipNorm) },
     workers: { type: 'int', min: 1, max: 2, default: 2, arg: 'N', resumable: true, help: 'data-parallel worker threads (2 = both cores)' },
@@ -44,6 +45,7 @@ export interface RunFlags {
   readonly 'batch-size'?: number | undefined;
   readonly lr?: number | undefined;
   readonly 'warmup-steps'?: number | undefined;
+  readonly 'lr-decay-steps'?: number | undefined;
   readonly 'ema-decay'?: number | undefined;
   readonly 'clip-norm'?: number | undefined;
   readonly 'sample-every'?: number | undefined;
@@ -60,6 +62,7 @@ export function trainFlags(o: RunFlags): Partial<TrainConfig> {
     ...opt('batchSize', o['batch-size']),
     ...opt('lr', o.lr),
     ...opt('warmupSteps', o['warmup-steps']),
+    ...opt('lrDecaySteps', o['lr-decay-steps']),
     ...opt('emaDecay', o['ema-decay']),
     ...opt('clipNorm', o['clip-norm']),
     ...opt('sampleEvery', o['sample-every']),
@@ -78,6 +81,7 @@ export function resumeOverrides(table: OptionTable, given: ReadonlySet<string>, 
   }
   return {
     ...(o['train-steps'] !== undefined ? { steps: o['train-steps'] } : {}),
+    ...(o['lr-decay-steps'] !== undefined ? { lrDecaySteps: o['lr-decay-steps'] } : {}),
     ...(given.has('workers') ? { workers: o.workers } : {}),
     ...(o['sample-every'] !== undefined ? { sampleEvery: o['sample-every'] } : {}),
     ...(o['checkpoint-every'] !== undefined ? { checkpointEvery: o['checkpoint-every'] } : {}),

@@ -39,9 +39,9 @@ export interface RunConfig {
   train: TrainConfig;
 }
 
-/** Settings that may change when a run is resumed (they do not change the math of a step). */
-export type ResumableSettings = Partial<Pick<TrainConfig, 'steps' | 'workers' | 'sampleEvery' | 'checkpointEvery'>>;
-export const RESUMABLE_SETTINGS: readonly (keyof ResumableSettings)[] = ['steps', 'workers', 'sampleEvery', 'checkpointEvery'];
+/** Settings that may change when a run is resumed: the budget, the cool-down, the workers and the outputs (not the model, the data or the optimiser). */
+export type ResumableSettings = Partial<Pick<TrainConfig, 'steps' | 'lrDecaySteps' | 'workers' | 'sampleEvery' | 'checkpointEvery'>>;
+export const RESUMABLE_SETTINGS: readonly (keyof ResumableSettings)[] = ['steps', 'lrDecaySteps', 'workers', 'sampleEvery', 'checkpointEvery'];
 
 export interface RunOptions<C extends RunConfig> {
   /** The run's config (ignored when resuming: the checkpoint's config wins, except `overrides`). */
@@ -160,9 +160,24 @@ export function existingRun(outDir: string): string | undefined {
   return undefined;
 }
 
-/** Linear warm-up to the peak rate, then constant. */
-export function learningRate(step: number, lr: number, warmupSteps: number): number {
-  return warmupSteps > 0 ? lr * Math.min(1, (step + 1) / warmupSteps) : lr;
+/**
+ * The learning rate of optimizer step `step` (0-based) of a `totalSteps` run:
+ * warm-up, stable, decay (WSD; Hägele et al. 2024, "Scaling Laws and
+ * Compute-Optimal Training Beyond Fixed Training Durations").
+ *
+ *   warm-up   lr * (s + 1) / W                     s < W
+ *   stable    lr
+ *   decay     lr * (S - s) / D                     s >= S - D
+ *
+ * with W = warmupSteps, D = decaySteps, S = totalSteps (the factors multiply
+ * where the phases overlap). D = 0: constant after the warm-up. Because the
+ * decay is anchored to the end, a run can be trained at a constant rate and
+ * cooled down later: resume it with a larger S and a D.
+ */
+export function learningRate(step: number, lr: number, warmupSteps: number, decaySteps = 0, totalSteps = 0): number {
+  const warm = warmupSteps > 0 ? Math.min(1, (step + 1) / warmupSteps) : 1;
+  const decay = decaySteps > 0 ? Math.min(1, Math.max(0, totalSteps - step) / decaySteps) : 1;
+  return lr * warm * decay;
 }
 
 /**
@@ -194,6 +209,7 @@ async function runLocked<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOp
   let resumed: { state: TrainerState; training: TrainingState; parts: Partial<Record<CheckpointPart, Weights>> | undefined } | undefined;
   let started: RunStart<C> | undefined;
   const ckDir = checkpointDir(opts.outDir);
+  const notes: string[] = []; // said once the settings are known to be valid: bad input gets one line
   if (opts.resume) {
     const ck = await loadCheckpointWith(ckDir, stage.codec);
     config = ck.config;
@@ -202,7 +218,7 @@ async function runLocked<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOp
     if (sb !== config.train.batchSize) {
       throw new DiffuseError(`${join(ckDir, 'state.json')}: the data sampler's batch size ${sb} differs from the config's train.batchSize ${config.train.batchSize} (damaged checkpoint?)`);
     }
-    say(`resuming ${opts.outDir} at step ${ck.trainingState.step}`);
+    notes.push(`resuming ${opts.outDir} at step ${ck.trainingState.step}`);
   } else {
     const found = existingRun(opts.outDir);
     if (found !== undefined && !opts.overwrite) {
@@ -217,7 +233,7 @@ async function runLocked<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOp
   for (const k of RESUMABLE_SETTINGS) {
     const v = opts.overrides?.[k];
     if (v === undefined || v === config.train[k]) continue;
-    if (opts.resume) say(`resuming with ${k} ${v} (was ${config.train[k]})`);
+    if (opts.resume) notes.push(`resuming with ${k} ${v} (was ${config.train[k]})`);
     config = { ...config, train: { ...config.train, [k]: v } };
   }
   const source = opts.resume ? join(ckDir, 'config.json') : 'the run\'s config';
@@ -225,10 +241,12 @@ async function runLocked<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOp
   const tc = config.train;
   const totalSteps = tc.steps;
   if (tc.workers !== 1 && tc.workers !== 2) throw new DiffuseError(`train.workers must be 1 or 2 (data-parallel worker threads), got ${tc.workers} (give --workers 1 or 2)`);
+  if (tc.lrDecaySteps > totalSteps) throw new DiffuseError(`--lr-decay-steps ${tc.lrDecaySteps} is longer than the run's ${totalSteps} steps (--train-steps): give at most ${totalSteps}`);
   if (resumed && resumed.training.step > totalSteps) throw new DiffuseError(`the checkpoint is at step ${resumed.training.step}, past the run's ${totalSteps} steps: give --train-steps above ${resumed.training.step} to continue it`);
   if (started && started.training.step >= totalSteps) throw new DiffuseError(`${started.what} is at step ${started.training.step}: give --train-steps above ${started.training.step} for the new run to train`);
   if (started?.message !== undefined) say(started.message);
   stage.check?.(config, opts.resume ? join(ckDir, 'config.json') : 'this run');
+  for (const n of notes) say(n);
 
   const data = opts.dataset ?? (await stage.loadData(config));
   const skipped = (data as { skipped?: unknown[] }).skipped;
@@ -295,7 +313,7 @@ async function runLocked<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOp
         await new Promise<void>((r) => setImmediate(r));
         if (stopRequested()) break;
         const b = prepared.batch(batches.next(), rng);
-        const lr = learningRate(step, tc.lr, tc.warmupSteps);
+        const lr = learningRate(step, tc.lr, tc.warmupSteps, tc.lrDecaySteps, totalSteps);
         const hp: StepHyper = { lr, clipNorm: tc.clipNorm, emaDecay: emaDecayAt(step, tc.emaDecay) };
         const r = await trainer.step(b, hp);
         if (!Number.isFinite(r.loss)) throw new DiffuseError(`training diverged at step ${step}: loss is ${r.loss} (try a lower --lr)`);

@@ -188,7 +188,8 @@ const ROWS: readonly Row[] = [
     message: /is in use by another training run \(pid \d+/,
   },
   { name: 'train --resume of a missing folder', argv: (d) => ['train', '--resume', join(d, 'nope')], code: 1, message: /cannot resume .*nope: no such folder/ },
-  { name: 'train --resume with flags a resumed run does not take', setup: (d) => { copyOf(base, d); }, argv: (d) => ['train', '--resume', d, '--lr', '0.1', '--batch-size', '8', '--base-channels', '16'], code: 1, message: /--lr, --batch-size, --base-channels cannot change \(a resumed run takes --data-dir, .*--train-steps, --workers/ },
+  { name: 'train --resume with flags a resumed run does not take', setup: (d) => { copyOf(base, d); }, argv: (d) => ['train', '--resume', d, '--lr', '0.1', '--batch-size', '8', '--base-channels', '16'], code: 1, message: /--lr, --batch-size, --base-channels cannot change \(a resumed run takes --data-dir, .*--train-steps, --lr-decay-steps, --workers/ },
+  { name: 'train --resume with a cool-down longer than the run', setup: (d) => { copyOf(base, d); }, argv: (d) => ['train', '--resume', d, '--lr-decay-steps', '50'], code: 1, message: /--lr-decay-steps 50 is longer than the run's \d+ steps \(--train-steps\): give at most \d+/ },
   {
     name: 'sample recovers a checkpoint left between the two renames of a save',
     setup: (d) => { copyOf(base, d); renameSync(ckpt(d), `${ckpt(d)}.old-1-1`); },

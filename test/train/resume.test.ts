@@ -139,3 +139,39 @@ test('EMA decay warms up from 0.1 to the configured decay; the learning rate war
   assert.equal(learningRate(5000, 1e-3, 100), 1e-3);
   assert.equal(learningRate(0, 1e-3, 0), 1e-3);
 });
+
+test('warm-up, stable, decay: the rate falls linearly to 0 over the last N steps, and the phases multiply where they overlap', () => {
+  // 0-based steps of a 10-step run, warm-up 2, decay over the last 4: s = 6..9 take 4/4, 3/4, 2/4, 1/4.
+  const got = Array.from({ length: 10 }, (_, s) => learningRate(s, 1, 2, 4, 10));
+  assert.deepEqual(got, [0.5, 1, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25]);
+  assert.equal(learningRate(12, 1, 0, 4, 10), 0, 'past the end the rate stays 0');
+  // A 3-step run with warm-up 2 and decay 3: (1/2)(3/3), (2/2)(2/3), (1)(1/3).
+  assert.deepEqual([0, 1, 2].map((s) => learningRate(s, 1, 2, 3, 3)), [0.5, 2 / 3, 1 / 3]);
+  assert.equal(learningRate(5, 1e-3, 0, 0, 10), 1e-3, 'no decay steps: constant');
+});
+
+test('a constant-rate run cooled down on resume (--train-steps + --lr-decay-steps) equals the same schedule trained straight', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'diffuse-cooldown-'));
+  try {
+    const data = syntheticData(10);
+    const straightCfg = tinyConfig();
+    straightCfg.train.steps = 8;
+    straightCfg.train.lrDecaySteps = 4;
+    await train({ config: straightCfg, outDir: join(dir, 'a'), dataset: data, ...quiet });
+    // Constant rate for 3 steps of a 6-step run, then resumed as an 8-step run that decays over its last 4.
+    await train({ config: tinyConfig(), outDir: join(dir, 'b'), dataset: data, stopAfter: 3, ...quiet });
+    const said: string[] = [];
+    await train({ config: tinyConfig(), outDir: join(dir, 'b'), dataset: data, resume: true, overrides: { steps: 8, lrDecaySteps: 4 }, log: (m) => said.push(m), ...quiet });
+    assert.ok(said.some((m) => /resuming with lrDecaySteps 4 \(was 0\)/.test(m)), said.join('\n'));
+    const lrs = readLog(join(dir, 'b', 'log.jsonl')).map((l) => l.lr);
+    assert.deepEqual(lrs, [0.5e-3, 1e-3, 1e-3, 1e-3, 1e-3, 0.75e-3, 0.5e-3, 0.25e-3]);
+    const a = await loadCheckpoint(join(dir, 'a', 'checkpoint'));
+    const b = await loadCheckpoint(join(dir, 'b', 'checkpoint'));
+    assert.equal(b.config.train.lrDecaySteps, 4, 'the cool-down is saved with the run, for its next resume');
+    for (const [name, t] of Object.entries(a.state.ema)) assert.deepEqual(b.state.ema[name]!.data, t.data, `ema ${name} differs`);
+    // Longer than the run is refused before any training.
+    await assert.rejects(train({ config: tinyConfig(), outDir: join(dir, 'b'), dataset: data, resume: true, overrides: { steps: 9, lrDecaySteps: 10 }, ...quiet }), /--lr-decay-steps 10 is longer than the run's 9 steps/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
