@@ -120,7 +120,7 @@ async function main(): Promise<void> {
     weights: { type: 'string', arg: 'LIST', default: '0,2,4', help: 'guidance weights of prompt agreement and the grid' },
     'fid-weights': { type: 'string', arg: 'LIST', default: '2', help: 'guidance weights FID/KID is computed at' },
     'fid-seeds': { type: 'int', min: 1, max: 100, default: 1, arg: 'K', help: 'sample seeds per FID weight' },
-    'fid-n': { type: 'int', min: 20, max: 100000, arg: 'N', help: 'samples per FID/KID (and real images per floor draw): fewer is faster and noisier; the floor is measured at the same N', defaultText: 'all held-out emoji (326)' },
+    'fid-n': { type: 'int', min: 20, max: 100000, arg: 'N', help: 'samples per FID/KID (and real images per floor draw): fewer is faster and noisier; the floor is measured at the same N', defaultText: 'all held-out emoji (324)' },
     'agreement-count': { type: 'int', min: 1, max: 100000, default: 200, arg: 'N', help: 'training emoji asked for by name (evenly spaced)' },
     'sampling-steps': { ...SAMPLING_STEPS, default: 50, defaultText: undefined, help: 'DDIM steps' },
     seed: SEED,

@@ -3,7 +3,7 @@
  * the emoji classifier's accuracy (held-out emoji, the other art style of
  * training emoji, training images, by category), the ceiling of prompt
  * agreement (its accuracy on the real images of the emoji a model is asked
- * for), and the FID/KID floor at N = 326 with its spread over subsets, next
+ * for), and the FID/KID floor at N = 324 with its spread over subsets, next
  * to blurred images and noise for scale. No diffusion model needed.
  *
  *   npx tsc -p tsconfig.json && node dist/bench/emoji-eval-report.js

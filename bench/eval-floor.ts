@@ -3,7 +3,7 @@
  * the real-vs-real floor (N training images vs N held-out images), and for
  * scale the score of the same training images blurred (one 3×3 box pass) and
  * of uniform noise. Uses the shipped classifiers in models/. N larger than a
- * held-out set is skipped (emoji: 326 held out, so its default N is that).
+ * held-out set is skipped (emoji: 324 held out, so its default N is that).
  *
  *   npx tsc -p tsconfig.json && node dist/bench/eval-floor.js [--datasets mnist,fashion-mnist,emoji] [--n 500,1000,2000]
  */

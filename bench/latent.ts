@@ -8,7 +8,7 @@
  *     latent diffusion is there to beat;
  *   - sampling one image (DDIM 50 steps, guidance: two U-Net evaluations per
  *     step, then the decoder) on ONNX Runtime, latent vs pixel;
- *   - the latent data: encoding the 7,236 training emoji once vs encoding every
+ *   - the latent data: encoding the 7,238 training emoji once vs encoding every
  *     batch, and drawing a batch from the cache.
  *
  * Random weights (speed does not depend on them). Run under the bench lock:

@@ -56,7 +56,18 @@ export interface DataConfig {
    * metadata.jsonl): those captions come with the images.
    */
   captions?: string[][];
+  /**
+   * How training draws the images: 'images' (or absent) = every image once
+   * per epoch; 'groups' = every group of images equally often
+   * (data/batches.ts; the groups are data/dataset.ts samplingGroups': an emoji
+   * with all its skin tones and art styles, the images that share a caption,
+   * a class).
+   */
+  balance?: SamplingBalance;
 }
+
+export const SAMPLING_BALANCES = ['images', 'groups'] as const;
+export type SamplingBalance = (typeof SAMPLING_BALANCES)[number];
 
 export interface TrainConfig {
   batchSize: number;
@@ -451,7 +462,7 @@ function validateExperts(v: V, raw: unknown, T: number, batchSize: number): Expe
 }
 
 function parseData(v: V, raw: unknown): DataConfig {
-  const da = v.obj(raw, 'data', ['dataset', 'imageSize', 'channels'], ['labelNames', 'captions']);
+  const da = v.obj(raw, 'data', ['dataset', 'imageSize', 'channels'], ['labelNames', 'captions', 'balance']);
   const data: DataConfig = {
     dataset: v.str(da['dataset'], 'data.dataset'),
     imageSize: v.int(da['imageSize'], 'data.imageSize', 1, 4096),
@@ -475,6 +486,7 @@ function parseData(v: V, raw: unknown): DataConfig {
       return [...(row as string[])];
     });
   }
+  if (da['balance'] !== undefined) data.balance = v.oneOf(da['balance'], 'data.balance', SAMPLING_BALANCES);
   return data;
 }
 

@@ -54,7 +54,7 @@ export { textEncoder } from './text/encoder.js';
 
 // Configs and plain-data types
 export { type DiffuseConfig, type DiffusionConfig, type DataConfig, type TrainConfig, type DeepPartial, defaultConfig, parseConfig, stringifyConfig, withExperts,
-  type LatentConfig, type LatentPosterior, LATENT_POSTERIORS, type AutoencoderRunConfig, type LatentStats, defaultAutoencoderRunConfig, parseAutoencoderRunConfig, stringifyAutoencoderRunConfig } from './config.js';
+  type LatentConfig, type LatentPosterior, LATENT_POSTERIORS, SAMPLING_BALANCES, type SamplingBalance, type AutoencoderRunConfig, type LatentStats, defaultAutoencoderRunConfig, parseAutoencoderRunConfig, stringifyAutoencoderRunConfig } from './config.js';
 export { defaultAutoencoderConfig, validateAutoencoderConfig, downsamplingFactor, latentShape, RECON_LOSSES, MAX_LATENT_CHANNELS, type AutoencoderConfig, type ReconLoss } from './model/autoencoder-config.js';
 export { autoencoderNetwork, encoderNetwork, decoderNetwork, autoencoderDescription, encoderDescription, decoderDescription, autoencoderParamSpecs, describeAutoencoder } from './model/autoencoder-description.js';
 export { defaultUNetConfig, validateUNetConfig, levelResolutions, conditionLength, PAD_TOKEN, UNET_OPTIONAL_FIELDS, type UNetConfig, type TextEncoderConfig, type CrossAttentionConfig } from './model/config.js';

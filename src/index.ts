@@ -22,15 +22,15 @@ export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors
 export { findDiffusersFolder, loadDiffusersUNet, loadDiffusersPipeline, diffusersPipelineFiles, diffusersSchedulerConfig, saveDiffusersPipeline, type DiffusersFolder, type DiffusersPipelineOptions, type LoadedDiffusersPipeline, type LoadedDiffusersUNet } from './interop/diffusers-folder.js';
 
 // Data sets
-export { type Dataset, type DatasetSpec, type DatasetName, type LoadedDataset, DATASET_NAMES, loadDataset, loadMnist, MNIST_LABEL_NAMES, loadFashionMnist, FASHION_MNIST_DIR, FASHION_MNIST_LABEL_NAMES, loadImageFolder, type FolderDataset, type FolderOptions, readIdx, parseIdx, type IdxArray, BatchSampler, type SamplerState, epochPermutation, gatherBatch, balancedIndices, evenlySpacedIndices, limitDataset, resizeDataset, convertChannels, subsetDataset, datasetCaptions, folderCaptions, readFolderCaptions, METADATA_FILE, type FolderCaptions,
-  loadEmoji, emojiCatalog, emojiCaptions, emojiSplit, fnv1a32, EMOJI_STYLES, EMOJI_SIZE, EMOJI_HELD_OUT_MODULUS, SKIN_TONES, type EmojiDataset, type EmojiImage, type EmojiOptions, type EmojiStyle, type EmojiSplit } from './data/index.js';
+export { type Dataset, type DatasetSpec, type DatasetName, type LoadedDataset, DATASET_NAMES, loadDataset, loadMnist, MNIST_LABEL_NAMES, loadFashionMnist, FASHION_MNIST_DIR, FASHION_MNIST_LABEL_NAMES, loadImageFolder, type FolderDataset, type FolderOptions, readIdx, parseIdx, type IdxArray, BatchSampler, type SamplerState, epochPermutation, gatherBatch, groupMembers, parseSamplerState, samplingGroups, balancedIndices, evenlySpacedIndices, limitDataset, resizeDataset, convertChannels, subsetDataset, datasetCaptions, folderCaptions, readFolderCaptions, METADATA_FILE, type FolderCaptions,
+  loadEmoji, emojiCatalog, emojiCaptions, emojiSplit, fnv1a32, EMOJI_STYLES, EMOJI_SIZE, EMOJI_HELD_OUT_MODULUS, EMOJI_ALWAYS_TRAINED, SKIN_TONES, type EmojiDataset, type EmojiImage, type EmojiOptions, type EmojiStyle, type EmojiSplit } from './data/index.js';
 
 // Training
 export { saveCheckpoint, loadCheckpoint, checkpointDir, loadModelWeights, modelParamShapes, type Checkpoint, type TrainingState, type LoadOptions, CHECKPOINT_FILES, LOSS_HISTORY_TAIL,
   saveCheckpointWith, loadCheckpointWith, loadModelWeightsWith, checkpointKind, DIFFUSION_CODEC, AUTOENCODER_CODEC, CHECKPOINT_PARTS, type ConfigCodec, type CheckpointPart, type ModelWeights } from './train/checkpoint.js';
 export { ProgressBar, type ProgressOptions, type ProgressStream, Ema, formatDuration, formatLoss } from './io/progress.js';
 export { JsonlLog, readLog, type LogRecord } from './train/log.js';
-export { train, learningRate, emaDecayAt, datasetFor, LATENT_CACHE_FILE, type TrainOptions, type TrainResult, type SplitFrom } from './train/train.js';
+export { train, learningRate, emaDecayAt, datasetFor, LATENT_CACHE_FILE, type TrainOptions, type TrainResult, type SplitFrom, type InitFrom } from './train/train.js';
 export { createRunTrainer, splitSharedState, type RunTrainer, type ExpertStep } from './train/experts-trainer.js';
 export { runTraining, existingRun, RESUMABLE_SETTINGS, type Stage, type PreparedStage, type StageContext, type RunConfig, type RunStart, type RunOptions as TrainingRunOptions, type RunResult, type ResumableSettings } from './train/run.js';
 

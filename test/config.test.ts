@@ -54,6 +54,8 @@ test('parseConfig names file and field path for unknown / missing / wrong-typed 
   assert.throws(() => parseConfig(mut((o) => { o['diffusion']!['timesteps'] = 10.5; }), 'run/config.json'), named(/diffusion\.timesteps must be an integer/));
   assert.throws(() => parseConfig(mut((o) => { o['data']!['channels'] = 2; }), 'run/config.json'), named(/data\.channels must be one of 1, 3/));
   assert.throws(() => parseConfig(mut((o) => { o['data']!['labelNames'] = ['a', 3]; }), 'run/config.json'), named(/data\.labelNames\[1\]/));
+  assert.throws(() => parseConfig(mut((o) => { o['data']!['balance'] = 'tones'; }), 'run/config.json'), named(/data\.balance must be one of "images", "groups", got "tones"/));
+  assert.equal(parseConfig(mut((o) => { o['data']!['balance'] = 'groups'; }), 'run/config.json').data.balance, 'groups');
   assert.throws(() => parseConfig(mut((o) => { o['model']!['channelMults'] = [1, 'x']; }), 'run/config.json'), named(/model\.channelMults\[1\] must be a finite number/));
   assert.throws(() => parseConfig(mut((o) => { o['model']!['depth'] = 3; }), 'run/config.json'), named(/model\.depth is unknown/));
   assert.throws(() => parseConfig(mut((o) => { o['model']!['imageSize'] = 30; }), 'run/config.json'), named(/model/));

@@ -14,14 +14,14 @@ import { ProgressBar } from '../io/progress.js';
 import { classCondition, classCount, resolveClassFor } from '../guidance/condition.js';
 import { resolveModelDir, shippedModelDir } from '../shipped.js';
 
-/** Images per side when --n is not given (or all the held-out images, when fewer: emoji 326). */
+/** Images per side when --n is not given (or all the held-out images, when fewer: emoji 324). */
 const DEFAULT_N = 1000;
 
 export const OPTIONS = {
   checkpoint: { ...CHECKPOINT, help: 'generate N samples from this run or checkpoint folder' },
   samples: { type: 'string', arg: 'DIR', help: 'or score the PNG/JPEG files in DIR (sorted by name; the first N)' },
   dataset: { type: 'choice', choices: EVAL_DATASETS, arg: 'NAME', help: 'the real images to compare with, and the default classifier (required)' },
-  n: { type: 'int', min: 2, max: 100000, arg: 'N', help: 'images per side', defaultText: `${DEFAULT_N}, or all the held-out images when fewer (emoji: 326)` },
+  n: { type: 'int', min: 2, max: 100000, arg: 'N', help: 'images per side', defaultText: `${DEFAULT_N}, or all the held-out images when fewer (emoji: 324)` },
   classifier: { type: 'string', arg: 'DIR', help: 'the feature classifier: a folder, or a shipped one by name', defaultText: 'the shipped classifier-<dataset>' },
   seed: { ...SEED, help: 'seed of the generated noise, the reference subset and the KID subsets' },
   sampler: { ...SAMPLER, help: 'with --checkpoint: the sampler' },

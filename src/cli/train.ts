@@ -2,7 +2,8 @@
 import { resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { type OptionTable, type Values } from './options.js';
-import { defaultConfig, withExperts, type DiffuseConfig, type DeepPartial, LATENT_POSTERIORS, type LatentConfig } from '../config.js';
+import { defaultConfig, withExperts, type DiffuseConfig, type DeepPartial, LATENT_POSTERIORS, type LatentConfig, SAMPLING_BALANCES } from '../config.js';
+import { modelCheckpointDir } from '../pipeline.js';
 import { EXPERT_SPLITS, expertRange, MAX_EXPERTS, SPLIT_OPTIMIZERS } from '../diffusion/experts.js';
 import { SCHEDULE_NAMES } from '../schedule.js';
 import { PREDICTION_TYPES } from '../diffusion/types.js';
@@ -46,12 +47,20 @@ export const OPTIONS = {
   'expert-split': { type: 'choice', choices: EXPERT_SPLITS, default: 't', arg: 'S', help: 'how the experts\' timestep ranges are placed: t (equal widths in t) or snr (equal widths in log-SNR)' },
   'split-from': { type: 'string', arg: 'DIR', help: 'eDiff-I\'s recipe: copy the single network trained in DIR into --experts K experts that continue its run (its step, data order, config) to --train-steps, in a new --out folder' },
   'split-optimizer': { type: 'choice', choices: SPLIT_OPTIMIZERS, default: 'copy', arg: 'O', help: 'with --split-from: the experts inherit the shared network\'s Adam moments (copy) or start with fresh ones' },
+  balance: { type: 'choice', choices: SAMPLING_BALANCES, arg: 'B', help: 'how training draws images: images (each once per epoch) or groups (each group equally often: an emoji with all its skin tones and styles, the images sharing a caption, a class)', defaultText: 'images' },
+  'init-from': { type: 'string', arg: 'DIR', help: 'fine-tune: a new run (--out) that starts from the EMA weights of this model (run, checkpoint or shipped model name) with fresh Adam moments at step 0, and takes its model, vocabulary, autoencoder, data and training settings; --dataset, --data-dir, --balance and the training flags change them' },
 } as const;
 
 type TrainValues = Values<typeof OPTIONS>;
 
 /** Besides the resumable options, what --split-from takes (the rest of the config is the shared run's). */
 const SPLIT_FLAGS: readonly string[] = ['split-from', 'experts', 'expert-split', 'split-optimizer', 'out', 'overwrite'];
+
+/** What --init-from takes: the data, the balance and the training settings (the model is the one it starts from). */
+const INIT_FLAGS: readonly string[] = [
+  'init-from', 'dataset', 'data-dir', 'skip-bad', 'balance', 'out', 'overwrite', 'train-steps', 'batch-size', 'lr', 'warmup-steps', 'lr-decay-steps',
+  'ema-decay', 'clip-norm', 'cond-dropout', 'workers', 'seed', 'sample-every', 'checkpoint-every', 'stop-after', 'backend',
+];
 
 const LABEL_NAMES: Record<string, readonly string[]> = { mnist: MNIST_LABEL_NAMES, 'fashion-mnist': FASHION_MNIST_LABEL_NAMES };
 
@@ -60,8 +69,13 @@ const LABEL_NAMES: Record<string, readonly string[]> = { mnist: MNIST_LABEL_NAME
  * defaults); `latent`: the latent section of a --latent run (its autoencoder
  * fixes the image size and channels).
  */
-export function configFromFlags(o: TrainValues, latent?: LatentConfig): DiffuseConfig {
+/** The config's name of the data set the flags give (a folder: folder:<absolute path>). */
+function datasetName(o: TrainValues): string {
   if (o.dataset === 'folder' && o['data-dir'] === undefined) throw new DiffuseError('--dataset folder needs --data-dir DIR');
+  return o.dataset === 'folder' ? `folder:${resolve(o['data-dir']!)}` : o.dataset;
+}
+
+export function configFromFlags(o: TrainValues, latent?: LatentConfig): DiffuseConfig {
   if (latent === undefined && o['latent-posterior'] !== undefined) throw new DiffuseError('--latent-posterior needs --latent DIR');
   const ae = latent?.autoencoder;
   const size = o.size ?? ae?.imageSize ?? 28;
@@ -72,7 +86,7 @@ export function configFromFlags(o: TrainValues, latent?: LatentConfig): DiffuseC
   const names = LABEL_NAMES[o.dataset];
   const opt = <K extends string, V>(key: K, v: V | undefined): { [P in K]?: V } => (v !== undefined ? { [key]: v } as { [P in K]: V } : {});
   const overrides: DeepPartial<DiffuseConfig> = {
-    data: { dataset: o.dataset === 'folder' ? `folder:${resolve(o['data-dir']!)}` : o.dataset, imageSize: size, channels },
+    data: { dataset: datasetName(o), imageSize: size, channels, ...(o.balance !== undefined ? { balance: o.balance } : {}) },
     diffusion: { schedule: o.schedule, timesteps: o.timesteps, prediction: o.prediction },
     model: {
       ...opt('baseChannels', o['base-channels']),
@@ -109,8 +123,14 @@ once, leaving the last checkpoint intact. One run per folder at a time.`,
   options: OPTIONS,
   async run({ values: o, given }) {
     const splitFrom = o['split-from'];
+    const initFrom = o['init-from'];
     let overrides: ResumableSettings = {};
-    if (splitFrom !== undefined) {
+    if (initFrom !== undefined) {
+      const fixed = [...given].filter((n) => !INIT_FLAGS.includes(n));
+      if (fixed.length > 0) throw new DiffuseError(`--init-from takes the model of ${initFrom}: ${fixed.map((n) => `--${n}`).join(', ')} cannot be given (it takes ${INIT_FLAGS.slice(1).map((n) => `--${n}`).join(', ')})`);
+      if (o['train-steps'] === undefined) throw new DiffuseError('--init-from needs --train-steps N: the new run\'s steps, from 0');
+      if (o.out === undefined) throw new DiffuseError(`--init-from needs --out DIR: the new run's folder (${initFrom} is left as it is)`);
+    } else if (splitFrom !== undefined) {
       const table: OptionTable = OPTIONS;
       const fixed = [...given].filter((n) => table[n]?.resumable !== true && !SPLIT_FLAGS.includes(n));
       if (fixed.length > 0) throw new DiffuseError(`--split-from takes the config of the shared network's run: ${fixed.map((n) => `--${n}`).join(', ')} cannot change`);
@@ -126,12 +146,21 @@ once, leaving the last checkpoint intact. One run per folder at a time.`,
     }
     // --latent: the autoencoder's checkpoint (config, EMA weights, scaling factor), read before anything is trained
     const ae = o.latent !== undefined ? await loadAutoencoder(o.latent) : undefined;
-    const config = configFromFlags(o, ae !== undefined ? latentConfigOf(ae, o.latent!) : undefined);
+    // --init-from: the model's config (the flags only change its data and training settings)
+    const config = initFrom !== undefined ? defaultConfig() : configFromFlags(o, ae !== undefined ? latentConfigOf(ae, o.latent!) : undefined);
     const outDir = o.resume ?? o.out ?? `runs/${o.dataset}`;
     const { result, code } = await withStopSignals((signal) => train({
       config,
       ...runFlagOptions(o, outDir, overrides, signal),
       ...(splitFrom !== undefined ? { splitFrom: { dir: splitFrom, experts: o.experts, split: o['expert-split'], optimizer: o['split-optimizer'] }, overrides } : {}),
+      ...(initFrom !== undefined ? {
+        initFrom: {
+          dir: modelCheckpointDir(initFrom),
+          ...(given.has('dataset') || given.has('data-dir') ? { dataset: datasetName(o) } : {}),
+          ...(o.balance !== undefined ? { balance: o.balance } : {}),
+          train: { ...trainFlags(o), ...(o['cond-dropout'] !== undefined ? { condDropout: o['cond-dropout'] } : {}) },
+        },
+      } : {}),
       ...(ae !== undefined ? { autoencoder: ae.weights } : {}),
       onStart: (c, resumedAt) => {
         if (resumedAt !== undefined) return;

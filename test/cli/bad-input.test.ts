@@ -190,6 +190,11 @@ const ROWS: readonly Row[] = [
   { name: 'train --resume of a missing folder', argv: (d) => ['train', '--resume', join(d, 'nope')], code: 1, message: /cannot resume .*nope: no such folder/ },
   { name: 'train --resume with flags a resumed run does not take', setup: (d) => { copyOf(base, d); }, argv: (d) => ['train', '--resume', d, '--lr', '0.1', '--batch-size', '8', '--base-channels', '16'], code: 1, message: /--lr, --batch-size, --base-channels cannot change \(a resumed run takes --data-dir, .*--train-steps, --lr-decay-steps, --workers/ },
   { name: 'train --resume with a cool-down longer than the run', setup: (d) => { copyOf(base, d); }, argv: (d) => ['train', '--resume', d, '--lr-decay-steps', '50'], code: 1, message: /--lr-decay-steps 50 is longer than the run's \d+ steps \(--train-steps\): give at most \d+/ },
+  { name: 'train --init-from with a model flag', argv: (d) => ['train', '--init-from', base, '--out', d, '--train-steps', '2', '--base-channels', '16'], code: 1, message: /--init-from takes the model of .*base: --base-channels cannot be given \(it takes --dataset, --data-dir, .*--balance/ },
+  { name: 'train --init-from without --train-steps', argv: (d) => ['train', '--init-from', base, '--out', d], code: 1, message: /--init-from needs --train-steps N: the new run's steps, from 0/ },
+  { name: 'train --init-from without --out', argv: () => ['train', '--init-from', base, '--train-steps', '2'], code: 1, message: /--init-from needs --out DIR: the new run's folder/ },
+  { name: 'train --init-from a folder that holds no model', argv: (d) => ['train', '--init-from', join(d, 'nothing'), '--out', join(d, 'new'), '--train-steps', '2'], code: 1, message: /nothing: no such folder, and not a shipped model/ },
+  { name: 'train --balance with a bad value', argv: (d) => ['train', '--out', d, '--balance', 'tones'], code: 1, message: /--balance.*tones.*images, groups|--balance must be one of/ },
   {
     name: 'sample recovers a checkpoint left between the two renames of a save',
     setup: (d) => { copyOf(base, d); renameSync(ckpt(d), `${ckpt(d)}.old-1-1`); },

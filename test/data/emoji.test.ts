@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { DiffuseError } from '../../src/errors.js';
 import { resizeAreaFloat } from '../../src/data/dataset.js';
 import {
-  EMOJI_HELD_OUT_MODULUS, EMOJI_STYLES, emojiCaptions, emojiCatalog, emojiPhrases, emojiSplit, fnv1a32, loadEmoji,
+  EMOJI_ALWAYS_TRAINED, EMOJI_HELD_OUT_MODULUS, EMOJI_STYLES, emojiCaptions, emojiCatalog, emojiPhrases, emojiSplit, fnv1a32, loadEmoji,
   parseEmojiJson, resolvePackageDir, SKIN_TONES, withTones,
 } from '../../src/data/emoji.js';
 import { datasetCaptions, loadDataset } from '../../src/data/index.js';
@@ -26,10 +26,15 @@ test('FNV-1a 32 matches its published test vectors; the split hashes the identit
   assert.equal(fnv1a32(''), 0x811c9dc5);
   assert.equal(fnv1a32('a'), 0xe40c292c);
   assert.equal(fnv1a32('foobar'), 0xbf9cf968);
-  for (const u of ['1F34E', '1F385', '0023-FE0F-20E3', '1F468-200D-1F469-200D-1F467']) {
+  for (const u of ['1F385', '0023-FE0F-20E3', '1F468-200D-1F469-200D-1F467', '1F34F']) {
     assert.equal(emojiSplit(u), fnv1a32(u) % EMOJI_HELD_OUT_MODULUS === 0 ? 'heldout' : 'train');
     assert.equal(emojiSplit(u.toLowerCase()), emojiSplit(u), 'case does not matter');
   }
+  // the one exception: the red apple, which the hash would hold out, trains (the quick start's prompt)
+  assert.equal(fnv1a32('1F34E') % EMOJI_HELD_OUT_MODULUS, 0);
+  assert.deepEqual([...EMOJI_ALWAYS_TRAINED], ['1F34E']);
+  assert.equal(emojiSplit('1F34E'), 'train');
+  assert.equal(emojiSplit('1f34e'), 'train');
 });
 
 test('captions: name, short names, skin tones in words, three templates; canonical first', () => {
@@ -130,6 +135,16 @@ test('loading emoji: RGB over white, 32 px is the 2×2 mean of 64 px, labels and
     assert.equal(full.labelNames[full.labels[i]!], full.emoji[i]!.subcategory);
     assert.equal(full.categoryNames[full.categories[i]!], full.emoji[i]!.category);
   }
+  // groups: one id per emoji identity (all its skin tones, both styles), numbered 0..G-1
+  const byGroup = new Map<number, Set<string>>();
+  for (let i = 0; i < n; i++) {
+    const g = full.groups[i]!;
+    if (!byGroup.has(g)) byGroup.set(g, new Set());
+    byGroup.get(g)!.add(full.emoji[i]!.identity);
+  }
+  assert.ok([...byGroup.values()].every((s) => s.size === 1), 'a group is one identity');
+  assert.equal(byGroup.size, new Set(full.emoji.map((e) => e.identity)).size, 'an identity is one group');
+  assert.deepEqual([...byGroup.keys()].sort((a, b) => a - b), Array.from({ length: byGroup.size }, (_, g) => g));
   // transparent corners composite to white (+1): true of almost every emoji
   const corner = (i: number): number[] => Array.from(full.images.subarray(i * 64 * 64 * 3, i * 64 * 64 * 3 + 3));
   const white = Array.from({ length: n }, (_, i) => corner(i).every((v) => v === 1)).filter(Boolean).length;

@@ -175,3 +175,47 @@ test('a constant-rate run cooled down on resume (--train-steps + --lr-decay-step
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('--init-from: a new run starts from another model\'s EMA weights (fresh Adam, step 0), balanced by groups, and resumes bit-identically', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'diffuse-init-'));
+  try {
+    const data = syntheticData(10); // classes a, b, c: the groups
+    await train({ config: tinyConfig(), outDir: join(dir, 'a'), dataset: data, ...quiet });
+    const a = await loadCheckpoint(join(dir, 'a', 'checkpoint'));
+    const init = (steps: number, lr?: number) => ({ dir: join(dir, 'a'), balance: 'groups' as const, train: { steps, lrDecaySteps: 0, ...(lr !== undefined ? { lr } : {}) } });
+    // a near-zero rate leaves the weights where they started: A's EMA, not A's raw weights
+    await train({ config: tinyConfig(), outDir: join(dir, 'still'), dataset: data, initFrom: init(1, 1e-9), ...quiet });
+    const still = await loadCheckpoint(join(dir, 'still', 'checkpoint'));
+    let fromEma = 0;
+    let fromRaw = 0;
+    for (const [name, t] of Object.entries(a.state.ema)) {
+      const p = still.state.params[name]!.data;
+      for (let i = 0; i < p.length; i++) {
+        fromEma = Math.max(fromEma, Math.abs(p[i]! - t.data[i]!));
+        fromRaw = Math.max(fromRaw, Math.abs(p[i]! - a.state.params[name]!.data[i]!));
+      }
+    }
+    assert.ok(fromEma < 1e-6 && fromRaw > 1e-4, `starts from the EMA (max diff ${fromEma}) not the raw weights (${fromRaw})`);
+    assert.equal(still.state.adam.step, 1, 'fresh Adam moments');
+    // straight vs half + resume
+    const straight = await train({ config: tinyConfig(), outDir: join(dir, 'b'), dataset: data, initFrom: init(4), ...quiet });
+    assert.equal(straight.step, 4);
+    assert.deepEqual(straight.config.model, a.config.model);
+    assert.equal(straight.config.data.balance, 'groups');
+    await train({ config: tinyConfig(), outDir: join(dir, 'c'), dataset: data, initFrom: init(4), stopAfter: 2, ...quiet });
+    await train({ config: tinyConfig(), outDir: join(dir, 'c'), dataset: data, resume: true, ...quiet });
+    const b = await loadCheckpoint(join(dir, 'b', 'checkpoint'));
+    const c = await loadCheckpoint(join(dir, 'c', 'checkpoint'));
+    assert.deepEqual(b.trainingState.sampler, { ...c.trainingState.sampler });
+    assert.equal(b.trainingState.sampler.groups, 3);
+    for (const part of ['params', 'ema'] as const) {
+      for (const [name, t] of Object.entries(b.state[part])) assert.deepEqual(c.state[part][name]!.data, t.data, `${part} ${name} differs after resume`);
+    }
+    assert.deepEqual(readLog(join(dir, 'c', 'log.jsonl')).map((r) => r.step), [1, 2, 3, 4]);
+    // its own folder, and a model to start from
+    await assert.rejects(train({ config: tinyConfig(), outDir: join(dir, 'a'), dataset: data, initFrom: init(4), overwrite: true, ...quiet }), /needs a folder of its own/);
+    await assert.rejects(train({ config: tinyConfig(), outDir: join(dir, 'd'), dataset: data, initFrom: { ...init(4), dir: join(dir, 'none') }, ...quiet }), /checkpoint .*none.* does not exist|missing/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
