@@ -101,7 +101,7 @@ export async function loadEmojiEvalSplits(opts: { imageSize?: number; onProgress
   return {
     train,
     heldOut,
-    heldOutDescription: `emoji held-out split: ${heldOut.shape[0]} images of ${new Set(heldOut.emoji.map((e) => e.identity)).size} emoji never trained on (fnv1a32(code points) % 20 = 0)`,
+    heldOutDescription: `emoji held-out split: ${heldOut.shape[0]} images of ${new Set(heldOut.emoji.map((e) => e.identity)).size} emoji never trained on (fnv1a32(code points) % 20 = 0, but for the red apple)`,
     classifierTrain,
     validation: { data: validation, description: `the ${EMOJI_VALIDATION_STYLE} images of ${vIds} training emoji (fnv1a32("${EMOJI_VALIDATION_SALT}" + code points) % ${EMOJI_VALIDATION_MODULUS} = 0; the classifier saw only their other style): ${validation.shape[0]} images` },
     groups: emojiGroups(all),

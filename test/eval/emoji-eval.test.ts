@@ -14,7 +14,7 @@ import { DiffuseError } from '../../src/errors.js';
 import { Rng } from '../../src/rng.js';
 import { defaultConfig } from '../../src/config.js';
 import { resizeAreaFloat, subsetDataset, type Dataset } from '../../src/data/dataset.js';
-import { emojiCatalog, loadEmoji, type EmojiImage } from '../../src/data/emoji.js';
+import { EMOJI_ALWAYS_TRAINED, emojiCatalog, loadEmoji, type EmojiImage } from '../../src/data/emoji.js';
 import { withCaptionConditioning } from '../../src/text/captions.js';
 import {
   augmentBatch, classifierAccuracies, classifierAccuracy, classifierParamCount, createClassifier, defaultClassifierConfig, loadClassifier, trainClassifier, validateClassifierConfig, type Classifier,
@@ -171,7 +171,9 @@ test('emoji prompt requests: one per identity, its name without tones, its subca
   const req = emojiPromptRequests({ emoji: all, name: 'emoji' }, names);
   assert.equal(req.length, new Set(all.map((e) => e.identity)).size);
   const apple = req.find((r) => r.prompt === 'red apple');
-  assert.equal(apple, undefined, 'red apple is held out');
+  assert.equal(apple?.subcategory, 'food-fruit', 'red apple trains (EMOJI_ALWAYS_TRAINED)');
+  assert.equal(apple.images.length, 2, 'both styles');
+  assert.equal(req.find((r) => r.prompt === 'two hearts'), undefined, 'two hearts is held out');
   const thumbs = req.find((r) => r.prompt === 'thumbs up sign');
   assert.equal(thumbs?.subcategory, 'hand-fingers-closed');
   assert.equal(thumbs.images.length, 12, 'both styles, base and five tones');
@@ -287,7 +289,12 @@ test('shipped emoji classifier: 32×32 area, category groups, under 1 MB, and it
     const t = cfg.training!;
     assert.ok(t.testAccuracy >= 0.6 && t.validationAccuracy! >= 0.65, `recorded ${t.testAccuracy}, validation ${t.validationAccuracy}`);
     const s = await loadEmojiEvalSplits({ imageSize: 32 });
-    const acc = classifierAccuracies(clf, s.heldOut);
+    // recorded on the held-out split of its date, which still held the red apple (EMOJI_ALWAYS_TRAINED since)
+    const all = await loadEmoji({ split: 'all', imageSize: 32 });
+    const ofItsDate = subsetDataset(all, all.emoji.flatMap((e, i) => (e.split === 'heldout' || EMOJI_ALWAYS_TRAINED.includes(e.identity) ? [i] : [])));
+    assert.equal(ofItsDate.shape[0], t.testCount);
+    assert.equal(ofItsDate.shape[0], s.heldOut.shape[0] + 2);
+    const acc = classifierAccuracies(clf, ofItsDate);
     assert.equal(acc.accuracy, t.testAccuracy, 'the same held-out accuracy as recorded');
     assert.equal(acc.groupAccuracy, t.testGroupAccuracy);
     assert.equal(classifierAccuracy(clf, s.validation.data), t.validationAccuracy);
