@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { type OptionTable, type Values } from './options.js';
-import { defaultConfig, withExperts, type DiffuseConfig, type DeepPartial, LATENT_POSTERIORS, type LatentConfig, SAMPLING_BALANCES } from '../config.js';
+import { defaultConfig, withExperts, type DiffuseConfig, type DeepPartial, LATENT_POSTERIORS, type LatentConfig, SAMPLING_BALANCES, type TrainConfig } from '../config.js';
 import { modelCheckpointDir } from '../pipeline.js';
 import { EXPERT_SPLITS, expertRange, MAX_EXPERTS, SPLIT_OPTIMIZERS } from '../diffusion/experts.js';
 import { SCHEDULE_NAMES } from '../schedule.js';
@@ -64,17 +64,22 @@ const INIT_FLAGS: readonly string[] = [
 
 const LABEL_NAMES: Record<string, readonly string[]> = { mnist: MNIST_LABEL_NAMES, 'fashion-mnist': FASHION_MNIST_LABEL_NAMES };
 
-/**
- * The config of a new run from its flags (only what was given overrides the
- * defaults); `latent`: the latent section of a --latent run (its autoencoder
- * fixes the image size and channels).
- */
 /** The config's name of the data set the flags give (a folder: folder:<absolute path>). */
 function datasetName(o: TrainValues): string {
   if (o.dataset === 'folder' && o['data-dir'] === undefined) throw new DiffuseError('--dataset folder needs --data-dir DIR');
   return o.dataset === 'folder' ? `folder:${resolve(o['data-dir']!)}` : o.dataset;
 }
 
+/** The train section the flags give (only what was given overrides). */
+function trainSection(o: TrainValues): Partial<TrainConfig> {
+  return { ...trainFlags(o), ...(o['cond-dropout'] !== undefined ? { condDropout: o['cond-dropout'] } : {}) };
+}
+
+/**
+ * The config of a new run from its flags (only what was given overrides the
+ * defaults); `latent`: the latent section of a --latent run (its autoencoder
+ * fixes the image size and channels).
+ */
 export function configFromFlags(o: TrainValues, latent?: LatentConfig): DiffuseConfig {
   if (latent === undefined && o['latent-posterior'] !== undefined) throw new DiffuseError('--latent-posterior needs --latent DIR');
   const ae = latent?.autoencoder;
@@ -98,7 +103,7 @@ export function configFromFlags(o: TrainValues, latent?: LatentConfig): DiffuseC
       // the number of classes is taken from the data set when training starts (folders: their subfolders)
       ...(o.conditional ? { numClasses: names?.length ?? 2 } : {}),
     },
-    train: { ...trainFlags(o), ...opt('condDropout', o['cond-dropout']) },
+    train: trainSection(o),
     ...(latent !== undefined ? { latent: { ...latent, ...(o['latent-posterior'] !== undefined ? { posterior: o['latent-posterior'] } : {}) } } : {}),
   };
   const config = withExperts(defaultConfig(overrides), o.experts, o['expert-split']);
@@ -158,7 +163,7 @@ once, leaving the last checkpoint intact. One run per folder at a time.`,
           dir: modelCheckpointDir(initFrom),
           ...(given.has('dataset') || given.has('data-dir') ? { dataset: datasetName(o) } : {}),
           ...(o.balance !== undefined ? { balance: o.balance } : {}),
-          train: { ...trainFlags(o), ...(o['cond-dropout'] !== undefined ? { condDropout: o['cond-dropout'] } : {}) },
+          train: trainSection(o),
         },
       } : {}),
       ...(ae !== undefined ? { autoencoder: ae.weights } : {}),

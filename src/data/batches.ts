@@ -156,9 +156,11 @@ export class BatchSampler {
     if (n !== undefined && n !== s.n) throw new DiffuseError(`batch sampler state was saved for a data set of ${s.n} images, this one has ${n}`);
     if (groups === undefined && s.groups !== undefined) throw new DiffuseError(`batch sampler state was saved for sampling balanced over ${s.groups} groups, but no groups were given`);
     if (groups !== undefined && s.groups === undefined) throw new DiffuseError('batch sampler state was saved for sampling every image once per epoch, but groups were given');
-    if (groups !== undefined && groups.length !== s.n) throw new DiffuseError(`batch sampler: ${groups.length} group ids for ${s.n} images`);
-    if (groups !== undefined && groupMembers(groups).length !== s.groups) throw new DiffuseError(`batch sampler state was saved for ${s.groups} groups, this data set has ${groupMembers(groups).length}`);
-    return new BatchSampler(s.n, s.batchSize, s.seed, { epoch: s.epoch, cursor: s.cursor }, groups);
+    // the cursor is checked against the saved number of groups (parseSamplerState), then that number against these groups
+    const sampler = new BatchSampler(s.n, s.batchSize, s.seed, { epoch: s.epoch }, groups);
+    if (s.groups !== undefined && sampler.epochLength !== s.groups) throw new DiffuseError(`batch sampler state was saved for ${s.groups} groups, this data set has ${sampler.epochLength}`);
+    sampler.pos = s.cursor;
+    return sampler;
   }
 }
 

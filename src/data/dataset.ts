@@ -39,27 +39,19 @@ export interface Dataset {
  * (canonical) caption, else the classes; a set with none of them is refused.
  */
 export function samplingGroups(ds: Dataset): Int32Array {
-  if (ds.groups !== undefined) return compactIds(ds.groups, ds.name);
-  if (ds.captions !== undefined) {
-    const ids = new Map<string, number>();
-    return Int32Array.from(ds.captions, (c) => {
-      const key = c[0]!;
-      let g = ids.get(key);
-      if (g === undefined) ids.set(key, (g = ids.size));
-      return g;
-    });
-  }
-  if (ds.labels !== undefined) return compactIds(ds.labels, ds.name);
+  // renumbered: a subset may have lost some of its groups or classes
+  if (ds.groups !== undefined) return firstAppearanceIds(ds.groups);
+  if (ds.captions !== undefined) return firstAppearanceIds(ds.captions.map((c) => c[0]!));
+  if (ds.labels !== undefined) return firstAppearanceIds(ds.labels);
   throw new DiffuseError(`data set ${ds.name} has no groups to balance (no emoji identities, captions or classes): train without --balance groups`);
 }
 
-/** Renumber ids to 0..G-1 in order of first appearance (a subset may have lost some). */
-function compactIds(ids: Int32Array, name: string): Int32Array {
-  const map = new Map<number, number>();
-  return Int32Array.from(ids, (x) => {
-    if (!Number.isInteger(x) || x < 0) throw new DiffuseError(`data set ${name}: group id ${x} is not an integer ≥ 0`);
-    let g = map.get(x);
-    if (g === undefined) map.set(x, (g = map.size));
+/** One id per item: its key's number, the distinct keys numbered 0, 1, 2 … in order of first appearance. */
+export function firstAppearanceIds<K>(keys: ArrayLike<K>): Int32Array {
+  const ids = new Map<K, number>();
+  return Int32Array.from(keys, (k) => {
+    let g = ids.get(k);
+    if (g === undefined) ids.set(k, (g = ids.size));
     return g;
   });
 }

@@ -44,7 +44,7 @@ import { dirname, join } from 'node:path';
 import { DiffuseError } from '../errors.js';
 import { decodeImage } from '../io/image.js';
 import { words } from '../text/tokenizer.js';
-import { balancedIndices, type Dataset, resizeAreaFloat } from './dataset.js';
+import { balancedIndices, type Dataset, firstAppearanceIds, resizeAreaFloat } from './dataset.js';
 
 export const EMOJI_STYLES = ['twitter', 'google'] as const;
 export type EmojiStyle = (typeof EMOJI_STYLES)[number];
@@ -388,16 +388,6 @@ export interface EmojiDataset extends Dataset {
   skipped: { file: string; reason: string }[];
 }
 
-/** Each image's emoji identity as a group id 0..G-1 (in order of first appearance). */
-function identityGroups(info: readonly EmojiImage[]): Int32Array {
-  const ids = new Map<string, number>();
-  return Int32Array.from(info, (e) => {
-    let g = ids.get(e.identity);
-    if (g === undefined) ids.set(e.identity, (g = ids.size));
-    return g;
-  });
-}
-
 /** Load the emoji images of a split as a data set (RGB, values in [-1, 1]). */
 export async function loadEmoji(opts: EmojiOptions = {}): Promise<EmojiDataset> {
   const styles = opts.styles ?? EMOJI_STYLES;
@@ -469,7 +459,7 @@ export async function loadEmoji(opts: EmojiOptions = {}): Promise<EmojiDataset> 
     categoryNames,
     captions: info.map((e) => [...e.captions]),
     emoji: info,
-    groups: identityGroups(info),
+    groups: firstAppearanceIds(info.map((e) => e.identity)),
     skipped,
   };
 }

@@ -19,7 +19,7 @@ import type { DiffuseConfig } from '../config.js';
 import { expertIndex, expertRange, expertWeights, joinExpertWeights, type SplitOptimizer } from '../diffusion/experts.js';
 import { DiffuseError } from '../errors.js';
 import { conditionLength } from '../model/config.js';
-import type { Weights } from '../tensor.js';
+import { copyWeights, type Weights, zeroWeights } from '../tensor.js';
 import { createTrainer, type StepHyper, type StepResult, type TrainBatch, type Trainer, type TrainerOptions, type TrainerState } from './trainer.js';
 
 /** One expert's part of a step. */
@@ -81,19 +81,17 @@ function splitState(config: DiffuseConfig, s: TrainerState): TrainerState[] {
  */
 export function splitSharedState(config: DiffuseConfig, shared: TrainerState, optimizer: SplitOptimizer): TrainerState {
   const K = config.experts?.count ?? 1;
-  const zeros = (w: Weights): Weights => Object.fromEntries(Object.entries(w).map(([n, t]) => [n, { shape: [...t.shape], data: new Float32Array(t.data.length) }]));
-  const copy = (w: Weights): Weights => Object.fromEntries(Object.entries(w).map(([n, t]) => [n, { shape: [...t.shape], data: t.data.slice() }]));
   let adam: TrainerState['adam'];
   switch (optimizer) {
     case 'copy': adam = shared.adam; break;
-    case 'fresh': adam = { step: 0, m: zeros(shared.adam.m), v: zeros(shared.adam.v) }; break;
+    case 'fresh': adam = { step: 0, m: zeroWeights(shared.adam.m), v: zeroWeights(shared.adam.v) }; break;
     default: {
       const never: never = optimizer;
       throw new DiffuseError(`unknown split optimizer '${String(never)}'`);
     }
   }
   const one: TrainerState = { params: shared.params, ema: shared.ema, adam };
-  return joinStates(Array.from({ length: K }, () => ({ params: copy(one.params), ema: copy(one.ema), adam: { step: one.adam.step, m: copy(one.adam.m), v: copy(one.adam.v) } })));
+  return joinStates(Array.from({ length: K }, () => ({ params: copyWeights(one.params), ema: copyWeights(one.ema), adam: { step: one.adam.step, m: copyWeights(one.adam.m), v: copyWeights(one.adam.v) } })));
 }
 
 /** The trainer of a run: its one network, or its K experts (all starting from the same initial weights, the seed's). */

@@ -39,7 +39,7 @@ import { ProgressBar, type ProgressStream } from '../io/progress.js';
 import { tokenize } from '../text/tokenizer.js';
 import { sampleCaption } from '../text/captions.js';
 import { type RunOptions, type RunResult, type RunStart, runTraining, type Stage } from './run.js';
-import type { Weights } from '../tensor.js';
+import { copyWeights, type Weights, zeroWeights } from '../tensor.js';
 import { type AutoencoderConfig, latentShape } from '../model/autoencoder-config.js';
 import { encodeDataset, type LatentData, latentBatch, readLatentCache, weightsFingerprint, writeLatentCache } from '../latent/space.js';
 
@@ -256,11 +256,9 @@ async function initStart(init: InitFrom, outDir: string): Promise<RunStart<Diffu
     ...(init.balance !== undefined ? { balance: init.balance } : {}),
   };
   const next = parseConfig({ ...src.config, data, train: { ...src.config.train, ...init.train } }, `the config of a run started from ${dir}`);
-  const copy = (w: Weights): Weights => Object.fromEntries(Object.entries(w).map(([n, t]) => [n, { shape: [...t.shape], data: t.data.slice() }]));
-  const zeros = (w: Weights): Weights => Object.fromEntries(Object.entries(w).map(([n, t]) => [n, { shape: [...t.shape], data: new Float32Array(t.data.length) }]));
   return {
     config: next,
-    state: { params: copy(src.params), ema: copy(src.params), adam: { step: 0, m: zeros(src.params), v: zeros(src.params) } },
+    state: { params: copyWeights(src.params), ema: copyWeights(src.params), adam: { step: 0, m: zeroWeights(src.params), v: zeroWeights(src.params) } },
     ...(Object.keys(src.parts).length > 0 ? { parts: src.parts } : {}),
     log: [],
     what: `the model in ${dir}`,
